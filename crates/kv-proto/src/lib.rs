@@ -1,0 +1,48 @@
+//! Protobuf and gRPC definitions shared by `raft-server` and `raft-client`.
+//!
+//! - [`kv`]: the client API (`KvApi`: Put, Get, Delete, Status), the leader hint a non-leader
+//!   returns, and the `Command` that travels through the Raft log.
+//! - [`peer`]: the peer transport (`RaftTransport`), whose batches carry raft-rs messages as
+//!   protobuf 2 bytes so raft-rs's types never meet prost's.
+
+/// The client API and the replicated command.
+pub mod kv {
+    tonic::include_proto!("kv");
+}
+
+/// The peer-to-peer Raft transport.
+pub mod peer {
+    tonic::include_proto!("peer");
+}
+
+/// Largest key the cluster accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 4 * 1024;
+/// Largest value the cluster accepts, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// gRPC message limit: a maximal key and value plus framing fit with room to spare.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Checks a key against the cluster's limits; the message says what is wrong.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("key must not be empty".to_string());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "key is {} bytes, the limit is {MAX_KEY_BYTES} bytes (4 KiB)",
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a value against the cluster's limits; the message says what is wrong.
+pub fn validate_value(value: &[u8]) -> Result<(), String> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!(
+            "value is {} bytes, the limit is {MAX_VALUE_BYTES} bytes (1 MiB)",
+            value.len()
+        ));
+    }
+    Ok(())
+}

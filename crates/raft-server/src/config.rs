@@ -1,0 +1,260 @@
+//! Node configuration: the `--peers` list, the node's own addresses and the Raft timing.
+//!
+//! Owns parsing and validation of what the command line says about the cluster, so that a
+//! bad `--peers` or `--id` becomes one clear error before anything binds a port or touches
+//! the data dir. It does not parse the command line itself (that is `main.rs`, with clap).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default `--peers`: three nodes on loopback.
+pub const DEFAULT_PEERS: &str = "1=127.0.0.1:6001,2=127.0.0.1:6002,3=127.0.0.1:6003";
+/// The client API listens on the peer port plus this offset.
+pub const API_PORT_OFFSET: u16 = 1000;
+
+/// What is wrong with a `--peers` list or `--id`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// An entry is not of the form `id=host:port`.
+    #[error("--peers entry {0:?} is not of the form id=host:port (e.g. 1=127.0.0.1:6001)")]
+    MalformedPeer(String),
+    /// An id is zero or not a number.
+    #[error("--peers entry {0:?} has an invalid id: ids are positive integers")]
+    BadId(String),
+    /// The same id appears twice.
+    #[error("--peers lists id {0} more than once: give each node one id")]
+    DuplicateId(u64),
+    /// The same address appears twice.
+    #[error("--peers lists address {0} more than once: give each node its own port")]
+    DuplicateAddr(SocketAddr),
+    /// The peer port leaves no room for the API port (peer port + 1000).
+    #[error("peer port {0} is too high: the client API needs port + {API_PORT_OFFSET} <= 65535")]
+    PortTooHigh(u16),
+    /// `--peers` is empty.
+    #[error("--peers is empty: list every node as id=host:port, separated by commas")]
+    NoPeers,
+    /// `--id` is not one of the ids in `--peers`.
+    #[error("--id {id} is not in --peers (known ids: {known}): pick one of them or add it to --peers")]
+    UnknownId {
+        /// The id given.
+        id: u64,
+        /// The ids in `--peers`, comma separated.
+        known: String,
+    },
+}
+
+/// One member of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Raft id of the node.
+    pub id: u64,
+    /// Where the node listens for other nodes.
+    pub peer_addr: SocketAddr,
+    /// Where the node serves the client API (peer port + 1000).
+    pub api_addr: SocketAddr,
+}
+
+/// Every voter of the cluster, by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerMap {
+    peers: BTreeMap<u64, Peer>,
+}
+
+impl PeerMap {
+    /// Parses `1=127.0.0.1:6001,2=127.0.0.1:6002,...`.
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
+        let mut peers = BTreeMap::new();
+        for raw in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (id, addr) = raw
+                .split_once('=')
+                .ok_or_else(|| ConfigError::MalformedPeer(raw.to_string()))?;
+            let id: u64 = id
+                .trim()
+                .parse()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| ConfigError::BadId(raw.to_string()))?;
+            let peer_addr: SocketAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::MalformedPeer(raw.to_string()))?;
+            let api_port = peer_addr
+                .port()
+                .checked_add(API_PORT_OFFSET)
+                .ok_or(ConfigError::PortTooHigh(peer_addr.port()))?;
+            let api_addr = SocketAddr::new(peer_addr.ip(), api_port);
+            if peers.values().any(|p: &Peer| p.peer_addr == peer_addr) {
+                return Err(ConfigError::DuplicateAddr(peer_addr));
+            }
+            let peer = Peer {
+                id,
+                peer_addr,
+                api_addr,
+            };
+            if peers.insert(id, peer).is_some() {
+                return Err(ConfigError::DuplicateId(id));
+            }
+        }
+        if peers.is_empty() {
+            return Err(ConfigError::NoPeers);
+        }
+        Ok(Self { peers })
+    }
+
+    /// The member with this id.
+    pub fn get(&self, id: u64) -> Option<&Peer> {
+        self.peers.get(&id)
+    }
+
+    /// Every voter id, ascending.
+    pub fn ids(&self) -> Vec<u64> {
+        self.peers.keys().copied().collect()
+    }
+
+    /// Every member, by ascending id.
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.values()
+    }
+
+    /// A stable id for the cluster described by this list, so that nodes of another
+    /// cluster (another `--peers`) are told apart. FNV-1a over the canonical form.
+    pub fn cluster_id(&self) -> u64 {
+        let canonical: Vec<String> = self
+            .iter()
+            .map(|p| format!("{}={}", p.id, p.peer_addr))
+            .collect();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in canonical.join(",").bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+
+    /// Checks that `id` is a member.
+    pub fn require(&self, id: u64) -> Result<&Peer, ConfigError> {
+        self.get(id).ok_or_else(|| ConfigError::UnknownId {
+            id,
+            known: self
+                .ids()
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+    }
+}
+
+/// Raft timing: one tick every `tick`, elections after `election_ticks` (randomised up to
+/// twice that by raft-rs), heartbeats every `heartbeat_ticks`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Interval between `RawNode::tick` calls.
+    pub tick: Duration,
+    /// Ticks without a heartbeat before a follower campaigns.
+    pub election_ticks: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_ticks: usize,
+}
+
+impl Default for Timing {
+    /// 50 ms ticks, 10-tick elections: a dead leader is noticed 0.5-1 s after its last
+    /// heartbeat, so a new leader is usually up in about a second.
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(50),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id (a key of `peers`).
+    pub id: u64,
+    /// Every voter of the cluster.
+    pub peers: PeerMap,
+    /// Where raft-engine keeps the log and hard state.
+    pub data_dir: PathBuf,
+    /// Raft timing.
+    pub timing: Timing,
+    /// Longest a client request may wait inside the server.
+    pub request_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// This node's own entry in `peers`.
+    pub fn me(&self) -> Result<&Peer, ConfigError> {
+        self.peers.require(self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_default_peers() {
+        let peers = PeerMap::parse(DEFAULT_PEERS).expect("default parses");
+        assert_eq!(peers.ids(), vec![1, 2, 3]);
+        let p2 = peers.get(2).expect("peer 2");
+        assert_eq!(p2.peer_addr.to_string(), "127.0.0.1:6002");
+        assert_eq!(p2.api_addr.to_string(), "127.0.0.1:7002");
+    }
+
+    #[test]
+    fn rejects_bad_lists() {
+        assert!(matches!(
+            PeerMap::parse("1=127.0.0.1:6001,1=127.0.0.1:6002"),
+            Err(ConfigError::DuplicateId(1))
+        ));
+        assert!(matches!(
+            PeerMap::parse("1=127.0.0.1:6001,2=127.0.0.1:6001"),
+            Err(ConfigError::DuplicateAddr(_))
+        ));
+        assert!(matches!(
+            PeerMap::parse("1:127.0.0.1:6001"),
+            Err(ConfigError::MalformedPeer(_))
+        ));
+        assert!(matches!(
+            PeerMap::parse("0=127.0.0.1:6001"),
+            Err(ConfigError::BadId(_))
+        ));
+        assert!(matches!(
+            PeerMap::parse("x=127.0.0.1:6001"),
+            Err(ConfigError::BadId(_))
+        ));
+        assert!(matches!(
+            PeerMap::parse("1=localhost"),
+            Err(ConfigError::MalformedPeer(_))
+        ));
+        assert!(matches!(
+            PeerMap::parse("1=127.0.0.1:65000"),
+            Err(ConfigError::PortTooHigh(65000))
+        ));
+        assert_eq!(PeerMap::parse(" , "), Err(ConfigError::NoPeers));
+    }
+
+    #[test]
+    fn unknown_id_names_the_known_ones() {
+        let peers = PeerMap::parse(DEFAULT_PEERS).expect("default parses");
+        let err = peers.require(7).expect_err("7 is not a member");
+        assert_eq!(
+            err.to_string(),
+            "--id 7 is not in --peers (known ids: 1,2,3): pick one of them or add it to --peers"
+        );
+    }
+
+    #[test]
+    fn cluster_id_depends_on_members() {
+        let a = PeerMap::parse(DEFAULT_PEERS).expect("parses");
+        let b = PeerMap::parse("3=127.0.0.1:6003,2=127.0.0.1:6002,1=127.0.0.1:6001").expect("parses");
+        let c = PeerMap::parse("1=127.0.0.1:9001,2=127.0.0.1:9002,3=127.0.0.1:9003").expect("parses");
+        assert_eq!(a.cluster_id(), b.cluster_id());
+        assert_ne!(a.cluster_id(), c.cluster_id());
+    }
+}

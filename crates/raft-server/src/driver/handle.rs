@@ -1,0 +1,182 @@
+//! [`NodeHandle`]: the cloneable way for everything else to talk to the node driver.
+//!
+//! Requests go to the driver on a bounded channel and come back on oneshot channels, each
+//! with a deadline. Nothing here touches the `RawNode`.
+
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use raft::eraftpb::Message;
+use tokio::sync::{oneshot, watch};
+
+use crate::command::Command;
+use crate::state_machine::KvStateMachine;
+use crate::status::NodeStatus;
+use crate::storage::EngineStorage;
+
+/// Why a client request did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// This node is not the leader; `leader_id` is who is, if known.
+    #[error("not the leader")]
+    NotLeader {
+        /// The leader this node knows of.
+        leader_id: Option<u64>,
+        /// This node's term.
+        term: u64,
+    },
+    /// Leadership changed while the request was in flight: a write may or may not have been
+    /// applied, and a retry with the same request id is safe.
+    #[error("leadership changed before the request finished; retry (a write's outcome is unknown)")]
+    LeadershipLost,
+    /// The node's queue is full or Raft dropped the proposal; retry later.
+    #[error("the node is busy; retry")]
+    Busy,
+    /// The request did not finish within the server's deadline.
+    #[error("the request timed out in the server (a write's outcome is unknown)")]
+    Timeout,
+    /// The node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// The result of a committed and applied write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Index of the entry that applied the write.
+    pub index: u64,
+    /// Term of the entry that carried the write.
+    pub term: u64,
+    /// Put: a value was replaced. Delete: the key existed.
+    pub existed: bool,
+    /// The write had been applied before (a retry).
+    pub duplicate: bool,
+}
+
+/// The result of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// The value, if the key exists.
+    pub value: Option<Vec<u8>>,
+    /// The state machine's applied index when it was read.
+    pub applied_index: u64,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, RequestError>>;
+
+/// What the driver is asked to do.
+pub(crate) enum DriverMsg {
+    /// A Raft message from a peer.
+    Raft(Box<Message>),
+    /// Propose a write.
+    Propose {
+        cmd: Command,
+        reply: Reply<WriteOutcome>,
+        deadline: Instant,
+    },
+    /// A linearizable read.
+    Read {
+        key: String,
+        reply: Reply<ReadOutcome>,
+        deadline: Instant,
+    },
+    /// The transport could not deliver to this peer.
+    Unreachable(u64),
+    /// Stop the driver.
+    Shutdown,
+}
+
+/// A cloneable handle to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub(crate) tx: SyncSender<DriverMsg>,
+    pub(crate) status: watch::Receiver<NodeStatus>,
+    pub(crate) sm: Arc<RwLock<KvStateMachine>>,
+    pub(crate) storage: EngineStorage,
+    pub(crate) request_timeout: Duration,
+}
+
+impl NodeHandle {
+    /// Proposes a write; answers once it is committed and applied, or fails.
+    pub async fn propose(&self, cmd: Command) -> Result<WriteOutcome, RequestError> {
+        self.request(|reply, deadline| DriverMsg::Propose {
+            cmd,
+            reply,
+            deadline,
+        })
+        .await
+    }
+
+    /// A linearizable read through ReadIndex on the leader.
+    pub async fn read(&self, key: String) -> Result<ReadOutcome, RequestError> {
+        self.request(|reply, deadline| DriverMsg::Read {
+            key,
+            reply,
+            deadline,
+        })
+        .await
+    }
+
+    /// A read of this node's own state machine, possibly stale.
+    pub fn stale_read(&self, key: &str) -> ReadOutcome {
+        let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
+        ReadOutcome {
+            value: sm.get(key).map(<[u8]>::to_vec),
+            applied_index: sm.applied(),
+        }
+    }
+
+    /// Hands a peer's Raft message to the driver; dropped when the driver is overloaded
+    /// (Raft recovers from lost messages).
+    pub fn step(&self, msg: Message) {
+        let _ = self.tx.try_send(DriverMsg::Raft(Box::new(msg)));
+    }
+
+    /// Tells Raft that a message to `peer` could not be delivered.
+    pub fn report_unreachable(&self, peer: u64) {
+        let _ = self.tx.try_send(DriverMsg::Unreachable(peer));
+    }
+
+    /// Asks the driver to stop.
+    pub fn shutdown(&self) {
+        // A full queue still lets the driver see the disconnect once senders drop; try hard.
+        let _ = self.tx.send(DriverMsg::Shutdown);
+    }
+
+    /// The published status view.
+    pub fn status(&self) -> watch::Receiver<NodeStatus> {
+        self.status.clone()
+    }
+
+    /// The state machine, for read-only views.
+    pub fn state_machine(&self) -> Arc<RwLock<KvStateMachine>> {
+        Arc::clone(&self.sm)
+    }
+
+    /// The log storage, for read-only views.
+    pub fn storage(&self) -> &EngineStorage {
+        &self.storage
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(Reply<T>, Instant) -> DriverMsg,
+    ) -> Result<T, RequestError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(make(reply, deadline)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(RequestError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(RequestError::ShuttingDown),
+        }
+        // The driver also expires requests at their deadline; this bound keeps the caller
+        // safe even if the driver stalls.
+        let grace = Duration::from_millis(200);
+        match tokio::time::timeout(self.request_timeout + grace, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RequestError::ShuttingDown),
+            Err(_) => Err(RequestError::Timeout),
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The node driver: the one owner of the raft-rs `RawNode`.
+//!
+//! Runs on its own thread (it does blocking fsyncs). Ticks, peer messages, proposals and
+//! reads arrive on one channel ([`NodeHandle`]); each loop drains what has arrived, handles
+//! the resulting Ready in the order raft-rs documents, answers what finished, and publishes
+//! the [`NodeStatus`] view. Proposals and reads waiting for Raft live in [`pending`].
+
+mod handle;
+mod pending;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType};
+use raft::{RawNode, ReadOnlyOption, StateRole};
+use tokio::sync::watch;
+
+pub use handle::{NodeHandle, ReadOutcome, RequestError, WriteOutcome};
+use handle::DriverMsg;
+use pending::{PendingReads, PendingWrites};
+
+use crate::command::Command;
+use crate::config::{NodeConfig, PeerMap};
+use crate::state_machine::KvStateMachine;
+use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role};
+use crate::storage::{EngineStorage, Recovered, StorageError};
+use crate::transport::Transport;
+
+/// Capacity of the driver's request queue; beyond it writes get "busy" and peer
+/// messages are dropped.
+const QUEUE_CAPACITY: usize = 16 * 1024;
+/// Most requests handled before the next Ready, so ticks and replies keep flowing.
+const MAX_BATCH: usize = 4096;
+
+/// Why the driver stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Writing the log failed: the node cannot go on without risking its promises.
+    #[error("storage failed: {0}")]
+    Storage(#[from] StorageError),
+    /// raft-rs refused the configuration or a conf change.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+}
+
+/// Owns the `RawNode`, the state machine's writes and the pending requests.
+pub struct NodeDriver {
+    raw: RawNode<EngineStorage>,
+    storage: EngineStorage,
+    sm: Arc<RwLock<KvStateMachine>>,
+    transport: Box<dyn Transport>,
+    rx: Receiver<DriverMsg>,
+    status_tx: watch::Sender<NodeStatus>,
+    peers: PeerMap,
+    tick: Duration,
+    election_timeout: Duration,
+    writes: PendingWrites,
+    reads: PendingReads,
+    last_heard: HashMap<u64, Instant>,
+    events: Arc<VecDeque<Event>>,
+    seen: Seen,
+}
+
+/// What the driver last reported, to turn changes into events.
+#[derive(Default)]
+struct Seen {
+    role: Role,
+    term: u64,
+    leader: u64,
+    vote: u64,
+    peers_up: HashMap<u64, bool>,
+}
+
+impl NodeDriver {
+    /// Builds the driver and its handle. `recovered` describes the opened storage.
+    pub fn new(
+        cfg: &NodeConfig,
+        storage: EngineStorage,
+        recovered: Recovered,
+        transport_for: impl FnOnce(NodeHandle) -> Box<dyn Transport>,
+    ) -> Result<(Self, NodeHandle), DriverError> {
+        let raft_cfg = raft::Config {
+            id: cfg.id,
+            election_tick: cfg.timing.election_ticks,
+            heartbeat_tick: cfg.timing.heartbeat_ticks,
+            // The state machine lives in memory: it is rebuilt by replaying the committed
+            // log from the start, so nothing counts as applied yet.
+            applied: 0,
+            // Batching: up to 1 MiB of entries per append, 256 appends in flight per peer.
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: ReadOnlyOption::Safe,
+            // Lets the leader refuse proposals (-> "busy") instead of growing without bound
+            // when followers cannot keep up.
+            max_uncommitted_size: 64 * 1024 * 1024,
+            max_committed_size_per_ready: 16 * 1024 * 1024,
+            ..raft::Config::default()
+        };
+        raft_cfg.validate()?;
+        let logger = crate::raft_logger::raft_logger(cfg.id);
+        let raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
+        let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+        let (status_tx, status_rx) = watch::channel(NodeStatus::default());
+        let handle = NodeHandle {
+            tx,
+            status: status_rx,
+            sm: Arc::new(RwLock::new(KvStateMachine::new())),
+            storage: storage.clone(),
+            request_timeout: cfg.request_timeout,
+        };
+        let transport = transport_for(handle.clone());
+        let tick = cfg.timing.tick;
+        let mut driver = Self {
+            raw,
+            storage,
+            sm: Arc::clone(&handle.sm),
+            transport,
+            rx,
+            status_tx,
+            peers: cfg.peers.clone(),
+            tick,
+            election_timeout: tick * u32::try_from(cfg.timing.election_ticks).unwrap_or(u32::MAX),
+            writes: PendingWrites::default(),
+            reads: PendingReads::default(),
+            last_heard: HashMap::new(),
+            events: Arc::new(VecDeque::new()),
+            seen: Seen::default(),
+        };
+        driver.seen.term = recovered.term;
+        driver.event(if recovered.fresh {
+            format!("started fresh, voters {:?}", cfg.peers.ids())
+        } else {
+            format!(
+                "restarted: recovered log to index {}, term {}, commit {}",
+                recovered.last_index, recovered.term, recovered.commit
+            )
+        });
+        driver.publish();
+        Ok((driver, handle))
+    }
+
+    /// Runs until [`NodeHandle::shutdown`] or until every handle is dropped.
+    pub fn run(mut self) -> Result<(), DriverError> {
+        let result = self.run_loop();
+        let err = RequestError::ShuttingDown;
+        self.writes.fail_all(&err);
+        self.reads.fail_all(&err);
+        let flushed = self.storage.flush();
+        result?;
+        flushed?;
+        Ok(())
+    }
+
+    fn run_loop(&mut self) -> Result<(), DriverError> {
+        let mut next_tick = Instant::now() + self.tick;
+        loop {
+            let wait = if self.raw.has_ready() {
+                Duration::ZERO
+            } else {
+                next_tick.saturating_duration_since(Instant::now())
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => {
+                    if !self.handle(msg) {
+                        return Ok(());
+                    }
+                    for _ in 0..MAX_BATCH {
+                        match self.rx.try_recv() {
+                            Ok(msg) => {
+                                if !self.handle(msg) {
+                                    return Ok(());
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.raw.tick();
+                // Skip ticks missed during a long stall rather than firing them in a burst.
+                next_tick = (next_tick + self.tick).max(now);
+                self.writes.expire(now);
+                self.reads.expire(now);
+            }
+            self.on_ready()?;
+            self.send_waiting_reads();
+            self.publish();
+        }
+    }
+
+    /// Handles one request; false means stop.
+    fn handle(&mut self, msg: DriverMsg) -> bool {
+        match msg {
+            DriverMsg::Raft(m) => {
+                self.last_heard.insert(m.from, Instant::now());
+                if let Err(e) = self.raw.step(*m) {
+                    tracing::debug!("dropped a peer message: {e}");
+                }
+            }
+            DriverMsg::Propose {
+                cmd,
+                reply,
+                deadline,
+            } => self.propose(cmd, reply, deadline),
+            DriverMsg::Read {
+                key,
+                reply,
+                deadline,
+            } => {
+                if let Err(e) = self.require_leader() {
+                    let _ = reply.send(Err(e));
+                } else {
+                    self.reads.insert(key, reply, deadline);
+                }
+            }
+            DriverMsg::Unreachable(peer) => self.raw.report_unreachable(peer),
+            DriverMsg::Shutdown => return false,
+        }
+        true
+    }
+
+    fn require_leader(&self) -> Result<(), RequestError> {
+        let raft = &self.raw.raft;
+        if raft.state == StateRole::Leader && raft.lead_transferee.is_none() {
+            return Ok(());
+        }
+        Err(RequestError::NotLeader {
+            leader_id: (raft.leader_id != 0 && raft.leader_id != raft.id).then_some(raft.leader_id),
+            term: raft.term,
+        })
+    }
+
+    fn propose(&mut self, cmd: Command, reply: handle::Reply<WriteOutcome>, deadline: Instant) {
+        if let Err(e) = self.require_leader() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let before = self.raw.raft.raft_log.last_index();
+        match self.raw.propose(Vec::new(), cmd.encode()) {
+            Ok(()) => {
+                let index = self.raw.raft.raft_log.last_index();
+                if index == before {
+                    let _ = reply.send(Err(RequestError::Busy));
+                } else {
+                    self.writes
+                        .insert(index, self.raw.raft.term, reply, deadline);
+                }
+            }
+            Err(e) => {
+                tracing::debug!("proposal dropped: {e}");
+                let _ = reply.send(Err(RequestError::Busy));
+            }
+        }
+    }
+
+    /// Hands reads to Raft once this leader has committed an entry of its own term.
+    fn send_waiting_reads(&mut self) {
+        if self.reads.has_unsent()
+            && self.raw.raft.state == StateRole::Leader
+            && self.raw.raft.commit_to_current_term()
+        {
+            for ctx in self.reads.take_unsent() {
+                self.raw.read_index(ctx);
+            }
+        }
+    }
+
+    /// Handles one Ready, in the order raft-rs documents.
+    fn on_ready(&mut self) -> Result<(), DriverError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+
+        // 1. Messages that need nothing of ours on disk first (a leader's appends and
+        //    heartbeats) go out now, so followers write while we write.
+        if !ready.messages().is_empty() {
+            self.transport.send(ready.take_messages());
+        }
+
+        // 2. A snapshot would be installed here; none is ever sent while the log is kept
+        //    whole (see `storage`), so receiving one means a bug elsewhere.
+        if !ready.snapshot().is_empty() {
+            tracing::error!("received a snapshot, which this node never asks for; ignoring it");
+        }
+
+        // 3. Apply committed entries (raft-rs only hands out entries already on our disk).
+        self.apply(ready.take_committed_entries())?;
+
+        // 4+5. Append new entries and record the hard state: one synced write.
+        self.storage.persist(ready.entries(), ready.hs())?;
+
+        // ReadIndex confirmations: answered once the state machine reaches them.
+        for rs in ready.take_read_states() {
+            self.reads.confirmed(&rs.request_ctx, rs.index);
+        }
+
+        // 6. Messages that must follow the write (votes, append acks).
+        if !ready.persisted_messages().is_empty() {
+            self.transport.send(ready.take_persisted_messages());
+        }
+
+        // 7. Advance, then the light ready: a new commit index, its messages and entries.
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.storage.set_commit(commit);
+        }
+        if !light.messages().is_empty() {
+            self.transport.send(light.take_messages());
+        }
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+
+        self.reads
+            .answer_ready(&self.sm.read().unwrap_or_else(PoisonError::into_inner));
+        self.observe_leadership();
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let sm_lock = Arc::clone(&self.sm);
+        let mut sm = sm_lock.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {
+                    // A new leader's empty entry: it may have taken a proposal's slot.
+                    sm.apply_noop(entry.index);
+                    self.writes.applied(entry.index, entry.term, None);
+                }
+                EntryType::EntryNormal => match Command::decode(&entry.data) {
+                    Ok(cmd) => {
+                        let result = sm.apply(entry.index, &cmd);
+                        self.writes.applied(entry.index, entry.term, Some(result));
+                    }
+                    Err(e) => {
+                        tracing::error!("entry {} is not a command ({e}); skipped", entry.index);
+                        sm.apply_noop(entry.index);
+                        self.writes.applied(entry.index, entry.term, None);
+                    }
+                },
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&entry.data)
+                        .map_err(|e| raft::Error::CodecError(e))?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.storage.set_conf_state(&cs)?;
+                    sm.apply_noop(entry.index);
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let cc = ConfChangeV2::parse_from_bytes(&entry.data)
+                        .map_err(|e| raft::Error::CodecError(e))?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.storage.set_conf_state(&cs)?;
+                    sm.apply_noop(entry.index);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns role, term, vote and leader changes into events, and fails what a lost
+    /// leadership can no longer finish.
+    fn observe_leadership(&mut self) {
+        let raft = &self.raw.raft;
+        let (role, term, leader, vote) = (Role::from(raft.state), raft.term, raft.leader_id, raft.vote);
+        if term != self.seen.term {
+            self.seen.term = term;
+            self.event(format!("term is now {term}"));
+        }
+        if vote != self.seen.vote {
+            self.seen.vote = vote;
+            if vote != 0 {
+                let who = if vote == self.raw.raft.id { "itself".to_string() } else { format!("node {vote}") };
+                self.event(format!("voted for {who} in term {term}"));
+            }
+        }
+        if role != self.seen.role {
+            let was = self.seen.role;
+            self.seen.role = role;
+            self.event(format!("became {role} (was {was})"));
+            if was == Role::Leader {
+                self.writes.fail_all(&RequestError::LeadershipLost);
+                self.reads.fail_all(&RequestError::LeadershipLost);
+            }
+        }
+        if leader != self.seen.leader {
+            self.seen.leader = leader;
+            if leader == 0 {
+                self.event("no known leader".to_string());
+            } else {
+                self.event(format!("leader is node {leader} (term {term})"));
+            }
+        }
+    }
+
+    fn event(&mut self, text: String) {
+        tracing::info!("{text}");
+        let events = Arc::make_mut(&mut self.events);
+        if events.len() == EVENT_HISTORY {
+            events.pop_front();
+        }
+        events.push_back(Event {
+            at: SystemTime::now(),
+            text,
+        });
+    }
+
+    /// Publishes the status view.
+    fn publish(&mut self) {
+        let now = Instant::now();
+        let me = self.raw.raft.id;
+        let is_leader = self.raw.raft.state == StateRole::Leader;
+        let mut peers = Vec::new();
+        let mut changes = Vec::new();
+        for p in self.peers.iter() {
+            let last_heard = self.last_heard.get(&p.id).copied();
+            if p.id != me {
+                let up = last_heard.is_some_and(|t| now.duration_since(t) < self.election_timeout * 2);
+                if self.seen.peers_up.insert(p.id, up) != Some(up) && (up || last_heard.is_some()) {
+                    changes.push(format!("peer {} {}", p.id, if up { "is connected" } else { "went silent" }));
+                }
+            }
+            let progress = if is_leader && p.id != me {
+                self.raw.raft.prs().get(p.id).map(|pr| Progress {
+                    matched: pr.matched,
+                    next: pr.next_idx,
+                    state: match pr.state {
+                        raft::ProgressState::Probe => "Probe",
+                        raft::ProgressState::Replicate => "Replicate",
+                        raft::ProgressState::Snapshot => "Snapshot",
+                    },
+                    inflight: pr.ins.count(),
+                })
+            } else {
+                None
+            };
+            peers.push(PeerView {
+                id: p.id,
+                peer_addr: p.peer_addr,
+                api_addr: p.api_addr,
+                is_self: p.id == me,
+                last_heard,
+                progress,
+            });
+        }
+        for change in changes {
+            self.event(change);
+        }
+        let raft = &self.raw.raft;
+        let (applied, key_count) = {
+            let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
+            (sm.applied(), sm.len())
+        };
+        let status = NodeStatus {
+            id: me,
+            role: raft.state.into(),
+            term: raft.term,
+            vote: raft.vote,
+            leader_id: raft.leader_id,
+            commit_index: raft.raft_log.committed,
+            applied_index: applied,
+            last_index: raft.raft_log.last_index(),
+            persisted_index: raft.raft_log.persisted,
+            first_index: raft.raft_log.first_index(),
+            key_count,
+            peers,
+            events: Arc::clone(&self.events),
+        };
+        self.status_tx.send_if_modified(|old| {
+            if *old == status {
+                false
+            } else {
+                *old = status;
+                true
+            }
+        });
+    }
+}

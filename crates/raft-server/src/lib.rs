@@ -1,0 +1,24 @@
+//! raft-server: one node of a raft-playground cluster.
+//!
+//! # Layout
+//! - [`config`]: `--peers`, the node's addresses, Raft timing; validation of all of it.
+//! - [`storage`]: raft-engine backed `raft::Storage` (log, hard state, conf state).
+//! - [`command`]: the replicated write and its encoding in a log entry.
+//! - [`state_machine`]: the pure key-value state machine with at-most-once sessions.
+//! - [`driver`]: the node driver, sole owner of the `RawNode`, and its [`driver::NodeHandle`].
+//! - [`status`]: the status view the driver publishes for the dashboard and `Status` RPC.
+//! - [`transport`]: the `Transport` trait, its gRPC and in-process implementations.
+//! - [`service`]: the gRPC services (client API, incoming peer streams).
+//! - [`server`]: wiring of all the above into a running node.
+//! - [`raft_logger`]: raft-rs's slog output, forwarded to `tracing`.
+
+pub mod command;
+pub mod config;
+pub mod driver;
+pub mod raft_logger;
+pub mod server;
+pub mod service;
+pub mod state_machine;
+pub mod status;
+pub mod storage;
+pub mod transport;

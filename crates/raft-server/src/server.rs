@@ -1,0 +1,184 @@
+//! Wires a node together: binds both ports, opens the data dir, starts the driver thread,
+//! the peer transport and both gRPC services, and stops them all on shutdown.
+//!
+//! Ports are bound before the data dir is touched, so a busy port fails fast and leaves
+//! nothing behind.
+
+use std::net::SocketAddr;
+use std::thread;
+
+use kv_proto::kv::kv_api_server::KvApiServer;
+use kv_proto::peer::raft_transport_server::RaftTransportServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, NodeConfig};
+use crate::driver::{DriverError, NodeDriver, NodeHandle};
+use crate::service::api::ApiService;
+use crate::service::peer::PeerService;
+use crate::storage::{EngineStorage, StorageError};
+use crate::transport::grpc::{GrpcTransport, MAX_PEER_MESSAGE_BYTES};
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// `--id` or `--peers` is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A port is taken or cannot be bound.
+    #[error("cannot listen for {what} on {addr}: {source}{hint}")]
+    Bind {
+        /// "peers" or "clients".
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+        /// How to fix it.
+        hint: &'static str,
+    },
+    /// The data dir cannot be used.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The driver failed.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// A gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The driver thread could not be started or panicked.
+    #[error("node driver thread: {0}")]
+    Thread(String),
+}
+
+/// A started node: its handle for views, and what to wait on.
+pub struct RunningNode {
+    /// Talk to the node.
+    pub handle: NodeHandle,
+    shutdown: CancellationToken,
+    driver_done: oneshot::Receiver<Result<(), DriverError>>,
+    servers: tokio::task::JoinSet<Result<(), tonic::transport::Error>>,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| {
+        let hint = if source.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another raft-server running? stop it, or choose other ports in --peers)"
+        } else {
+            ""
+        };
+        ServerError::Bind {
+            what,
+            addr,
+            source,
+            hint,
+        }
+    })
+}
+
+/// Starts the node described by `cfg`; it runs until `shutdown` is cancelled.
+pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<RunningNode, ServerError> {
+    let me = cfg.me()?.clone();
+    let peer_listener = bind("peers", me.peer_addr).await?;
+    let api_listener = bind("clients", me.api_addr).await?;
+    let (storage, recovered) = EngineStorage::open(
+        &cfg.data_dir,
+        cfg.id,
+        cfg.peers.cluster_id(),
+        &cfg.peers.ids(),
+    )?;
+    let cluster_id = recovered.cluster_id;
+    if cluster_id != cfg.peers.cluster_id() {
+        tracing::warn!(
+            "--peers differs from the cluster this data dir was created for; \
+             keeping the recorded cluster id"
+        );
+    }
+    let transport_shutdown = shutdown.clone();
+    let (driver, handle) = NodeDriver::new(&cfg, storage, recovered, |node| {
+        Box::new(GrpcTransport::start(
+            cfg.id,
+            cluster_id,
+            &cfg.peers,
+            node,
+            transport_shutdown,
+        ))
+    })?;
+
+    let (done_tx, driver_done) = oneshot::channel();
+    thread::Builder::new()
+        .name(format!("node-{}-driver", cfg.id))
+        .spawn(move || {
+            let _ = done_tx.send(driver.run());
+        })
+        .map_err(|e| ServerError::Thread(e.to_string()))?;
+
+    let mut servers = tokio::task::JoinSet::new();
+    let peer_svc = RaftTransportServer::new(PeerService::new(
+        cfg.id,
+        cluster_id,
+        cfg.peers.clone(),
+        handle.clone(),
+    ))
+    .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    let token = shutdown.clone();
+    servers.spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(peer_svc)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(peer_listener), token.cancelled_owned()),
+    );
+    let api_svc = KvApiServer::new(ApiService::new(cfg.id, cfg.peers.clone(), handle.clone()))
+        .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
+    let token = shutdown.clone();
+    servers.spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(api_svc)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(api_listener), token.cancelled_owned()),
+    );
+    tracing::info!(
+        "node {} serving peers on {} and clients on {}, data in {}",
+        cfg.id,
+        me.peer_addr,
+        me.api_addr,
+        cfg.data_dir.display()
+    );
+    Ok(RunningNode {
+        handle,
+        shutdown,
+        driver_done,
+        servers,
+    })
+}
+
+impl RunningNode {
+    /// Waits until shutdown is requested or something fails, then stops everything.
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        let outcome = tokio::select! {
+            _ = self.shutdown.cancelled() => Ok(()),
+            done = &mut self.driver_done => match done {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServerError::Driver(e)),
+                Err(_) => Err(ServerError::Thread("the driver thread panicked".into())),
+            },
+            Some(res) = self.servers.join_next() => match res {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServerError::Grpc(e)),
+                Err(e) => Err(ServerError::Thread(e.to_string())),
+            },
+        };
+        self.shutdown.cancel();
+        self.handle.shutdown();
+        // Let the driver flush; its result matters only if nothing failed before.
+        let driver = (&mut self.driver_done).await;
+        while self.servers.join_next().await.is_some() {}
+        outcome?;
+        match driver {
+            Ok(Err(e)) => Err(ServerError::Driver(e)),
+            _ => Ok(()),
+        }
+    }
+}

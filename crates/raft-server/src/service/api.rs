@@ -1,0 +1,160 @@
+//! The client API: validates requests, turns them into commands or reads for the node,
+//! and maps the outcome to a response or a gRPC status.
+//!
+//! Error mapping (the client relies on it):
+//! - not the leader: `FAILED_PRECONDITION`, details = `kv.LeaderHint` (encoded);
+//! - leadership lost, busy, shutting down: `UNAVAILABLE` (retry; a write's outcome unknown);
+//! - server deadline: `DEADLINE_EXCEEDED` (a write's outcome unknown);
+//! - bad input: `INVALID_ARGUMENT`.
+
+use kv_proto::kv::kv_api_server::KvApi;
+use kv_proto::kv::{self as pb};
+use prost::Message as _;
+use tonic::{Code, Request, Response, Status};
+
+use crate::command::{Command, Op};
+use crate::config::PeerMap;
+use crate::driver::{NodeHandle, RequestError};
+use crate::status::NodeStatus;
+
+/// The `KvApi` service of one node.
+pub struct ApiService {
+    me: u64,
+    peers: PeerMap,
+    node: NodeHandle,
+}
+
+impl ApiService {
+    /// Serves node `me`.
+    pub fn new(me: u64, peers: PeerMap, node: NodeHandle) -> Self {
+        Self { me, peers, node }
+    }
+
+    fn status_of(&self, err: RequestError) -> Status {
+        match err {
+            RequestError::NotLeader { leader_id, term } => {
+                let api_addr = leader_id
+                    .and_then(|id| self.peers.get(id))
+                    .map(|p| p.api_addr.to_string())
+                    .unwrap_or_default();
+                let msg = match leader_id {
+                    Some(id) if !api_addr.is_empty() => {
+                        format!("node {} is not the leader; leader is node {id} at {api_addr}", self.me)
+                    }
+                    _ => format!(
+                        "node {} is not the leader and knows of no leader (election in progress?)",
+                        self.me
+                    ),
+                };
+                let hint = pb::LeaderHint {
+                    leader_id: leader_id.unwrap_or(0),
+                    api_addr,
+                    term,
+                };
+                Status::with_details(Code::FailedPrecondition, msg, hint.encode_to_vec().into())
+            }
+            RequestError::Timeout => Status::deadline_exceeded(err.to_string()),
+            RequestError::LeadershipLost | RequestError::Busy | RequestError::ShuttingDown => {
+                Status::unavailable(err.to_string())
+            }
+        }
+    }
+
+    async fn write(&self, key: String, op: Op, id: Option<pb::RequestId>) -> Result<Response<pb::WriteResponse>, Status> {
+        kv_proto::validate_key(&key).map_err(Status::invalid_argument)?;
+        let id = id.ok_or_else(|| Status::invalid_argument("write without a request id"))?;
+        let cmd = Command {
+            client_id: id.client_id,
+            seq: id.seq,
+            op,
+        };
+        let out = self.node.propose(cmd).await.map_err(|e| self.status_of(e))?;
+        Ok(Response::new(pb::WriteResponse {
+            index: out.index,
+            term: out.term,
+            existed: out.existed,
+            duplicate: out.duplicate,
+            node_id: self.me,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl KvApi for ApiService {
+    async fn put(&self, request: Request<pb::PutRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+        let req = request.into_inner();
+        kv_proto::validate_value(&req.value).map_err(Status::invalid_argument)?;
+        let op = Op::Put {
+            key: req.key.clone(),
+            value: req.value,
+        };
+        self.write(req.key, op, req.id).await
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let req = request.into_inner();
+        let op = Op::Delete { key: req.key.clone() };
+        self.write(req.key, op, req.id).await
+    }
+
+    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let req = request.into_inner();
+        kv_proto::validate_key(&req.key).map_err(Status::invalid_argument)?;
+        let out = if req.stale {
+            self.node.stale_read(&req.key)
+        } else {
+            self.node.read(req.key).await.map_err(|e| self.status_of(e))?
+        };
+        Ok(Response::new(pb::GetResponse {
+            found: out.value.is_some(),
+            value: out.value.unwrap_or_default(),
+            applied_index: out.applied_index,
+            node_id: self.me,
+        }))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let status = self.node.status().borrow().clone();
+        Ok(Response::new(status_to_pb(&status, &self.peers)))
+    }
+}
+
+/// The `Status` RPC's view of a node.
+pub fn status_to_pb(s: &NodeStatus, peers: &PeerMap) -> pb::StatusResponse {
+    let addr_of = |id: u64| peers.get(id).map(|p| p.api_addr.to_string()).unwrap_or_default();
+    pb::StatusResponse {
+        id: s.id,
+        role: s.role.as_str().to_string(),
+        term: s.term,
+        leader_id: s.leader_id,
+        commit_index: s.commit_index,
+        applied_index: s.applied_index,
+        last_index: s.last_index,
+        first_index: s.first_index,
+        vote: s.vote,
+        api_addr: addr_of(s.id),
+        leader_api_addr: if s.leader_id == 0 { String::new() } else { addr_of(s.leader_id) },
+        key_count: s.key_count as u64,
+        peers: s
+            .peers
+            .iter()
+            .map(|p| pb::PeerStatus {
+                id: p.id,
+                peer_addr: p.peer_addr.to_string(),
+                api_addr: p.api_addr.to_string(),
+                match_index: p.progress.as_ref().map_or(0, |g| g.matched),
+                next_index: p.progress.as_ref().map_or(0, |g| g.next),
+                progress_state: p.progress.as_ref().map_or("", |g| g.state).to_string(),
+                last_heard_ms: p
+                    .last_heard
+                    .map_or(-1, |t| i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,7 @@
+//! The gRPC services, thin adapters from protobuf to the node handle and back.
+//!
+//! - [`api`]: the client API (`KvApi`) on peer port + 1000.
+//! - [`peer`]: the incoming side of the peer transport (`RaftTransport`).
+
+pub mod api;
+pub mod peer;

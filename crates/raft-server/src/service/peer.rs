@@ -1,0 +1,80 @@
+//! Incoming peer streams: checks who is talking, decodes raft-rs messages and hands them
+//! to the driver. Batches from another cluster or from a node not in `--peers` are refused.
+
+use kv_proto::peer::raft_transport_server::RaftTransport;
+use kv_proto::peer::{RaftBatch, StreamDone};
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::config::PeerMap;
+use crate::driver::NodeHandle;
+
+/// The `RaftTransport` service of one node.
+pub struct PeerService {
+    me: u64,
+    cluster_id: u64,
+    peers: PeerMap,
+    node: NodeHandle,
+}
+
+impl PeerService {
+    /// Serves node `me` of cluster `cluster_id`.
+    pub fn new(me: u64, cluster_id: u64, peers: PeerMap, node: NodeHandle) -> Self {
+        Self {
+            me,
+            cluster_id,
+            peers,
+            node,
+        }
+    }
+
+    fn check(&self, batch: &RaftBatch) -> Result<(), Status> {
+        if batch.cluster_id != self.cluster_id {
+            return Err(Status::permission_denied(format!(
+                "node {} belongs to cluster {:x}, this batch is from cluster {:x}: check --peers",
+                self.me, self.cluster_id, batch.cluster_id
+            )));
+        }
+        if batch.from == self.me || self.peers.get(batch.from).is_none() {
+            return Err(Status::permission_denied(format!(
+                "node {} is not a peer of node {}",
+                batch.from, self.me
+            )));
+        }
+        if batch.to != self.me {
+            return Err(Status::permission_denied(format!(
+                "batch for node {} reached node {}: check --peers",
+                batch.to, self.me
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl RaftTransport for PeerService {
+    async fn stream(
+        &self,
+        request: Request<Streaming<RaftBatch>>,
+    ) -> Result<Response<StreamDone>, Status> {
+        let mut stream = request.into_inner();
+        while let Some(batch) = stream.message().await? {
+            if let Err(status) = self.check(&batch) {
+                tracing::warn!("refused a peer stream: {}", status.message());
+                return Err(status);
+            }
+            for bytes in &batch.messages {
+                let msg = Message::parse_from_bytes(bytes)
+                    .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                if msg.from != batch.from || msg.to != self.me {
+                    return Err(Status::invalid_argument(
+                        "raft message addressing does not match its batch",
+                    ));
+                }
+                self.node.step(msg);
+            }
+        }
+        Ok(Response::new(StreamDone {}))
+    }
+}

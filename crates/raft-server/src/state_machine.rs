@@ -1,0 +1,193 @@
+//! The key-value state machine: pure, synchronous, in memory.
+//!
+//! Owns the keys and values and the per-client session table that makes a retried write
+//! apply at most once. It does no I/O; the node driver feeds it committed entries in log
+//! order and it is rebuilt from the log on start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use crate::command::{Command, Op};
+
+/// The result of applying one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyResult {
+    /// Log index of the entry that first applied this write.
+    pub index: u64,
+    /// Put: a value was replaced. Delete: the key existed.
+    pub existed: bool,
+    /// This `(client_id, seq)` had been applied before; the result is the remembered one.
+    pub duplicate: bool,
+}
+
+/// The last write applied for one client.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    seq: u64,
+    result: ApplyResult,
+}
+
+/// Sorted keys with byte values, plus the session table for at-most-once writes.
+#[derive(Debug, Default)]
+pub struct KvStateMachine {
+    data: BTreeMap<String, Vec<u8>>,
+    sessions: HashMap<u64, Session>,
+    applied: u64,
+}
+
+impl KvStateMachine {
+    /// An empty state machine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the command of the entry at `index`. A command whose `(client_id, seq)` is
+    /// not newer than the client's last applied one changes nothing and returns the
+    /// remembered result, marked `duplicate`.
+    pub fn apply(&mut self, index: u64, cmd: &Command) -> ApplyResult {
+        self.applied = self.applied.max(index);
+        if let Some(session) = self.sessions.get(&cmd.client_id) {
+            if cmd.seq <= session.seq {
+                return ApplyResult {
+                    duplicate: true,
+                    ..session.result
+                };
+            }
+        }
+        let existed = match &cmd.op {
+            Op::Put { key, value } => self.data.insert(key.clone(), value.clone()).is_some(),
+            Op::Delete { key } => self.data.remove(key).is_some(),
+        };
+        let result = ApplyResult {
+            index,
+            existed,
+            duplicate: false,
+        };
+        self.sessions.insert(
+            cmd.client_id,
+            Session {
+                seq: cmd.seq,
+                result,
+            },
+        );
+        result
+    }
+
+    /// Records that the entry at `index` (an empty or conf-change entry) was applied.
+    pub fn apply_noop(&mut self, index: u64) {
+        self.applied = self.applied.max(index);
+    }
+
+    /// Index of the last applied entry.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.data.get(key).map(Vec::as_slice)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Up to `limit` pairs starting at the first key `>= from` (or the first key). Costs
+    /// `O(log n + limit)`, so a view can page through a large store cheaply.
+    pub fn range_from(&self, from: Option<&str>, limit: usize) -> Vec<(String, Vec<u8>)> {
+        let start = from.map_or(Bound::Unbounded, Bound::Included);
+        self.data
+            .range::<str, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Up to `limit` keys strictly before `before` (or the last keys), in ascending order.
+    pub fn keys_before(&self, before: Option<&str>, limit: usize) -> Vec<String> {
+        let end = before.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys: Vec<String> = self
+            .data
+            .range::<str, _>((Bound::Unbounded, end))
+            .rev()
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.reverse();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(client_id: u64, seq: u64, key: &str, value: &str) -> Command {
+        Command {
+            client_id,
+            seq,
+            op: Op::Put {
+                key: key.into(),
+                value: value.as_bytes().to_vec(),
+            },
+        }
+    }
+
+    fn del(client_id: u64, seq: u64, key: &str) -> Command {
+        Command {
+            client_id,
+            seq,
+            op: Op::Delete { key: key.into() },
+        }
+    }
+
+    #[test]
+    fn applies_puts_and_deletes() {
+        let mut sm = KvStateMachine::new();
+        let r = sm.apply(1, &put(1, 1, "a", "x"));
+        assert!(!r.existed && !r.duplicate);
+        assert!(sm.apply(2, &put(1, 2, "a", "y")).existed);
+        assert_eq!(sm.get("a"), Some(&b"y"[..]));
+        assert!(sm.apply(3, &del(1, 3, "a")).existed);
+        assert!(!sm.apply(4, &del(1, 4, "a")).existed);
+        assert_eq!(sm.get("a"), None);
+        assert_eq!(sm.applied(), 4);
+        assert!(sm.is_empty());
+    }
+
+    #[test]
+    fn duplicate_request_applies_once() {
+        let mut sm = KvStateMachine::new();
+        sm.apply(1, &put(9, 1, "k", "first"));
+        sm.apply(2, &put(8, 1, "k", "other client"));
+        // A retry of client 9's first write, committed again later in the log.
+        let again = sm.apply(3, &put(9, 1, "k", "first"));
+        assert!(again.duplicate);
+        assert_eq!(again.index, 1, "remembers where it was first applied");
+        assert_eq!(sm.get("k"), Some(&b"other client"[..]));
+        // An older seq is not applied either.
+        sm.apply(4, &put(9, 2, "k", "second"));
+        assert!(sm.apply(5, &del(9, 1, "k")).duplicate);
+        assert_eq!(sm.get("k"), Some(&b"second"[..]));
+        assert_eq!(sm.applied(), 5);
+    }
+
+    #[test]
+    fn pages_through_keys() {
+        let mut sm = KvStateMachine::new();
+        for (i, k) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            sm.apply(i as u64 + 1, &put(1, i as u64 + 1, k, k));
+        }
+        let page: Vec<String> = sm.range_from(Some("b"), 2).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(page, ["b", "c"]);
+        assert_eq!(sm.keys_before(Some("d"), 2), ["b", "c"]);
+        assert_eq!(sm.keys_before(None, 2), ["d", "e"]);
+        assert_eq!(sm.range_from(None, 1)[0].0, "a");
+    }
+}

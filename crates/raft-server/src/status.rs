@@ -1,0 +1,131 @@
+//! The status view a node publishes after each Ready: what the dashboard and the `Status`
+//! RPC show. Plain data, cheap to clone; the driver is its only writer.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// How many recent events the view keeps.
+pub const EVENT_HISTORY: usize = 200;
+
+/// A node's Raft role, named as in the `status --json` contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    #[default]
+    Follower,
+    /// Asking for pre-votes before starting a real election.
+    PreCandidate,
+    /// Asking for votes in a new term.
+    Candidate,
+    /// Accepts writes and replicates them.
+    Leader,
+}
+
+impl Role {
+    /// The contract's name for the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Follower => "Follower",
+            Role::PreCandidate => "PreCandidate",
+            Role::Candidate => "Candidate",
+            Role::Leader => "Leader",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<raft::StateRole> for Role {
+    fn from(r: raft::StateRole) -> Self {
+        match r {
+            raft::StateRole::Follower => Role::Follower,
+            raft::StateRole::PreCandidate => Role::PreCandidate,
+            raft::StateRole::Candidate => Role::Candidate,
+            raft::StateRole::Leader => Role::Leader,
+        }
+    }
+}
+
+/// A leader's view of one follower's replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Highest index known to be replicated on the peer.
+    pub matched: u64,
+    /// Next index to send.
+    pub next: u64,
+    /// `Probe`, `Replicate` or `Snapshot`.
+    pub state: &'static str,
+    /// Append messages sent and not yet acknowledged.
+    pub inflight: usize,
+}
+
+/// One member of the cluster as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerView {
+    /// Raft id.
+    pub id: u64,
+    /// Peer transport address.
+    pub peer_addr: SocketAddr,
+    /// Client API address.
+    pub api_addr: SocketAddr,
+    /// True for this node's own entry.
+    pub is_self: bool,
+    /// When a Raft message from this peer last arrived.
+    pub last_heard: Option<Instant>,
+    /// Replication progress, on the leader only.
+    pub progress: Option<Progress>,
+}
+
+/// Something that happened to this node, for the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Wall-clock time.
+    pub at: SystemTime,
+    /// What happened, in a line.
+    pub text: String,
+}
+
+/// What a node shows of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeStatus {
+    /// This node's id.
+    pub id: u64,
+    /// Current role.
+    pub role: Role,
+    /// Current term.
+    pub term: u64,
+    /// Who this node voted for in `term` (0: nobody).
+    pub vote: u64,
+    /// The leader this node knows of (0: unknown).
+    pub leader_id: u64,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Highest index applied to the state machine.
+    pub applied_index: u64,
+    /// Last index in the log.
+    pub last_index: u64,
+    /// Last index on disk.
+    pub persisted_index: u64,
+    /// First index in the log.
+    pub first_index: u64,
+    /// Number of keys in the state machine.
+    pub key_count: usize,
+    /// Every member, by ascending id.
+    pub peers: Vec<PeerView>,
+    /// Recent events, oldest first; shared so publishing the view stays cheap.
+    pub events: Arc<VecDeque<Event>>,
+}
+
+impl NodeStatus {
+    /// The member entry of `id`.
+    pub fn peer(&self, id: u64) -> Option<&PeerView> {
+        self.peers.iter().find(|p| p.id == id)
+    }
+}

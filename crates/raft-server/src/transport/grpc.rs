@@ -1,0 +1,206 @@
+//! The gRPC transport: one long-lived client stream per peer, fed by a bounded queue.
+//!
+//! The driver's `send` only pushes onto each peer's queue (dropping when it is full), so it
+//! never waits on the network. A task per peer connects, batches what is queued into
+//! `RaftBatch`es, and on any failure drops what it cannot deliver, reports the peer
+//! unreachable to Raft and reconnects with exponential backoff.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kv_proto::peer::RaftBatch;
+use kv_proto::peer::raft_transport_client::RaftTransportClient;
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use super::Transport;
+use crate::config::{Peer, PeerMap};
+use crate::driver::NodeHandle;
+
+/// Messages queued per peer before new ones are dropped.
+const PEER_QUEUE: usize = 4096;
+/// Batches in flight on one stream before new ones are dropped.
+const STREAM_WINDOW: usize = 64;
+/// Most messages and bytes per batch (a batch always takes at least one message).
+const BATCH_MESSAGES: usize = 512;
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Largest batch a peer accepts (a few maximal appends).
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Sends to peers over gRPC streams; see the module doc.
+pub struct GrpcTransport {
+    queues: HashMap<u64, mpsc::Sender<Message>>,
+    node: NodeHandle,
+}
+
+impl GrpcTransport {
+    /// Starts a sender task per peer on the current tokio runtime.
+    pub fn start(
+        me: u64,
+        cluster_id: u64,
+        peers: &PeerMap,
+        node: NodeHandle,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let mut queues = HashMap::new();
+        for peer in peers.iter().filter(|p| p.id != me) {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            let link = PeerLink {
+                me,
+                cluster_id,
+                peer: peer.clone(),
+                queue: rx,
+                node: node.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tokio::spawn(link.run());
+            queues.insert(peer.id, tx);
+        }
+        Self { queues, node }
+    }
+}
+
+impl Transport for GrpcTransport {
+    fn send(&mut self, msgs: Vec<Message>) {
+        for msg in msgs {
+            let to = msg.to;
+            match self.queues.get(&to) {
+                Some(queue) => {
+                    if let Err(TrySendError::Full(_)) = queue.try_send(msg) {
+                        self.node.report_unreachable(to);
+                    }
+                }
+                None => tracing::warn!("no route to node {to}: not in --peers"),
+            }
+        }
+    }
+}
+
+/// The sending side of the link to one peer.
+struct PeerLink {
+    me: u64,
+    cluster_id: u64,
+    peer: Peer,
+    queue: mpsc::Receiver<Message>,
+    node: NodeHandle,
+    shutdown: CancellationToken,
+}
+
+impl PeerLink {
+    async fn run(mut self) {
+        let uri = format!("http://{}", self.peer.peer_addr);
+        let endpoint = match Endpoint::from_shared(uri) {
+            Ok(e) => e
+                .connect_timeout(Duration::from_millis(500))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(1))
+                .keep_alive_timeout(Duration::from_secs(2))
+                .keep_alive_while_idle(true),
+            Err(e) => {
+                tracing::error!("peer {} address is not a valid URI: {e}", self.peer.id);
+                return;
+            }
+        };
+        let mut backoff = BACKOFF_MIN;
+        let mut was_connected = true;
+        loop {
+            let connected = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                c = endpoint.connect() => c,
+            };
+            let reason = match connected {
+                Ok(channel) => {
+                    tracing::debug!("connected to peer {}", self.peer.id);
+                    backoff = BACKOFF_MIN;
+                    was_connected = true;
+                    match self.stream(channel).await {
+                        Ok(()) => return,
+                        Err(reason) => reason,
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            // Whatever is queued cannot be delivered now; Raft resends what matters.
+            while self.queue.try_recv().is_ok() {}
+            self.node.report_unreachable(self.peer.id);
+            if was_connected {
+                tracing::info!(
+                    "link to peer {} at {} down: {reason}",
+                    self.peer.id,
+                    self.peer.peer_addr
+                );
+                was_connected = false;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Streams batches until the stream fails (Err with why) or the node stops (Ok).
+    async fn stream(&mut self, channel: Channel) -> Result<(), String> {
+        let (tx, rx) = mpsc::channel::<RaftBatch>(STREAM_WINDOW);
+        let mut client = RaftTransportClient::new(channel)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES);
+        let call = client.stream(ReceiverStream::new(rx));
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Ok(()),
+                done = &mut call => {
+                    return Err(match done {
+                        Ok(_) => "peer closed the stream".to_string(),
+                        Err(status) => format!("{}: {}", status.code(), status.message()),
+                    });
+                }
+                msg = self.queue.recv() => {
+                    let Some(first) = msg else { return Ok(()) };
+                    let batch = self.batch(first);
+                    match tx.try_send(batch) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            // The peer is not reading (stopped, or far behind): drop.
+                            self.node.report_unreachable(self.peer.id);
+                        }
+                        Err(TrySendError::Closed(_)) => return Err("stream closed".to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `first` plus whatever else is already queued, within the batch limits.
+    fn batch(&mut self, first: Message) -> RaftBatch {
+        let mut batch = RaftBatch {
+            cluster_id: self.cluster_id,
+            from: self.me,
+            to: self.peer.id,
+            messages: Vec::new(),
+        };
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg.write_to_bytes() {
+                Ok(encoded) => {
+                    bytes += encoded.len();
+                    batch.messages.push(encoded);
+                }
+                Err(e) => tracing::error!("cannot encode a raft message: {e}"),
+            }
+            if batch.messages.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
+                break;
+            }
+            next = self.queue.try_recv().ok();
+        }
+        batch
+    }
+}

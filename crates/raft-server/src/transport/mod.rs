@@ -1,0 +1,16 @@
+//! How Raft messages leave this node: the [`Transport`] trait the driver sends through.
+//!
+//! - [`grpc`]: the real one, a long-lived gRPC stream per peer fed by a bounded queue.
+//! - [`local`]: an in-process network for tests and fault injection (cut, isolate, recover).
+
+pub mod grpc;
+pub mod local;
+
+use raft::eraftpb::Message;
+
+/// Sends Raft messages to peers. Implementations never block the driver: a message that
+/// cannot be queued is dropped (Raft retransmits) and the peer reported unreachable.
+pub trait Transport: Send + 'static {
+    /// Queues each message for its `to` peer.
+    fn send(&mut self, msgs: Vec<Message>);
+}
