@@ -1,1 +1,13 @@
-//! placeholder
+//! raft-client: the smart client of a raft-playground cluster, as a library.
+//!
+//! # Layout
+//! - [`client`]: [`client::SmartClient`]: leader hints, redirects, retries with the same
+//!   request id, deadlines. Used by the one-shot commands and the TUI alike.
+//! - [`trace`]: the record of every node a request tried and what it said.
+//! - [`output`]: the `status` table and the `status --json` contract.
+
+pub mod client;
+pub mod output;
+pub mod trace;
+
+pub use client::{ClientError, SmartClient};

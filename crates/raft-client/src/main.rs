@@ -1,1 +1,198 @@
-fn main() {}
+//! `raft-client`: one-shot `put`/`get`/`delete`/`status` commands against a cluster, with
+//! the exit codes of the contract.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use raft_client::client::DEFAULT_PEERS;
+use raft_client::output::{status_json, status_table};
+use raft_client::trace::Trace;
+use raft_client::{ClientError, SmartClient};
+
+/// Smart client for a raft-playground cluster: finds the leader by itself.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Client API addresses of the nodes (peer port + 1000), comma separated.
+    #[arg(long, default_value = DEFAULT_PEERS, value_delimiter = ',', global = true)]
+    peers: Vec<String>,
+    /// Seconds the whole command may take, retries included.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_timeout, global = true)]
+    timeout: f64,
+    /// Print every node tried, and why, to stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Set KEY to VALUE; succeeds once the write is committed and applied.
+    Put {
+        /// The key (1 byte to 4 KiB).
+        key: String,
+        /// The value (up to 1 MiB).
+        #[arg(required_unless_present = "value_file", conflicts_with = "value_file")]
+        value: Option<String>,
+        /// Read the value from this file instead (for large or binary values).
+        #[arg(long)]
+        value_file: Option<std::path::PathBuf>,
+    },
+    /// Print the value of KEY (exit 1 if it does not exist).
+    Get {
+        /// The key.
+        key: String,
+        /// Answer from any node's own state machine, possibly stale.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// Remove KEY.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Show every node's role, term and indexes.
+    Status {
+        /// One JSON array, one object per address.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(t),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 3600")),
+    }
+}
+
+const EXIT_NOT_FOUND: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_UNAVAILABLE: u8 = 3;
+const EXIT_REJECTED: u8 = 4;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let Some(command) = args.command else {
+        eprintln!(
+            "error: the interactive client is not built yet; use a subcommand: put, get, delete, status (see --help)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let peers: Vec<String> = args.peers.iter().map(|p| p.trim().to_string()).collect();
+    let client = match SmartClient::new(peers, Duration::from_secs_f64(args.timeout)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(&client, command, args.verbose))
+}
+
+async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode {
+    match command {
+        Command::Put {
+            key,
+            value,
+            value_file,
+        } => {
+            let value = match (value, value_file) {
+                (Some(v), _) => v.into_bytes(),
+                (None, Some(path)) => match std::fs::read(&path) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("error: cannot read --value-file {}: {e}", path.display());
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                },
+                (None, None) => Vec::new(),
+            };
+            let result = client.put(&key, &value).await;
+            finish(result, verbose, |r| {
+                println!("OK (index {}, term {}, node {})", r.index, r.term, r.node_id);
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Delete { key } => {
+            let result = client.delete(&key).await;
+            finish(result, verbose, |r| {
+                let what = if r.existed { "deleted" } else { "key did not exist" };
+                println!("OK, {what} (index {}, term {}, node {})", r.index, r.term, r.node_id);
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Get { key, stale } => {
+            let result = client.get(&key, stale).await;
+            finish(result, verbose, |r| {
+                if r.found {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&r.value);
+                    let _ = out.write_all(b"\n");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("key {key:?} not found");
+                    ExitCode::from(EXIT_NOT_FOUND)
+                }
+            })
+        }
+        Command::Status { json } => {
+            let reports = client.status_all().await;
+            if json {
+                println!("{}", status_json(&reports));
+            } else {
+                print!("{}", status_table(&reports));
+            }
+            if reports.iter().any(|r| r.status.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_UNAVAILABLE)
+            }
+        }
+    }
+}
+
+fn finish<T>(
+    result: Result<raft_client::client::Reply<T>, ClientError>,
+    verbose: bool,
+    ok: impl FnOnce(&T) -> ExitCode,
+) -> ExitCode {
+    match result {
+        Ok(reply) => {
+            if verbose {
+                print_trace(&reply.trace);
+            }
+            ok(&reply.value)
+        }
+        Err(e) => {
+            if let (true, ClientError::Unavailable { trace, .. }) = (verbose, &e) {
+                print_trace(trace);
+            }
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                ClientError::Rejected(_) => EXIT_REJECTED,
+                ClientError::Unavailable { .. } => EXIT_UNAVAILABLE,
+                ClientError::BadAddress(_) => EXIT_USAGE,
+            })
+        }
+    }
+}
+
+fn print_trace(trace: &Trace) {
+    if let Some((client, seq)) = trace.request_id {
+        eprintln!("request id: client {client:x}, seq {seq}");
+    }
+    for (i, hop) in trace.hops.iter().enumerate() {
+        eprintln!("  {}. {hop}", i + 1);
+    }
+}

@@ -1,0 +1,396 @@
+//! The smart client: finds the leader, follows its hints, retries with backoff and the
+//! same request id, and never runs past its deadline.
+//!
+//! One [`SmartClient`] serves both the one-shot commands and the TUI. Writes carry a
+//! `(client_id, seq)`; every retry of one write reuses it, so the cluster applies it at
+//! most once however often it is resent.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use kv_proto::kv::kv_api_client::KvApiClient;
+use kv_proto::kv::{self as pb};
+use prost::Message as _;
+use rand::Rng as _;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::trace::{Hop, HopOutcome, Reason, Trace};
+
+/// The default client API addresses.
+pub const DEFAULT_PEERS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
+/// Longest a single attempt at one node may take, so a frozen node costs little.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The cluster refused the request as bad input; retrying will not help.
+    #[error("{0}")]
+    Rejected(String),
+    /// No node completed the request before the deadline. For a write the outcome is
+    /// unknown: it may or may not have been applied.
+    #[error("{}", unavailable_message(*.write, *.timeout, .last))]
+    Unavailable {
+        /// Was the request a write.
+        write: bool,
+        /// The deadline it ran out of.
+        timeout: Duration,
+        /// The last thing a node said.
+        last: String,
+        /// Every attempt.
+        trace: Trace,
+    },
+    /// An address in `--peers` is not usable.
+    #[error("bad address {0:?} in --peers: use host:port, e.g. 127.0.0.1:7001")]
+    BadAddress(String),
+}
+
+fn unavailable_message(write: bool, timeout: Duration, last: &str) -> String {
+    let what = if write {
+        "the write's outcome is unknown: no leader confirmed it"
+    } else {
+        "no node could answer"
+    };
+    format!("{what} within {:.1}s (last: {last})", timeout.as_secs_f64())
+}
+
+/// A finished request: the answer and how it was reached.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    /// The answer.
+    pub value: T,
+    /// The attempts.
+    pub trace: Trace,
+}
+
+/// The answer of one node to `Status`, or why there was none.
+#[derive(Debug, Clone)]
+pub struct NodeReport {
+    /// The address asked.
+    pub api_addr: String,
+    /// The node's status, or the error.
+    pub status: Result<pb::StatusResponse, String>,
+}
+
+/// A client of the whole cluster. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct SmartClient {
+    peers: Vec<String>,
+    timeout: Duration,
+    client_id: u64,
+    next_seq: AtomicU64,
+    leader: Mutex<Option<String>>,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl SmartClient {
+    /// A client of the nodes at `peers` (client API addresses) whose requests each end
+    /// within `timeout`, retries included.
+    pub fn new(peers: Vec<String>, timeout: Duration) -> Result<Self, ClientError> {
+        for p in &peers {
+            endpoint(p)?;
+        }
+        if peers.is_empty() {
+            return Err(ClientError::BadAddress(String::new()));
+        }
+        let mut rng = rand::thread_rng();
+        Ok(Self {
+            peers,
+            timeout,
+            client_id: rng.gen_range(1..u64::MAX),
+            next_seq: AtomicU64::new(1),
+            leader: Mutex::new(None),
+            channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The addresses this client knows.
+    pub fn peers(&self) -> &[String] {
+        &self.peers
+    }
+
+    /// The leader address remembered from the last answer, if any.
+    pub fn leader_hint(&self) -> Option<String> {
+        self.leader.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// This client's id (the first half of every write's request id).
+    pub fn client_id(&self) -> u64 {
+        self.client_id
+    }
+
+    /// Sets `key` to `value`.
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<Reply<pb::WriteResponse>, ClientError> {
+        validate(key, Some(value))?;
+        let id = self.request_id();
+        let req = pb::PutRequest {
+            key: key.to_string(),
+            value: value.to_vec(),
+            id: Some(id),
+        };
+        self.call(Some(id), move |mut c| {
+            let req = req.clone();
+            async move { c.put(req).await }
+        })
+        .await
+    }
+
+    /// Removes `key`.
+    pub async fn delete(&self, key: &str) -> Result<Reply<pb::WriteResponse>, ClientError> {
+        validate(key, None)?;
+        let id = self.request_id();
+        let req = pb::DeleteRequest {
+            key: key.to_string(),
+            id: Some(id),
+        };
+        self.call(Some(id), move |mut c| {
+            let req = req.clone();
+            async move { c.delete(req).await }
+        })
+        .await
+    }
+
+    /// Reads `key`: linearizable through the leader, or from any node when `stale`.
+    pub async fn get(&self, key: &str, stale: bool) -> Result<Reply<pb::GetResponse>, ClientError> {
+        validate(key, None)?;
+        let req = pb::GetRequest {
+            key: key.to_string(),
+            stale,
+        };
+        self.call(None, move |mut c| {
+            let req = req.clone();
+            async move { c.get(req).await }
+        })
+        .await
+    }
+
+    /// Asks every node for its status, in parallel, each within the client's timeout
+    /// (capped so one frozen node does not hold up the rest for long).
+    pub async fn status_all(&self) -> Vec<NodeReport> {
+        let per_node = self.timeout.min(Duration::from_secs(2));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, addr) in self.peers.iter().enumerate() {
+            let addr = addr.clone();
+            let channel = self.channel(&addr);
+            tasks.spawn(async move {
+                let status = match channel {
+                    Ok(ch) => {
+                        let mut c = KvApiClient::new(ch);
+                        match tokio::time::timeout(per_node, c.status(pb::StatusRequest {})).await {
+                            Ok(Ok(r)) => Ok(r.into_inner()),
+                            Ok(Err(s)) => Err(describe(&s)),
+                            Err(_) => Err(format!("no answer within {per_node:?}")),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                (i, NodeReport { api_addr: addr, status })
+            });
+        }
+        let mut reports: Vec<(usize, NodeReport)> = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(r) = r {
+                reports.push(r);
+            }
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        reports.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn request_id(&self) -> pb::RequestId {
+        pb::RequestId {
+            client_id: self.client_id,
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, ClientError> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ch) = channels.get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = endpoint(addr)?.connect_lazy();
+        channels.insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+
+    fn set_leader(&self, addr: Option<String>) {
+        *self.leader.lock().unwrap_or_else(PoisonError::into_inner) = addr;
+    }
+
+    /// Runs `op` against nodes until one succeeds, the request is rejected, or the
+    /// deadline passes. See the module doc for the rules.
+    async fn call<T, F, Fut>(&self, write_id: Option<pb::RequestId>, op: F) -> Result<Reply<T>, ClientError>
+    where
+        F: Fn(KvApiClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let start = Instant::now();
+        let deadline = start + self.timeout;
+        let mut trace = Trace {
+            hops: Vec::new(),
+            request_id: write_id.map(|id| (id.client_id, id.seq)),
+        };
+        let mut next_peer = rand::thread_rng().gen_range(0..self.peers.len());
+        let (mut target, mut reason) = match self.leader_hint() {
+            Some(addr) => (addr, Reason::KnownLeader),
+            None => (self.peers[next_peer].clone(), Reason::NextPeer),
+        };
+        let mut backoff = BACKOFF_MIN;
+        let mut last = String::from("no attempt made");
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Unavailable {
+                    write: write_id.is_some(),
+                    timeout: self.timeout,
+                    last,
+                    trace,
+                });
+            }
+            let attempt = (deadline - now).min(ATTEMPT_TIMEOUT);
+            let client = KvApiClient::new(self.channel(&target)?)
+                .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
+            let t0 = Instant::now();
+            let result = tokio::time::timeout(attempt, op(client)).await;
+            let mut hop = Hop {
+                addr: target.clone(),
+                node_id: None,
+                reason,
+                resent: write_id.is_some() && !trace.hops.is_empty(),
+                outcome: HopOutcome::Ok,
+                elapsed: t0.elapsed(),
+            };
+            // Where to go next, and whether to pause first.
+            let mut redirect = None;
+            match result {
+                Ok(Ok(resp)) => {
+                    self.set_leader(Some(target.clone()));
+                    trace.hops.push(hop);
+                    return Ok(Reply {
+                        value: resp.into_inner(),
+                        trace,
+                    });
+                }
+                Ok(Err(status)) => match status.code() {
+                    Code::InvalidArgument => {
+                        hop.outcome = HopOutcome::Rejected(status.message().to_string());
+                        trace.hops.push(hop);
+                        return Err(ClientError::Rejected(status.message().to_string()));
+                    }
+                    Code::FailedPrecondition => {
+                        let hint = pb::LeaderHint::decode(status.details()).unwrap_or_default();
+                        let leader = (hint.leader_id != 0 && !hint.api_addr.is_empty())
+                            .then(|| (hint.leader_id, hint.api_addr.clone()));
+                        hop.outcome = HopOutcome::NotLeader { leader: leader.clone() };
+                        match leader {
+                            Some((_, addr)) if addr != target => redirect = Some(addr),
+                            _ => self.forget_leader(&target),
+                        }
+                    }
+                    _ => {
+                        self.forget_leader(&target);
+                        hop.outcome = if is_transport_error(&status) {
+                            HopOutcome::Unreachable(describe(&status))
+                        } else {
+                            HopOutcome::Unavailable(status.message().to_string())
+                        };
+                    }
+                },
+                Err(_) => {
+                    self.forget_leader(&target);
+                    hop.outcome = HopOutcome::Timeout;
+                }
+            }
+            last = format!("{}: {}", hop.addr, hop.outcome);
+            trace.hops.push(hop);
+            match redirect {
+                // A fresh hint: go there at once, unless we keep bouncing around.
+                Some(addr) if trace.redirects() < 2 * self.peers.len() => {
+                    self.set_leader(Some(addr.clone()));
+                    target = addr;
+                    reason = Reason::Redirect;
+                    continue;
+                }
+                Some(addr) => {
+                    target = addr;
+                    reason = Reason::Redirect;
+                }
+                None => {
+                    // The next node in the list, skipping the one that just failed.
+                    let failed = std::mem::take(&mut target);
+                    for _ in 0..self.peers.len() {
+                        next_peer = (next_peer + 1) % self.peers.len();
+                        target = self.peers[next_peer].clone();
+                        if target != failed {
+                            break;
+                        }
+                    }
+                    reason = Reason::NextPeer;
+                }
+            }
+            let pause = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+            let pause = pause.min(deadline.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(pause).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    fn forget_leader(&self, addr: &str) {
+        let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+        if leader.as_deref() == Some(addr) {
+            *leader = None;
+        }
+    }
+}
+
+/// Checks a key (and value) against the cluster's limits before sending anything.
+fn validate(key: &str, value: Option<&[u8]>) -> Result<(), ClientError> {
+    kv_proto::validate_key(key).map_err(ClientError::Rejected)?;
+    if let Some(v) = value {
+        kv_proto::validate_value(v).map_err(ClientError::Rejected)?;
+    }
+    Ok(())
+}
+
+fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
+    if addr.is_empty() || addr.contains('/') || !addr.contains(':') {
+        return Err(ClientError::BadAddress(addr.to_string()));
+    }
+    Endpoint::from_shared(format!("http://{addr}"))
+        .map(|e| {
+            e.connect_timeout(Duration::from_millis(500))
+                .tcp_nodelay(true)
+        })
+        .map_err(|_| ClientError::BadAddress(addr.to_string()))
+}
+
+/// True when the status came from the connection, not from a node's answer.
+fn is_transport_error(status: &Status) -> bool {
+    use std::error::Error as _;
+    // A node's own answers always carry gRPC response headers; connection failures carry
+    // the underlying error instead.
+    status.source().is_some() || status.metadata().get("content-type").is_none()
+}
+
+/// One line for a failed call.
+fn describe(status: &Status) -> String {
+    use std::error::Error as _;
+    let mut msg = status.message().to_string();
+    let mut source = status.source();
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    if msg.is_empty() {
+        format!("{}", status.code())
+    } else {
+        msg
+    }
+}

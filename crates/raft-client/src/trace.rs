@@ -1,0 +1,113 @@
+//! The trace of one client request: every node tried, why, and what it said.
+//!
+//! Both the one-shot commands (`-v`) and the TUI show it, so a person can watch the client
+//! follow leader hints and fail over.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why the client chose a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The leader the client remembered from an earlier request.
+    KnownLeader,
+    /// A node's answer named this node as the leader.
+    Redirect,
+    /// No leader known: the next node in `--peers`.
+    NextPeer,
+}
+
+/// What one node answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HopOutcome {
+    /// The request succeeded here.
+    Ok,
+    /// Not the leader; `leader` is the hint (id and API address), if any.
+    NotLeader {
+        /// The leader the node knows of.
+        leader: Option<(u64, String)>,
+    },
+    /// The node answered that it cannot serve now (leadership changed, busy, ...).
+    Unavailable(String),
+    /// No answer before the attempt's deadline.
+    Timeout,
+    /// Could not connect or the connection broke.
+    Unreachable(String),
+    /// The request itself is bad.
+    Rejected(String),
+}
+
+/// One attempt at one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// Client API address tried.
+    pub addr: String,
+    /// Node id, when the node said who it is.
+    pub node_id: Option<u64>,
+    /// Why this node.
+    pub reason: Reason,
+    /// True when this attempt resent a write already sent (same client id and seq).
+    pub resent: bool,
+    /// What happened.
+    pub outcome: HopOutcome,
+    /// How long the attempt took.
+    pub elapsed: Duration,
+}
+
+/// Every attempt of one request, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The attempts.
+    pub hops: Vec<Hop>,
+    /// `(client_id, seq)` of a write.
+    pub request_id: Option<(u64, u64)>,
+}
+
+impl Trace {
+    /// Number of leader redirects followed.
+    pub fn redirects(&self) -> usize {
+        self.hops.iter().filter(|h| h.reason == Reason::Redirect).count()
+    }
+
+    /// Number of times a write was sent again with the same request id.
+    pub fn resends(&self) -> usize {
+        self.hops.iter().filter(|h| h.resent).count()
+    }
+}
+
+impl fmt::Display for HopOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HopOutcome::Ok => f.write_str("OK"),
+            HopOutcome::NotLeader {
+                leader: Some((id, addr)),
+            } => write!(f, "not leader, leader is {id} at {addr}"),
+            HopOutcome::NotLeader { leader: None } => f.write_str("not leader, no leader known"),
+            HopOutcome::Unavailable(m) => write!(f, "unavailable: {m}"),
+            HopOutcome::Timeout => f.write_str("no answer (timed out)"),
+            HopOutcome::Unreachable(m) => write!(f, "unreachable: {m}"),
+            HopOutcome::Rejected(m) => write!(f, "rejected: {m}"),
+        }
+    }
+}
+
+impl fmt::Display for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = match self.node_id {
+            Some(id) => format!("node {id} ({})", self.addr),
+            None => self.addr.clone(),
+        };
+        let why = match self.reason {
+            Reason::KnownLeader => "known leader",
+            Reason::Redirect => "redirect",
+            Reason::NextPeer => "next peer",
+        };
+        let resent = if self.resent { ", same request id" } else { "" };
+        write!(
+            f,
+            "{who} [{why}{resent}]: {} ({:.1} ms)",
+            self.outcome,
+            self.elapsed.as_secs_f64() * 1000.0
+        )
+    }
+}
