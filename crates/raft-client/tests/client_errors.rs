@@ -1,0 +1,96 @@
+//! Bad input and unreachable clusters at the client: clear messages and the contract's exit
+//! codes (2 usage, 3 unavailable, 4 rejected), and the server refuses what the client would.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Cluster, assert_exit, client_bin, free_port_base};
+use kv_proto::kv::kv_api_client::KvApiClient;
+use kv_proto::kv::{PutRequest, RequestId};
+
+#[test]
+fn bad_keys_and_values_are_rejected_with_exit_4() {
+    let cluster = Cluster::start(1);
+    assert_exit(&cluster.client(&["put", "", "v"]), 4, "empty key");
+    assert_exit(&cluster.client(&["get", ""]), 4, "empty key on get");
+    let long_key = "k".repeat(4097);
+    let out = cluster.client(&["put", &long_key, "v"]);
+    assert_exit(&out, 4, "key over 4 KiB");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 KiB"));
+    let big = cluster.data_path().join("big");
+    std::fs::write(&big, vec![b'x'; 1024 * 1024 + 1]).expect("write big value");
+    let out = cluster.client(&["put", "k", "--value-file", &big.to_string_lossy()]);
+    assert_exit(&out, 4, "value over 1 MiB");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 MiB"));
+    // A key of exactly 4 KiB and a value of exactly 1 MiB are fine.
+    let max_key = "k".repeat(4096);
+    assert_exit(&cluster.client(&["put", &max_key, "v"]), 0, "key of 4 KiB");
+    std::fs::write(&big, vec![b'x'; 1024 * 1024]).expect("write max value");
+    let out = cluster.client(&["put", "k", "--value-file", &big.to_string_lossy()]);
+    assert_exit(&out, 0, "value of 1 MiB");
+}
+
+#[test]
+fn the_server_rejects_oversized_input_too() {
+    let cluster = Cluster::start(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut api = KvApiClient::connect(format!("http://{}", cluster.api_addr(1)))
+            .await
+            .expect("connect")
+            .max_encoding_message_size(8 * 1024 * 1024);
+        let put = |key: String, value: Vec<u8>| PutRequest {
+            key,
+            value,
+            id: Some(RequestId { client_id: 1, seq: 1 }),
+        };
+        for (what, req) in [
+            ("empty key", put(String::new(), b"v".to_vec())),
+            ("long key", put("k".repeat(4097), b"v".to_vec())),
+            ("big value", put("k".into(), vec![0; 1024 * 1024 + 1])),
+        ] {
+            let err = api.put(req).await.expect_err(what);
+            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}: {err:?}");
+        }
+    });
+    // The node is still healthy after refusing them.
+    cluster.put("ok", "yes");
+}
+
+#[test]
+fn an_unreachable_cluster_gives_exit_3_within_the_timeout() {
+    let base = free_port_base(3);
+    let peers: Vec<String> = (1..=3).map(|i| format!("127.0.0.1:{}", base + 1000 + i)).collect();
+    let start = Instant::now();
+    let out = Command::new(client_bin())
+        .args(["--peers", &peers.join(","), "--timeout", "1", "put", "k", "v"])
+        .output()
+        .expect("run client");
+    let took = start.elapsed();
+    assert_exit(&out, 3, "put to a cluster that is not running");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("outcome is unknown"),
+        "stderr should say the outcome is unknown: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(4), "--timeout 1 took {took:?}");
+    let out = Command::new(client_bin())
+        .args(["--peers", &peers.join(","), "--timeout", "1", "get", "k"])
+        .output()
+        .expect("run client");
+    assert_exit(&out, 3, "get from a cluster that is not running");
+}
+
+#[test]
+fn usage_errors_give_exit_2() {
+    let run = |args: &[&str]| Command::new(client_bin()).args(args).output().expect("run client");
+    assert_exit(&run(&["put", "only-key"]), 2, "put without a value");
+    assert_exit(&run(&["frobnicate"]), 2, "unknown command");
+    assert_exit(&run(&["--timeout", "-1", "get", "k"]), 2, "negative timeout");
+    assert_exit(&run(&["--peers", "not an address", "get", "k"]), 2, "bad address");
+}

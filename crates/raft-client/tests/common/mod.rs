@@ -1,0 +1,304 @@
+//! Test harness: starts real `raft-server` processes on free loopback ports in a temp dir,
+//! runs the real `raft-client` binary, and polls for states with deadlines. Everything it
+//! starts is killed when the [`Cluster`] is dropped, also when a test fails.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a state may take to appear before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The `raft-client` binary under test.
+pub fn client_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_raft-client"))
+}
+
+/// The `raft-server` binary: built by `cargo test --workspace` next to `raft-client`; built
+/// here once if this crate's tests run alone.
+pub fn server_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let path = client_bin().with_file_name("raft-server");
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "raft-server", "--bin", "raft-server"])
+                .status()
+                .expect("run cargo build for raft-server");
+            assert!(status.success(), "building raft-server failed");
+        }
+        path
+    })
+    .clone()
+}
+
+/// A base port whose peer ports `base+1..=base+n` and API ports (+1000) are all free.
+/// Tests in one process never share a range; other processes are avoided by probing.
+pub fn free_port_base(n: u16) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20000 + (std::process::id() % 200) as u16 * 40;
+    for _ in 0..200 {
+        let base = start + (NEXT.fetch_add(10, Ordering::SeqCst) % 8000);
+        let ok = (1..=n).all(|i| {
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && TcpListener::bind(("127.0.0.1", base + i + 1000)).is_ok()
+        });
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free port range found");
+}
+
+/// Polls `probe` until it returns `Ok`, failing after [`DEADLINE`] with what was expected
+/// and the last thing seen.
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = String::from("nothing yet");
+    while Instant::now() < deadline {
+        match probe() {
+            Ok(v) => return v,
+            Err(seen) => last = seen,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {last}");
+}
+
+/// A running test cluster of real server processes.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub base: u16,
+    pub n: u16,
+    children: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes and waits until they agree on a leader.
+    pub fn start(n: u16) -> Self {
+        let mut cluster = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            base: free_port_base(n),
+            n,
+            children: (0..n).map(|_| None).collect(),
+        };
+        for id in 1..=n as u64 {
+            cluster.spawn(id);
+        }
+        cluster.wait_leader();
+        cluster
+    }
+
+    pub fn peers_arg(&self) -> String {
+        (1..=self.n)
+            .map(|i| format!("{i}=127.0.0.1:{}", self.base + i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn api_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.base + id as u16 + 1000)
+    }
+
+    pub fn api_addrs(&self) -> String {
+        (1..=self.n as u64).map(|i| self.api_addr(i)).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}"))
+    }
+
+    fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    /// Starts node `id` (again), appending its log to `node-<id>.log`.
+    pub fn spawn(&mut self, id: u64) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .expect("open node log");
+        let child = Command::new(server_bin())
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--peers")
+            .arg(self.peers_arg())
+            .arg("--data-dir")
+            .arg(self.data_dir(id))
+            .arg("--headless")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn raft-server");
+        self.children[id as usize - 1] = Some(child);
+    }
+
+    fn pid(&self, id: u64) -> i32 {
+        let child = self.children[id as usize - 1].as_ref().expect("node is running");
+        i32::try_from(child.id()).expect("pid fits i32")
+    }
+
+    fn signal(&self, id: u64, sig: i32) {
+        let rc = kill(self.pid(id), sig);
+        assert_eq!(rc, 0, "signal {sig} to node {id} failed");
+    }
+
+    /// SIGKILLs node `id` and reaps it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children[id as usize - 1].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOPs node `id`: it stays alive but does nothing.
+    pub fn freeze(&self, id: u64) {
+        self.signal(id, libc::SIGSTOP);
+    }
+
+    /// SIGCONTs node `id`.
+    pub fn thaw(&self, id: u64) {
+        self.signal(id, libc::SIGCONT);
+    }
+
+    /// Runs `raft-client` against the given addresses.
+    pub fn client_at(&self, addrs: &str, args: &[&str]) -> Output {
+        Command::new(client_bin())
+            .arg("--peers")
+            .arg(addrs)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run raft-client")
+    }
+
+    /// Runs `raft-client` against every node.
+    pub fn client(&self, args: &[&str]) -> Output {
+        self.client_at(&self.api_addrs(), args)
+    }
+
+    /// `put`, asserting success.
+    pub fn put(&self, key: &str, value: &str) {
+        let out = self.client(&["put", key, value]);
+        assert_ok(&out, &format!("put {key}={value}"));
+    }
+
+    /// `get` (linearizable) through any node, asserting success.
+    pub fn get(&self, key: &str) -> String {
+        let out = self.client(&["get", key]);
+        assert_ok(&out, &format!("get {key}"));
+        stdout_line(&out)
+    }
+
+    /// `status --json` of every node.
+    pub fn status(&self) -> Vec<Value> {
+        let out = self.client(&["--timeout", "2", "status", "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(items)) => items,
+            _ => panic!("status --json printed {text:?}"),
+        }
+    }
+
+    /// Waits until every running node agrees on one leader; returns its id.
+    pub fn wait_leader(&self) -> u64 {
+        wait_for("all running nodes to agree on a leader", || {
+            let running: Vec<u64> = (1..=self.n as u64)
+                .filter(|i| self.children[*i as usize - 1].is_some())
+                .collect();
+            let status = self.status();
+            let mut leaders = Vec::new();
+            for id in &running {
+                let s = &status[*id as usize - 1];
+                if s["reachable"] != true {
+                    return Err(format!("node {id} unreachable: {s}"));
+                }
+                leaders.push((s["leader_id"].as_u64().unwrap_or(0), s["role"].clone()));
+            }
+            let leader = leaders[0].0;
+            let leader_is_leading = status
+                .get(leader.saturating_sub(1) as usize)
+                .is_some_and(|s| s["role"] == "Leader");
+            if leader != 0 && leader_is_leading && leaders.iter().all(|(l, _)| *l == leader) {
+                Ok(leader)
+            } else {
+                Err(format!("{status:?}"))
+            }
+        })
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub fn wait_applied(&self, id: u64, index: u64) {
+        wait_for(&format!("node {id} to apply index {index}"), || {
+            let s = &self.status()[id as usize - 1];
+            match s["applied_index"].as_u64() {
+                Some(a) if a >= index => Ok(()),
+                _ => Err(s.to_string()),
+            }
+        });
+    }
+
+    /// The log of node `id`, for failure messages.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().filter_map(Option::take) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends `sig` to `pid`, a child we spawned and have not reaped yet.
+#[allow(unsafe_code)]
+fn kill(pid: i32, sig: i32) -> i32 {
+    // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) }
+}
+
+/// The first line of stdout.
+pub fn stdout_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string()
+}
+
+/// Asserts a client command exited 0, showing its output otherwise.
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: expected exit 0, got {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts a client command exited with `code`.
+pub fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit {code}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
