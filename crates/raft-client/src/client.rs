@@ -116,7 +116,10 @@ impl SmartClient {
 
     /// The leader address remembered from the last answer, if any.
     pub fn leader_hint(&self) -> Option<String> {
-        self.leader.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.leader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// This client's id (the first half of every write's request id).
@@ -125,7 +128,11 @@ impl SmartClient {
     }
 
     /// Sets `key` to `value`.
-    pub async fn put(&self, key: &str, value: &[u8]) -> Result<Reply<pb::WriteResponse>, ClientError> {
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Reply<pb::WriteResponse>, ClientError> {
         validate(key, Some(value))?;
         let id = self.request_id();
         let req = pb::PutRequest {
@@ -189,7 +196,13 @@ impl SmartClient {
                     }
                     Err(e) => Err(e.to_string()),
                 };
-                (i, NodeReport { api_addr: addr, status })
+                (
+                    i,
+                    NodeReport {
+                        api_addr: addr,
+                        status,
+                    },
+                )
             });
         }
         let mut reports: Vec<(usize, NodeReport)> = Vec::new();
@@ -225,7 +238,11 @@ impl SmartClient {
 
     /// Runs `op` against nodes until one succeeds, the request is rejected, or the
     /// deadline passes. See the module doc for the rules.
-    async fn call<T, F, Fut>(&self, write_id: Option<pb::RequestId>, op: F) -> Result<Reply<T>, ClientError>
+    async fn call<T, F, Fut>(
+        &self,
+        write_id: Option<pb::RequestId>,
+        op: F,
+    ) -> Result<Reply<T>, ClientError>
     where
         F: Fn(KvApiClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -288,7 +305,9 @@ impl SmartClient {
                         let hint = pb::LeaderHint::decode(status.details()).unwrap_or_default();
                         let leader = (hint.leader_id != 0 && !hint.api_addr.is_empty())
                             .then(|| (hint.leader_id, hint.api_addr.clone()));
-                        hop.outcome = HopOutcome::NotLeader { leader: leader.clone() };
+                        hop.outcome = HopOutcome::NotLeader {
+                            leader: leader.clone(),
+                        };
                         match leader {
                             Some((_, addr)) if addr != target => redirect = Some(addr),
                             _ => self.forget_leader(&target),

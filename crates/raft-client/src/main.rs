@@ -65,7 +65,9 @@ enum Command {
 fn parse_timeout(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(t) if t > 0.0 && t <= 3600.0 => Ok(t),
-        _ => Err(format!("{s:?} is not a number of seconds between 0 and 3600")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600"
+        )),
     }
 }
 
@@ -90,7 +92,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -120,15 +125,25 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
             };
             let result = client.put(&key, &value).await;
             finish(result, verbose, |r| {
-                println!("OK (index {}, term {}, node {})", r.index, r.term, r.node_id);
+                println!(
+                    "OK (index {}, term {}, node {})",
+                    r.index, r.term, r.node_id
+                );
                 ExitCode::SUCCESS
             })
         }
         Command::Delete { key } => {
             let result = client.delete(&key).await;
             finish(result, verbose, |r| {
-                let what = if r.existed { "deleted" } else { "key did not exist" };
-                println!("OK, {what} (index {}, term {}, node {})", r.index, r.term, r.node_id);
+                let what = if r.existed {
+                    "deleted"
+                } else {
+                    "key did not exist"
+                };
+                println!(
+                    "OK, {what} (index {}, term {}, node {})",
+                    r.index, r.term, r.node_id
+                );
                 ExitCode::SUCCESS
             })
         }

@@ -86,7 +86,14 @@ pub fn status_table(reports: &[NodeReport]) -> String {
                 };
                 out.push_str(&format!(
                     "{:<4} {:<22} {:<13} {:>5} {:>6} {:>8} {:>8} {:>8}\n",
-                    s.id, r.api_addr, s.role, s.term, leader, s.commit_index, s.applied_index, s.last_index
+                    s.id,
+                    r.api_addr,
+                    s.role,
+                    s.term,
+                    leader,
+                    s.commit_index,
+                    s.applied_index,
+                    s.last_index
                 ));
             }
             Err(e) => out.push_str(&format!("{:<4} {:<22} unreachable: {e}\n", "-", r.api_addr)),

@@ -66,7 +66,10 @@ pub struct Trace {
 impl Trace {
     /// Number of leader redirects followed.
     pub fn redirects(&self) -> usize {
-        self.hops.iter().filter(|h| h.reason == Reason::Redirect).count()
+        self.hops
+            .iter()
+            .filter(|h| h.reason == Reason::Redirect)
+            .count()
     }
 
     /// Number of times a write was sent again with the same request id.

@@ -47,7 +47,10 @@ fn the_server_rejects_oversized_input_too() {
         let put = |key: String, value: Vec<u8>| PutRequest {
             key,
             value,
-            id: Some(RequestId { client_id: 1, seq: 1 }),
+            id: Some(RequestId {
+                client_id: 1,
+                seq: 1,
+            }),
         };
         for (what, req) in [
             ("empty key", put(String::new(), b"v".to_vec())),
@@ -65,10 +68,20 @@ fn the_server_rejects_oversized_input_too() {
 #[test]
 fn an_unreachable_cluster_gives_exit_3_within_the_timeout() {
     let base = free_port_base(3);
-    let peers: Vec<String> = (1..=3).map(|i| format!("127.0.0.1:{}", base + 1000 + i)).collect();
+    let peers: Vec<String> = (1..=3)
+        .map(|i| format!("127.0.0.1:{}", base + 1000 + i))
+        .collect();
     let start = Instant::now();
     let out = Command::new(client_bin())
-        .args(["--peers", &peers.join(","), "--timeout", "1", "put", "k", "v"])
+        .args([
+            "--peers",
+            &peers.join(","),
+            "--timeout",
+            "1",
+            "put",
+            "k",
+            "v",
+        ])
         .output()
         .expect("run client");
     let took = start.elapsed();
@@ -88,9 +101,22 @@ fn an_unreachable_cluster_gives_exit_3_within_the_timeout() {
 
 #[test]
 fn usage_errors_give_exit_2() {
-    let run = |args: &[&str]| Command::new(client_bin()).args(args).output().expect("run client");
+    let run = |args: &[&str]| {
+        Command::new(client_bin())
+            .args(args)
+            .output()
+            .expect("run client")
+    };
     assert_exit(&run(&["put", "only-key"]), 2, "put without a value");
     assert_exit(&run(&["frobnicate"]), 2, "unknown command");
-    assert_exit(&run(&["--timeout", "-1", "get", "k"]), 2, "negative timeout");
-    assert_exit(&run(&["--peers", "not an address", "get", "k"]), 2, "bad address");
+    assert_exit(
+        &run(&["--timeout", "-1", "get", "k"]),
+        2,
+        "negative timeout",
+    );
+    assert_exit(
+        &run(&["--peers", "not an address", "get", "k"]),
+        2,
+        "bad address",
+    );
 }

@@ -15,8 +15,10 @@ fn put_through_a_follower_is_redirected_to_the_leader() {
     assert_ok(&out, "put via follower");
     let trace = String::from_utf8_lossy(&out.stderr);
     assert!(
-        trace.contains(&format!("not leader, leader is {leader} at {}", cluster.api_addr(leader)))
-            && trace.contains("[redirect, same request id]: OK"),
+        trace.contains(&format!(
+            "not leader, leader is {leader} at {}",
+            cluster.api_addr(leader)
+        )) && trace.contains("[redirect, same request id]: OK"),
         "expected a redirect to node {leader} in the trace, got:\n{trace}"
     );
     assert_eq!(cluster.get("color"), "blue");
@@ -32,13 +34,20 @@ fn leader_sigkill_elects_a_new_leader_and_loses_no_acknowledged_write() {
         cluster.put(&format!("k{i}"), &format!("v{i}"));
     }
     let old = cluster.wait_leader();
-    let old_term = cluster.status()[old as usize - 1]["term"].as_u64().expect("term");
+    let old_term = cluster.status()[old as usize - 1]["term"]
+        .as_u64()
+        .expect("term");
     cluster.kill(old);
 
     let new = cluster.wait_leader();
     assert_ne!(new, old, "a killed node cannot be leader");
-    let term = cluster.status()[new as usize - 1]["term"].as_u64().expect("term");
-    assert!(term > old_term, "new leader's term {term} should exceed {old_term}");
+    let term = cluster.status()[new as usize - 1]["term"]
+        .as_u64()
+        .expect("term");
+    assert!(
+        term > old_term,
+        "new leader's term {term} should exceed {old_term}"
+    );
     for i in 0..5 {
         assert_eq!(cluster.get(&format!("k{i}")), format!("v{i}"));
     }
@@ -83,7 +92,12 @@ fn a_node_that_missed_a_write_serves_it_stale_but_never_as_linearizable() {
     cluster.put("x", "old");
     let leader = cluster.wait_leader();
     let lagger = (1..=3).find(|id| *id != leader).expect("a follower");
-    cluster.wait_applied(lagger, cluster.status()[leader as usize - 1]["applied_index"].as_u64().expect("applied"));
+    cluster.wait_applied(
+        lagger,
+        cluster.status()[leader as usize - 1]["applied_index"]
+            .as_u64()
+            .expect("applied"),
+    );
 
     cluster.freeze(lagger);
     // The leader keeps streaming to the frozen node until HTTP/2 flow control stops it; on
@@ -106,12 +120,20 @@ fn a_node_that_missed_a_write_serves_it_stale_but_never_as_linearizable() {
     let lagger_addr = cluster.api_addr(lagger);
     let stale = wait_for("the thawed node to answer a stale read", || {
         let out = cluster.client_at(&lagger_addr, &["--timeout", "1", "get", "--stale", "x"]);
-        if out.status.success() { Ok(stdout_line(&out)) } else { Err(format!("{out:?}")) }
+        if out.status.success() {
+            Ok(stdout_line(&out))
+        } else {
+            Err(format!("{out:?}"))
+        }
     });
     assert_eq!(stale, "old", "the frozen node never received the new value");
 
     let out = cluster.client_at(&lagger_addr, &["--timeout", "2", "get", "x"]);
-    assert_exit(&out, 3, "linearizable read on a node cut off from the majority");
+    assert_exit(
+        &out,
+        3,
+        "linearizable read on a node cut off from the majority",
+    );
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("old"),
         "a linearizable read must not return stale data"

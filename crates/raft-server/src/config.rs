@@ -36,7 +36,9 @@ pub enum ConfigError {
     #[error("--peers is empty: list every node as id=host:port, separated by commas")]
     NoPeers,
     /// `--id` is not one of the ids in `--peers`.
-    #[error("--id {id} is not in --peers (known ids: {known}): pick one of them or add it to --peers")]
+    #[error(
+        "--id {id} is not in --peers (known ids: {known}): pick one of them or add it to --peers"
+    )]
     UnknownId {
         /// The id given.
         id: u64,
@@ -252,8 +254,10 @@ mod tests {
     #[test]
     fn cluster_id_depends_on_members() {
         let a = PeerMap::parse(DEFAULT_PEERS).expect("parses");
-        let b = PeerMap::parse("3=127.0.0.1:6003,2=127.0.0.1:6002,1=127.0.0.1:6001").expect("parses");
-        let c = PeerMap::parse("1=127.0.0.1:9001,2=127.0.0.1:9002,3=127.0.0.1:9003").expect("parses");
+        let b =
+            PeerMap::parse("3=127.0.0.1:6003,2=127.0.0.1:6002,1=127.0.0.1:6001").expect("parses");
+        let c =
+            PeerMap::parse("1=127.0.0.1:9001,2=127.0.0.1:9002,3=127.0.0.1:9003").expect("parses");
         assert_eq!(a.cluster_id(), b.cluster_id());
         assert_ne!(a.cluster_id(), c.cluster_id());
     }

@@ -90,7 +90,9 @@ fn run(cfg: NodeConfig) -> ExitCode {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|rt| rt.block_on(serve(cfg)).map_err(anyhow::Error::from));
+        // Every ServerError message already ends with its cause; kept as anyhow's source,
+        // `{e:#}` below would print that cause a second time.
+        .and_then(|rt| rt.block_on(serve(cfg)).map_err(|e| anyhow::anyhow!("{e}")));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -102,29 +104,41 @@ fn run(cfg: NodeConfig) -> ExitCode {
 
 async fn serve(cfg: NodeConfig) -> Result<(), ServerError> {
     let shutdown = CancellationToken::new();
+    // Handlers first: a signal while the node starts is then a clean shutdown as well,
+    // not the default action (death by signal, exit 143) halfway through opening the data dir.
+    tokio::spawn(signal_shutdown(shutdown.clone()));
     let node = server::start(cfg, shutdown.clone()).await?;
-    tokio::spawn(signal_shutdown(shutdown));
     node.wait().await
 }
 
-/// Cancels `shutdown` on Ctrl+C or SIGTERM.
-async fn signal_shutdown(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Installs the Ctrl+C and SIGTERM handlers now (not when first polled) and returns a
+/// future that cancels `shutdown` on either.
+fn signal_shutdown(shutdown: CancellationToken) -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let [int, term] = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [SignalKind::interrupt(), SignalKind::terminate()].map(|kind| signal(kind).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = recv(int) => {}
+            _ = recv(term) => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
     }
-    tracing::info!("shutting down");
-    shutdown.cancel();
+}
+
+/// Waits for `signal`; one whose handler could not be installed never fires.
+#[cfg(unix)]
+async fn recv(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }

@@ -79,7 +79,10 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Serve
 }
 
 /// Starts the node described by `cfg`; it runs until `shutdown` is cancelled.
-pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<RunningNode, ServerError> {
+pub async fn start(
+    cfg: NodeConfig,
+    shutdown: CancellationToken,
+) -> Result<RunningNode, ServerError> {
     let me = cfg.me()?.clone();
     let peer_listener = bind("peers", me.peer_addr).await?;
     let api_listener = bind("clients", me.api_addr).await?;
@@ -128,7 +131,10 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(peer_svc)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(peer_listener), token.cancelled_owned()),
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(peer_listener),
+                token.cancelled_owned(),
+            ),
     );
     let api_svc = KvApiServer::new(ApiService::new(cfg.id, cfg.peers.clone(), handle.clone()))
         .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
@@ -137,7 +143,10 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(api_svc)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(api_listener), token.cancelled_owned()),
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(api_listener),
+                token.cancelled_owned(),
+            ),
     );
     tracing::info!(
         "node {} serving peers on {} and clients on {}, data in {}",

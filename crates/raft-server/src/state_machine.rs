@@ -46,13 +46,13 @@ impl KvStateMachine {
     /// remembered result, marked `duplicate`.
     pub fn apply(&mut self, index: u64, cmd: &Command) -> ApplyResult {
         self.applied = self.applied.max(index);
-        if let Some(session) = self.sessions.get(&cmd.client_id) {
-            if cmd.seq <= session.seq {
-                return ApplyResult {
-                    duplicate: true,
-                    ..session.result
-                };
-            }
+        if let Some(session) = self.sessions.get(&cmd.client_id)
+            && cmd.seq <= session.seq
+        {
+            return ApplyResult {
+                duplicate: true,
+                ..session.result
+            };
         }
         let existed = match &cmd.op {
             Op::Put { key, value } => self.data.insert(key.clone(), value.clone()).is_some(),
@@ -184,7 +184,11 @@ mod tests {
         for (i, k) in ["a", "b", "c", "d", "e"].iter().enumerate() {
             sm.apply(i as u64 + 1, &put(1, i as u64 + 1, k, k));
         }
-        let page: Vec<String> = sm.range_from(Some("b"), 2).into_iter().map(|(k, _)| k).collect();
+        let page: Vec<String> = sm
+            .range_from(Some("b"), 2)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(page, ["b", "c"]);
         assert_eq!(sm.keys_before(Some("d"), 2), ["b", "c"]);
         assert_eq!(sm.keys_before(None, 2), ["d", "e"]);

@@ -109,7 +109,10 @@ impl Cluster {
     }
 
     pub fn api_addrs(&self) -> String {
-        (1..=self.n as u64).map(|i| self.api_addr(i)).collect::<Vec<_>>().join(",")
+        (1..=self.n as u64)
+            .map(|i| self.api_addr(i))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn data_dir(&self, id: u64) -> PathBuf {
@@ -145,7 +148,9 @@ impl Cluster {
     }
 
     fn pid(&self, id: u64) -> i32 {
-        let child = self.children[id as usize - 1].as_ref().expect("node is running");
+        let child = self.children[id as usize - 1]
+            .as_ref()
+            .expect("node is running");
         i32::try_from(child.id()).expect("pid fits i32")
     }
 
@@ -278,7 +283,11 @@ fn kill(pid: i32, sig: i32) -> i32 {
 
 /// The first line of stdout.
 pub fn stdout_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Asserts a client command exited 0, showing its output otherwise.

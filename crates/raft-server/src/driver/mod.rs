@@ -18,8 +18,8 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType};
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
-pub use handle::{NodeHandle, ReadOutcome, RequestError, WriteOutcome};
 use handle::DriverMsg;
+pub use handle::{NodeHandle, ReadOutcome, RequestError, WriteOutcome};
 use pending::{PendingReads, PendingWrites};
 
 use crate::command::Command;
@@ -352,14 +352,14 @@ impl NodeDriver {
                 },
                 EntryType::EntryConfChange => {
                     let cc = ConfChange::parse_from_bytes(&entry.data)
-                        .map_err(|e| raft::Error::CodecError(e))?;
+                        .map_err(raft::Error::CodecError)?;
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.storage.set_conf_state(&cs)?;
                     sm.apply_noop(entry.index);
                 }
                 EntryType::EntryConfChangeV2 => {
                     let cc = ConfChangeV2::parse_from_bytes(&entry.data)
-                        .map_err(|e| raft::Error::CodecError(e))?;
+                        .map_err(raft::Error::CodecError)?;
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.storage.set_conf_state(&cs)?;
                     sm.apply_noop(entry.index);
@@ -373,7 +373,8 @@ impl NodeDriver {
     /// leadership can no longer finish.
     fn observe_leadership(&mut self) {
         let raft = &self.raw.raft;
-        let (role, term, leader, vote) = (Role::from(raft.state), raft.term, raft.leader_id, raft.vote);
+        let (role, term, leader, vote) =
+            (Role::from(raft.state), raft.term, raft.leader_id, raft.vote);
         if term != self.seen.term {
             self.seen.term = term;
             self.event(format!("term is now {term}"));
@@ -381,7 +382,11 @@ impl NodeDriver {
         if vote != self.seen.vote {
             self.seen.vote = vote;
             if vote != 0 {
-                let who = if vote == self.raw.raft.id { "itself".to_string() } else { format!("node {vote}") };
+                let who = if vote == self.raw.raft.id {
+                    "itself".to_string()
+                } else {
+                    format!("node {vote}")
+                };
                 self.event(format!("voted for {who} in term {term}"));
             }
         }
@@ -426,9 +431,14 @@ impl NodeDriver {
         for p in self.peers.iter() {
             let last_heard = self.last_heard.get(&p.id).copied();
             if p.id != me {
-                let up = last_heard.is_some_and(|t| now.duration_since(t) < self.election_timeout * 2);
+                let up =
+                    last_heard.is_some_and(|t| now.duration_since(t) < self.election_timeout * 2);
                 if self.seen.peers_up.insert(p.id, up) != Some(up) && (up || last_heard.is_some()) {
-                    changes.push(format!("peer {} {}", p.id, if up { "is connected" } else { "went silent" }));
+                    changes.push(format!(
+                        "peer {} {}",
+                        p.id,
+                        if up { "is connected" } else { "went silent" }
+                    ));
                 }
             }
             let progress = if is_leader && p.id != me {

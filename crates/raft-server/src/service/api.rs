@@ -39,7 +39,10 @@ impl ApiService {
                     .unwrap_or_default();
                 let msg = match leader_id {
                     Some(id) if !api_addr.is_empty() => {
-                        format!("node {} is not the leader; leader is node {id} at {api_addr}", self.me)
+                        format!(
+                            "node {} is not the leader; leader is node {id} at {api_addr}",
+                            self.me
+                        )
                     }
                     _ => format!(
                         "node {} is not the leader and knows of no leader (election in progress?)",
@@ -60,7 +63,12 @@ impl ApiService {
         }
     }
 
-    async fn write(&self, key: String, op: Op, id: Option<pb::RequestId>) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn write(
+        &self,
+        key: String,
+        op: Op,
+        id: Option<pb::RequestId>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
         kv_proto::validate_key(&key).map_err(Status::invalid_argument)?;
         let id = id.ok_or_else(|| Status::invalid_argument("write without a request id"))?;
         let cmd = Command {
@@ -68,7 +76,11 @@ impl ApiService {
             seq: id.seq,
             op,
         };
-        let out = self.node.propose(cmd).await.map_err(|e| self.status_of(e))?;
+        let out = self
+            .node
+            .propose(cmd)
+            .await
+            .map_err(|e| self.status_of(e))?;
         Ok(Response::new(pb::WriteResponse {
             index: out.index,
             term: out.term,
@@ -81,7 +93,10 @@ impl ApiService {
 
 #[tonic::async_trait]
 impl KvApi for ApiService {
-    async fn put(&self, request: Request<pb::PutRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn put(
+        &self,
+        request: Request<pb::PutRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
         let req = request.into_inner();
         kv_proto::validate_value(&req.value).map_err(Status::invalid_argument)?;
         let op = Op::Put {
@@ -96,17 +111,25 @@ impl KvApi for ApiService {
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let req = request.into_inner();
-        let op = Op::Delete { key: req.key.clone() };
+        let op = Op::Delete {
+            key: req.key.clone(),
+        };
         self.write(req.key, op, req.id).await
     }
 
-    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::GetResponse>, Status> {
         let req = request.into_inner();
         kv_proto::validate_key(&req.key).map_err(Status::invalid_argument)?;
         let out = if req.stale {
             self.node.stale_read(&req.key)
         } else {
-            self.node.read(req.key).await.map_err(|e| self.status_of(e))?
+            self.node
+                .read(req.key)
+                .await
+                .map_err(|e| self.status_of(e))?
         };
         Ok(Response::new(pb::GetResponse {
             found: out.value.is_some(),
@@ -127,7 +150,12 @@ impl KvApi for ApiService {
 
 /// The `Status` RPC's view of a node.
 pub fn status_to_pb(s: &NodeStatus, peers: &PeerMap) -> pb::StatusResponse {
-    let addr_of = |id: u64| peers.get(id).map(|p| p.api_addr.to_string()).unwrap_or_default();
+    let addr_of = |id: u64| {
+        peers
+            .get(id)
+            .map(|p| p.api_addr.to_string())
+            .unwrap_or_default()
+    };
     pb::StatusResponse {
         id: s.id,
         role: s.role.as_str().to_string(),
@@ -139,7 +167,11 @@ pub fn status_to_pb(s: &NodeStatus, peers: &PeerMap) -> pb::StatusResponse {
         first_index: s.first_index,
         vote: s.vote,
         api_addr: addr_of(s.id),
-        leader_api_addr: if s.leader_id == 0 { String::new() } else { addr_of(s.leader_id) },
+        leader_api_addr: if s.leader_id == 0 {
+            String::new()
+        } else {
+            addr_of(s.leader_id)
+        },
         key_count: s.key_count as u64,
         peers: s
             .peers
@@ -151,9 +183,9 @@ pub fn status_to_pb(s: &NodeStatus, peers: &PeerMap) -> pb::StatusResponse {
                 match_index: p.progress.as_ref().map_or(0, |g| g.matched),
                 next_index: p.progress.as_ref().map_or(0, |g| g.next),
                 progress_state: p.progress.as_ref().map_or("", |g| g.state).to_string(),
-                last_heard_ms: p
-                    .last_heard
-                    .map_or(-1, |t| i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)),
+                last_heard_ms: p.last_heard.map_or(-1, |t| {
+                    i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)
+                }),
             })
             .collect(),
     }
