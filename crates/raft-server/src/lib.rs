@@ -10,10 +10,12 @@
 //! - [`transport`]: the `Transport` trait, its gRPC and in-process implementations.
 //! - [`service`]: the gRPC services (client API, incoming peer streams).
 //! - [`server`]: wiring of all the above into a running node.
+//! - [`dashboard`]: the live ratatui dashboard of one node.
 //! - [`raft_logger`]: raft-rs's slog output, forwarded to `tracing`.
 
 pub mod command;
 pub mod config;
+pub mod dashboard;
 pub mod driver;
 pub mod raft_logger;
 pub mod server;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use raft_server::config::{DEFAULT_PEERS, NodeConfig, PeerMap, Timing};
+use raft_server::dashboard::{self, view::NodeInfo};
 use raft_server::server::{self, ServerError};
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +45,11 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     match config(&args) {
-        Ok(cfg) => run(cfg),
+        Ok(cfg) => {
+            use std::io::IsTerminal as _;
+            let headless = args.headless || !std::io::stdout().is_terminal();
+            run(cfg, headless)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -78,21 +83,21 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
     })
 }
 
-fn run(cfg: NodeConfig) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn run(cfg: NodeConfig, headless: bool) -> ExitCode {
+    if let Err(e) = init_tracing(&cfg, headless) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         // Every ServerError message already ends with its cause; kept as anyhow's source,
         // `{e:#}` below would print that cause a second time.
-        .and_then(|rt| rt.block_on(serve(cfg)).map_err(|e| anyhow::anyhow!("{e}")));
+        .and_then(|rt| {
+            rt.block_on(serve(cfg, headless))
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -102,13 +107,64 @@ fn run(cfg: NodeConfig) -> ExitCode {
     }
 }
 
-async fn serve(cfg: NodeConfig) -> Result<(), ServerError> {
+/// Headless: logs go to stderr. With the dashboard they would tear the screen, so they go
+/// to `<data-dir>.log` instead (beside the data dir, which must stay ours alone).
+fn init_tracing(cfg: &NodeConfig, headless: bool) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if headless {
+        builder.with_writer(std::io::stderr).init();
+    } else {
+        let path = log_file(cfg);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the log file {}", path.display()))?;
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
+    }
+    Ok(())
+}
+
+fn log_file(cfg: &NodeConfig) -> PathBuf {
+    let dir = cfg.data_dir.to_string_lossy();
+    PathBuf::from(format!("{}.log", dir.trim_end_matches('/')))
+}
+
+async fn serve(cfg: NodeConfig, headless: bool) -> Result<(), ServerError> {
     let shutdown = CancellationToken::new();
     // Handlers first: a signal while the node starts is then a clean shutdown as well,
     // not the default action (death by signal, exit 143) halfway through opening the data dir.
     tokio::spawn(signal_shutdown(shutdown.clone()));
+    let me = cfg.me()?.clone();
+    let info = NodeInfo {
+        data_dir: cfg.data_dir.clone(),
+        peer_addr: me.peer_addr.to_string(),
+        api_addr: me.api_addr.to_string(),
+    };
     let node = server::start(cfg, shutdown.clone()).await?;
-    node.wait().await
+    if headless {
+        return node.wait().await;
+    }
+    let dashboard = tokio::spawn(dashboard::run(node.handle.clone(), info, shutdown.clone()));
+    // Quitting the dashboard cancels `shutdown`; a failing node cancels it too, which
+    // closes the dashboard and restores the terminal before the error is printed.
+    let result = node.wait().await;
+    let dashboard = dashboard.await;
+    result?;
+    match dashboard {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServerError::Dashboard(e)),
+        Err(e) => Err(ServerError::Thread(format!("the dashboard failed: {e}"))),
+    }
 }
 
 /// Installs the Ctrl+C and SIGTERM handlers now (not when first polled) and returns a

@@ -48,6 +48,9 @@ pub enum ServerError {
     /// A gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    /// The terminal could not be driven.
+    #[error("dashboard: {0}")]
+    Dashboard(std::io::Error),
     /// The driver thread could not be started or panicked.
     #[error("node driver thread: {0}")]
     Thread(String),

@@ -77,8 +77,11 @@ pub struct PeerView {
     pub api_addr: SocketAddr,
     /// True for this node's own entry.
     pub is_self: bool,
-    /// When a Raft message from this peer last arrived.
+    /// When a Raft message from this peer last arrived. Followers rarely hear from each
+    /// other: in Raft only the leader (and candidates) send to followers.
     pub last_heard: Option<Instant>,
+    /// Whether our link to the peer is up (`None` for ourselves or when unknown).
+    pub link_up: Option<bool>,
     /// Replication progress, on the leader only.
     pub progress: Option<Progress>,
 }

@@ -83,8 +83,22 @@ pub(crate) enum DriverMsg {
     },
     /// The transport could not deliver to this peer.
     Unreachable(u64),
+    /// An operator command from the dashboard; the reply says what happened.
+    Admin {
+        cmd: AdminCommand,
+        reply: oneshot::Sender<String>,
+    },
     /// Stop the driver.
     Shutdown,
+}
+
+/// Operator commands (the dashboard's `c` and `t` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Start an election now (pre-vote first), whatever the election timer says.
+    Campaign,
+    /// On the leader: hand leadership to the most up-to-date follower.
+    TransferLeader,
 }
 
 /// A cloneable handle to a running node.
@@ -131,6 +145,18 @@ impl NodeHandle {
     /// (Raft recovers from lost messages).
     pub fn step(&self, msg: Message) {
         let _ = self.tx.try_send(DriverMsg::Raft(Box::new(msg)));
+    }
+
+    /// Runs an operator command; the answer is a line for the operator.
+    pub async fn admin(&self, cmd: AdminCommand) -> String {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.try_send(DriverMsg::Admin { cmd, reply }).is_err() {
+            return "the node is busy or stopping; try again".to_string();
+        }
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(answer)) => answer,
+            _ => "no answer from the node driver".to_string(),
+        }
     }
 
     /// Tells Raft that a message to `peer` could not be delivered.

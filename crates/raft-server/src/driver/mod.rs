@@ -14,12 +14,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType};
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType};
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
 use handle::DriverMsg;
-pub use handle::{NodeHandle, ReadOutcome, RequestError, WriteOutcome};
+pub use handle::{AdminCommand, NodeHandle, ReadOutcome, RequestError, WriteOutcome};
 use pending::{PendingReads, PendingWrites};
 
 use crate::command::Command;
@@ -56,7 +56,6 @@ pub struct NodeDriver {
     status_tx: watch::Sender<NodeStatus>,
     peers: PeerMap,
     tick: Duration,
-    election_timeout: Duration,
     writes: PendingWrites,
     reads: PendingReads,
     last_heard: HashMap<u64, Instant>,
@@ -70,7 +69,6 @@ struct Seen {
     role: Role,
     term: u64,
     leader: u64,
-    vote: u64,
     peers_up: HashMap<u64, bool>,
 }
 
@@ -124,7 +122,6 @@ impl NodeDriver {
             status_tx,
             peers: cfg.peers.clone(),
             tick,
-            election_timeout: tick * u32::try_from(cfg.timing.election_ticks).unwrap_or(u32::MAX),
             writes: PendingWrites::default(),
             reads: PendingReads::default(),
             last_heard: HashMap::new(),
@@ -202,6 +199,7 @@ impl NodeDriver {
         match msg {
             DriverMsg::Raft(m) => {
                 self.last_heard.insert(m.from, Instant::now());
+                self.note_vote_traffic(&m, true);
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!("dropped a peer message: {e}");
                 }
@@ -223,9 +221,82 @@ impl NodeDriver {
                 }
             }
             DriverMsg::Unreachable(peer) => self.raw.report_unreachable(peer),
+            DriverMsg::Admin { cmd, reply } => {
+                let answer = self.admin(cmd);
+                self.event(answer.clone());
+                let _ = reply.send(answer);
+            }
             DriverMsg::Shutdown => return false,
         }
         true
+    }
+
+    fn admin(&mut self, cmd: AdminCommand) -> String {
+        match cmd {
+            AdminCommand::Campaign => {
+                if self.raw.raft.state == StateRole::Leader {
+                    return "already the leader: no campaign needed".to_string();
+                }
+                match self.raw.campaign() {
+                    Ok(()) => "campaign started (pre-vote first)".to_string(),
+                    Err(e) => format!("campaign refused: {e}"),
+                }
+            }
+            AdminCommand::TransferLeader => {
+                if self.raw.raft.state != StateRole::Leader {
+                    return "only the leader can transfer leadership".to_string();
+                }
+                let me = self.raw.raft.id;
+                let best = self
+                    .raw
+                    .raft
+                    .prs()
+                    .iter()
+                    .filter(|(id, _)| **id != me)
+                    .max_by_key(|(id, pr)| (pr.matched, std::cmp::Reverse(**id)))
+                    .map(|(id, pr)| (*id, pr.matched));
+                match best {
+                    Some((to, matched)) => {
+                        self.raw.transfer_leader(to);
+                        format!("transferring leadership to node {to} (its log reaches {matched})")
+                    }
+                    None => "no follower to transfer leadership to".to_string(),
+                }
+            }
+        }
+    }
+
+    /// Turns vote requests and answers, sent or received, into events.
+    fn note_vote_traffic(&mut self, m: &Message, incoming: bool) {
+        let pre = match m.get_msg_type() {
+            MessageType::MsgRequestPreVote | MessageType::MsgRequestPreVoteResponse => "pre-vote",
+            MessageType::MsgRequestVote | MessageType::MsgRequestVoteResponse => "vote",
+            _ => return,
+        };
+        let (peer, term) = if incoming { (m.from, m.term) } else { (m.to, m.term) };
+        let verdict = if m.reject { "refused" } else { "granted" };
+        let text = match (m.get_msg_type(), incoming) {
+            (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, true) => {
+                format!("node {peer} asks for a {pre}, term {term}")
+            }
+            (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, false) => {
+                format!("asks node {peer} for a {pre}, term {term}")
+            }
+            (_, true) => format!("node {peer} {verdict} us a {pre}, term {term}"),
+            (_, false) => format!("{verdict} node {peer} a {pre}, term {term}"),
+        };
+        self.event(text);
+    }
+
+    /// Sends messages, noting vote traffic for the timeline.
+    fn send(&mut self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        for m in &msgs {
+            self.note_vote_traffic(m, false);
+        }
+        self.transport.send(msgs);
     }
 
     fn require_leader(&self) -> Result<(), RequestError> {
@@ -283,9 +354,7 @@ impl NodeDriver {
 
         // 1. Messages that need nothing of ours on disk first (a leader's appends and
         //    heartbeats) go out now, so followers write while we write.
-        if !ready.messages().is_empty() {
-            self.transport.send(ready.take_messages());
-        }
+        self.send(ready.take_messages());
 
         // 2. A snapshot would be installed here; none is ever sent while the log is kept
         //    whole (see `storage`), so receiving one means a bug elsewhere.
@@ -305,18 +374,14 @@ impl NodeDriver {
         }
 
         // 6. Messages that must follow the write (votes, append acks).
-        if !ready.persisted_messages().is_empty() {
-            self.transport.send(ready.take_persisted_messages());
-        }
+        self.send(ready.take_persisted_messages());
 
         // 7. Advance, then the light ready: a new commit index, its messages and entries.
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
             self.storage.set_commit(commit);
         }
-        if !light.messages().is_empty() {
-            self.transport.send(light.take_messages());
-        }
+        self.send(light.take_messages());
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
 
@@ -369,31 +434,19 @@ impl NodeDriver {
         Ok(())
     }
 
-    /// Turns role, term, vote and leader changes into events, and fails what a lost
+    /// Turns role, term and leader changes into events, and fails what a lost
     /// leadership can no longer finish.
     fn observe_leadership(&mut self) {
         let raft = &self.raw.raft;
-        let (role, term, leader, vote) =
-            (Role::from(raft.state), raft.term, raft.leader_id, raft.vote);
+        let (role, term, leader) = (Role::from(raft.state), raft.term, raft.leader_id);
         if term != self.seen.term {
             self.seen.term = term;
-            self.event(format!("term is now {term}"));
-        }
-        if vote != self.seen.vote {
-            self.seen.vote = vote;
-            if vote != 0 {
-                let who = if vote == self.raw.raft.id {
-                    "itself".to_string()
-                } else {
-                    format!("node {vote}")
-                };
-                self.event(format!("voted for {who} in term {term}"));
-            }
+            self.event(format!("term {term} begins"));
         }
         if role != self.seen.role {
             let was = self.seen.role;
             self.seen.role = role;
-            self.event(format!("became {role} (was {was})"));
+            self.event(format!("became {role}"));
             if was == Role::Leader {
                 self.writes.fail_all(&RequestError::LeadershipLost);
                 self.reads.fail_all(&RequestError::LeadershipLost);
@@ -423,23 +476,25 @@ impl NodeDriver {
 
     /// Publishes the status view.
     fn publish(&mut self) {
-        let now = Instant::now();
         let me = self.raw.raft.id;
         let is_leader = self.raw.raft.state == StateRole::Leader;
         let mut peers = Vec::new();
         let mut changes = Vec::new();
         for p in self.peers.iter() {
             let last_heard = self.last_heard.get(&p.id).copied();
-            if p.id != me {
-                let up =
-                    last_heard.is_some_and(|t| now.duration_since(t) < self.election_timeout * 2);
-                if self.seen.peers_up.insert(p.id, up) != Some(up) && (up || last_heard.is_some()) {
-                    changes.push(format!(
-                        "peer {} {}",
-                        p.id,
-                        if up { "is connected" } else { "went silent" }
-                    ));
-                }
+            let link_up = (p.id != me).then(|| self.transport.link_up(p.id)).flatten();
+            // A link coming up for the first time is news; "down" before it ever came up
+            // is just start-up.
+            let before = link_up.and_then(|up| self.seen.peers_up.insert(p.id, up));
+            if let Some(up) = link_up
+                && before != Some(up)
+                && (up || before.is_some())
+            {
+                changes.push(format!(
+                    "link to node {} {}",
+                    p.id,
+                    if up { "up" } else { "down" }
+                ));
             }
             let progress = if is_leader && p.id != me {
                 self.raw.raft.prs().get(p.id).map(|pr| Progress {
@@ -461,6 +516,7 @@ impl NodeDriver {
                 api_addr: p.api_addr,
                 is_self: p.id == me,
                 last_heard,
+                link_up,
                 progress,
             });
         }

@@ -6,6 +6,8 @@
 //! unreachable to Raft and reconnects with exponential backoff.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kv_proto::peer::RaftBatch;
@@ -36,6 +38,7 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Sends to peers over gRPC streams; see the module doc.
 pub struct GrpcTransport {
     queues: HashMap<u64, mpsc::Sender<Message>>,
+    links: HashMap<u64, Arc<AtomicBool>>,
     node: NodeHandle,
 }
 
@@ -49,8 +52,10 @@ impl GrpcTransport {
         shutdown: CancellationToken,
     ) -> Self {
         let mut queues = HashMap::new();
+        let mut links = HashMap::new();
         for peer in peers.iter().filter(|p| p.id != me) {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            let up = Arc::new(AtomicBool::new(false));
             let link = PeerLink {
                 me,
                 cluster_id,
@@ -58,11 +63,17 @@ impl GrpcTransport {
                 queue: rx,
                 node: node.clone(),
                 shutdown: shutdown.clone(),
+                up: Arc::clone(&up),
             };
             tokio::spawn(link.run());
             queues.insert(peer.id, tx);
+            links.insert(peer.id, up);
         }
-        Self { queues, node }
+        Self {
+            queues,
+            links,
+            node,
+        }
     }
 }
 
@@ -80,6 +91,10 @@ impl Transport for GrpcTransport {
             }
         }
     }
+
+    fn link_up(&self, peer: u64) -> Option<bool> {
+        self.links.get(&peer).map(|up| up.load(Ordering::Relaxed))
+    }
 }
 
 /// The sending side of the link to one peer.
@@ -90,6 +105,8 @@ struct PeerLink {
     queue: mpsc::Receiver<Message>,
     node: NodeHandle,
     shutdown: CancellationToken,
+    /// True while a stream to the peer is open.
+    up: Arc<AtomicBool>,
 }
 
 impl PeerLink {
@@ -119,7 +136,10 @@ impl PeerLink {
                     tracing::debug!("connected to peer {}", self.peer.id);
                     backoff = BACKOFF_MIN;
                     was_connected = true;
-                    match self.stream(channel).await {
+                    self.up.store(true, Ordering::Relaxed);
+                    let streamed = self.stream(channel).await;
+                    self.up.store(false, Ordering::Relaxed);
+                    match streamed {
                         Ok(()) => return,
                         Err(reason) => reason,
                     }

@@ -13,4 +13,9 @@ use raft::eraftpb::Message;
 pub trait Transport: Send + 'static {
     /// Queues each message for its `to` peer.
     fn send(&mut self, msgs: Vec<Message>);
+
+    /// Whether the link to `peer` is up right now, if the transport knows.
+    fn link_up(&self, _peer: u64) -> Option<bool> {
+        None
+    }
 }

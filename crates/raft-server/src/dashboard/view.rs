@@ -1,0 +1,189 @@
+//! What one frame shows, gathered from the node at a cost bounded by the screen: the visible
+//! log rows are read from raft-engine by index range, the visible keys from the state
+//! machine by key range. [`DataSource`] lets render tests and benchmarks supply fixed data.
+
+use std::path::PathBuf;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use raft::eraftpb::{Entry, EntryType};
+
+use crate::command::{Command, Op};
+use crate::driver::NodeHandle;
+use crate::status::NodeStatus;
+
+/// Fixed facts about the node, for the header.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// Where the data lives.
+    pub data_dir: PathBuf,
+    /// Peer address.
+    pub peer_addr: String,
+    /// Client API address.
+    pub api_addr: String,
+}
+
+/// The kind of a log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A client command.
+    Command,
+    /// The empty entry a new leader appends to commit entries of earlier terms.
+    Empty,
+    /// A membership change.
+    ConfChange,
+}
+
+/// One row of the log panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// Log index.
+    pub index: u64,
+    /// Term of the entry.
+    pub term: u64,
+    /// What kind of entry.
+    pub kind: EntryKind,
+    /// The decoded command (`PUT k = v`, `DEL k`), or a description.
+    pub text: String,
+}
+
+impl LogRow {
+    /// Decodes a raft-rs entry for display; values are escaped and cut to `max_value`.
+    pub fn from_entry(e: &Entry, max_value: usize) -> Self {
+        let (kind, text) = match e.get_entry_type() {
+            EntryType::EntryNormal if e.data.is_empty() => {
+                (EntryKind::Empty, "(new leader's no-op)".to_string())
+            }
+            EntryType::EntryNormal => match Command::decode(&e.data) {
+                Ok(Command {
+                    op: Op::Put { key, value },
+                    ..
+                }) => (
+                    EntryKind::Command,
+                    format!("PUT {} = {}", escape(key.as_bytes(), 64), escape(&value, max_value)),
+                ),
+                Ok(Command {
+                    op: Op::Delete { key },
+                    ..
+                }) => (EntryKind::Command, format!("DEL {}", escape(key.as_bytes(), 64))),
+                Err(_) => (EntryKind::Command, "(undecodable)".to_string()),
+            },
+            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                (EntryKind::ConfChange, "(membership change)".to_string())
+            }
+        };
+        Self {
+            index: e.index,
+            term: e.term,
+            kind,
+            text,
+        }
+    }
+}
+
+/// Where the dashboard reads the log and the keys.
+pub trait DataSource {
+    /// Log rows with index in `[low, high)` that exist.
+    fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow>;
+    /// Up to `n` pairs from the first key `>= from` (or the first key).
+    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)>;
+    /// Up to `n` keys before `before` (or the last keys), ascending.
+    fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String>;
+}
+
+impl DataSource for NodeHandle {
+    fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow> {
+        match self.storage().read_entries(low, high) {
+            Ok(entries) => entries.iter().map(|e| LogRow::from_entry(e, 48)).collect(),
+            Err(e) => {
+                tracing::warn!("dashboard cannot read log entries {low}..{high}: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)> {
+        let sm = self.state_machine();
+        let sm = sm.read().unwrap_or_else(PoisonError::into_inner);
+        sm.range_from(from, n)
+    }
+
+    fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String> {
+        let sm = self.state_machine();
+        let sm = sm.read().unwrap_or_else(PoisonError::into_inner);
+        sm.keys_before(before, n)
+    }
+}
+
+/// Everything one frame draws.
+#[derive(Debug, Clone)]
+pub struct FrameData {
+    /// The node's status view.
+    pub status: NodeStatus,
+    /// Visible log rows, ascending.
+    pub log: Vec<LogRow>,
+    /// Visible key-value pairs, ascending.
+    pub kv: Vec<(String, Vec<u8>)>,
+    /// Node facts.
+    pub info: NodeInfo,
+    /// Time since the dashboard started.
+    pub uptime: Duration,
+    /// "Now", for ages of last-heard times.
+    pub now: Instant,
+}
+
+/// Shows bytes safely: valid UTF-8 as text with control characters escaped, other bytes
+/// as `\xNN`, cut to `max` characters with a `…` and the full size. Reads only as much
+/// of `bytes` as it shows.
+pub fn escape(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    let mut width = 0;
+    for piece in escaped_pieces(bytes) {
+        let w = piece.chars().count();
+        if width + w > max {
+            return format!("{out}… ({})", human_size(bytes.len()));
+        }
+        width += w;
+        out.push_str(&piece);
+    }
+    out
+}
+
+fn escaped_pieces(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    bytes.utf8_chunks().flat_map(|chunk| {
+        let text = chunk.valid().chars().map(|c| {
+            if c.is_control() || c == '\\' {
+                c.escape_debug().collect()
+            } else {
+                c.to_string()
+            }
+        });
+        let raw = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
+        text.chain(raw)
+    })
+}
+
+/// `512 B`, `4.0 KiB`, `1.0 MiB`.
+pub fn human_size(n: usize) -> String {
+    match n {
+        n if n < 1024 => format!("{n} B"),
+        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_truncates_values() {
+        assert_eq!(escape(b"hello", 10), "hello");
+        assert_eq!(escape("héllo ✓".as_bytes(), 10), "héllo ✓");
+        assert_eq!(escape(b"a\nb\tc", 10), "a\\nb\\tc");
+        assert_eq!(escape(&[0x66, 0xff, 0x6f], 10), "f\\xffo");
+        assert_eq!(escape(b"abcdefghijkl", 5), "abcde… (12 B)");
+        assert_eq!(escape(&vec![b'x'; 2048], 3), "xxx… (2.0 KiB)");
+        assert_eq!(escape(b"", 5), "");
+    }
+}
