@@ -147,7 +147,11 @@ impl App {
             Action::Help => self.show_help = true,
             Action::FocusNext | Action::FocusPrev => {
                 let i = PANELS.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let step = if action == Action::FocusNext { 1 } else { PANELS.len() - 1 };
+                let step = if action == Action::FocusNext {
+                    1
+                } else {
+                    PANELS.len() - 1
+                };
                 self.focus = PANELS[(i + step) % PANELS.len()];
             }
             Action::Campaign => return Some(AdminCommand::Campaign),
@@ -203,7 +207,11 @@ impl App {
         let last_top = || source.keys_before(None, rows).into_iter().next();
         self.kv_top = match action {
             Action::Up => source.keys_before(top, 1).pop().or(self.kv_top.clone()),
-            Action::PageUp => source.keys_before(top, rows).into_iter().next().or(self.kv_top.clone()),
+            Action::PageUp => source
+                .keys_before(top, rows)
+                .into_iter()
+                .next()
+                .or(self.kv_top.clone()),
             Action::Home => None,
             Action::End => last_top(),
             Action::Down | Action::PageDown => {

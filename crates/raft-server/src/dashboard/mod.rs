@@ -33,7 +33,11 @@ const FRAME: Duration = Duration::from_millis(50);
 /// Runs the dashboard until the user quits (which cancels `shutdown`, stopping the node) or
 /// `shutdown` is cancelled elsewhere. Restores the terminal in both cases; ratatui's panic
 /// hook restores it after a panic too.
-pub async fn run(node: NodeHandle, info: NodeInfo, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn run(
+    node: NodeHandle,
+    info: NodeInfo,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let mut terminal: DefaultTerminal = ratatui::try_init()?;
     let result = event_loop(&mut terminal, &node, &info, &shutdown).await;
     ratatui::restore();

@@ -31,9 +31,12 @@ pub struct Areas {
 /// Splits the screen. Works down to 80x24 and below (panels just get smaller). The
 /// cluster panel is as wide as its columns need; the events panel takes the rest.
 pub fn areas(area: Rect, cluster_width: u16) -> Areas {
-    let [header, body, footer] =
-        Layout::vertical([Constraint::Length(5), Constraint::Min(6), Constraint::Length(1)])
-            .areas(area);
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Min(6),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
     let [log, kv] =
@@ -85,7 +88,10 @@ fn role_style(role: Role) -> Style {
         Role::Candidate => Color::Yellow,
         Role::PreCandidate => Color::Magenta,
     };
-    Style::new().fg(Color::Black).bg(color).add_modifier(Modifier::BOLD)
+    Style::new()
+        .fg(Color::Black)
+        .bg(color)
+        .add_modifier(Modifier::BOLD)
 }
 
 fn panel<'a>(title: Line<'a>, focused: bool) -> Block<'a> {
@@ -112,10 +118,17 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
     } else {
         format!("node {}", s.leader_id)
     };
-    let vote = if s.vote == 0 { "nobody".to_string() } else { format!("node {}", s.vote) };
+    let vote = if s.vote == 0 {
+        "nobody".to_string()
+    } else {
+        format!("node {}", s.vote)
+    };
     let lines = vec![
         Line::from(vec![
-            Span::styled(format!(" {} ", s.role.as_str().to_uppercase()), role_style(s.role)),
+            Span::styled(
+                format!(" {} ", s.role.as_str().to_uppercase()),
+                role_style(s.role),
+            ),
             sep(),
             "term ".into(),
             Span::styled(s.term.to_string(), Style::new().bold()),
@@ -128,11 +141,20 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
         ]),
         Line::from(vec![
             " ".into(),
-            Span::styled(format!("commit {}", s.commit_index), Style::new().fg(COMMITTED)),
+            Span::styled(
+                format!("commit {}", s.commit_index),
+                Style::new().fg(COMMITTED),
+            ),
             sep(),
-            Span::styled(format!("applied {}", s.applied_index), Style::new().fg(APPLIED)),
+            Span::styled(
+                format!("applied {}", s.applied_index),
+                Style::new().fg(APPLIED),
+            ),
             sep(),
-            Span::styled(format!("last {}", s.last_index), Style::new().fg(UNCOMMITTED)),
+            Span::styled(
+                format!("last {}", s.last_index),
+                Style::new().fg(UNCOMMITTED),
+            ),
             sep(),
             format!("keys {}", s.key_count).into(),
         ]),
@@ -154,7 +176,11 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
 
 fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
     let s = &data.status;
-    let mode = if app.log_top.is_none() { "follow" } else { "scrolled · End follows" };
+    let mode = if app.log_top.is_none() {
+        "follow"
+    } else {
+        "scrolled · End follows"
+    };
     let title = Line::from(format!(" Log ({mode}) "));
     let legend = Line::from(vec![
         " ".into(),
@@ -277,7 +303,9 @@ fn cluster_columns(is_leader: bool, width: u16) -> Vec<Col> {
     use Col::*;
     match (is_leader, width >= 120) {
         (false, _) => vec![Node, Address, Link, Heard],
-        (true, true) => vec![Node, Address, Link, Heard, Match, Next, Progress, Inflight, Behind],
+        (true, true) => vec![
+            Node, Address, Link, Heard, Match, Next, Progress, Inflight, Behind,
+        ],
         (true, false) => vec![Node, Link, Match, Next, Progress, Behind],
     }
 }
@@ -289,7 +317,11 @@ fn cluster_width(columns: &[Col]) -> u16 {
 
 fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData, columns: &[Col]) {
     let s = &data.status;
-    let title = if s.role == Role::Leader { " Cluster " } else { " Cluster (follower view) " };
+    let title = if s.role == Role::Leader {
+        " Cluster "
+    } else {
+        " Cluster (follower view) "
+    };
     let rows = s.peers.iter().map(|p| {
         let cells = columns.iter().map(|col| {
             let progress = p.progress.as_ref();
@@ -344,12 +376,19 @@ fn events_panel(frame: &mut Frame<'_>, area: Rect, app: &App, status: &NodeStatu
         .range(start..end)
         .map(|e| {
             Line::from(vec![
-                Span::styled(format!("{} ", time_of_day(e.at)), Style::new().fg(Color::DarkGray)),
+                Span::styled(
+                    format!("{} ", time_of_day(e.at)),
+                    Style::new().fg(Color::DarkGray),
+                ),
                 Span::styled(e.text.clone(), event_style(&e.text)),
             ])
         })
         .collect();
-    let title = if app.events_back == 0 { " Events (UTC) " } else { " Events (UTC) · scrolled " };
+    let title = if app.events_back == 0 {
+        " Events (UTC) "
+    } else {
+        " Events (UTC) · scrolled "
+    };
     frame.render_widget(
         Paragraph::new(lines).block(panel(Line::from(title), app.focus == Panel::Events)),
         area,
@@ -385,7 +424,10 @@ fn footer(frame: &mut Frame<'_>, area: Rect, notice: Option<&str>) {
         " help ".into(),
     ];
     if let Some(n) = notice {
-        spans.push(Span::styled(format!(" {n}"), Style::new().fg(Color::Yellow).bold()));
+        spans.push(Span::styled(
+            format!(" {n}"),
+            Style::new().fg(Color::Yellow).bold(),
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -442,7 +484,11 @@ fn inset(area: Rect, top: u16) -> Rect {
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
     let hms = format!("{:02}:{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60, s % 60);
-    if s >= 86400 { format!("{}d {hms}", s / 86400) } else { hms }
+    if s >= 86400 {
+        format!("{}d {hms}", s / 86400)
+    } else {
+        hms
+    }
 }
 
 /// `45ms`, `1.2s`, `3m`.
@@ -459,5 +505,11 @@ fn short(d: Duration) -> String {
 fn time_of_day(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let s = d.as_secs() % 86400;
-    format!("{:02}:{:02}:{:02}.{:03}", s / 3600, (s / 60) % 60, s % 60, d.subsec_millis())
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        d.subsec_millis()
+    )
 }

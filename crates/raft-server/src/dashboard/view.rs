@@ -60,12 +60,19 @@ impl LogRow {
                     ..
                 }) => (
                     EntryKind::Command,
-                    format!("PUT {} = {}", escape(key.as_bytes(), 64), escape(&value, max_value)),
+                    format!(
+                        "PUT {} = {}",
+                        escape(key.as_bytes(), 64),
+                        escape(&value, max_value)
+                    ),
                 ),
                 Ok(Command {
                     op: Op::Delete { key },
                     ..
-                }) => (EntryKind::Command, format!("DEL {}", escape(key.as_bytes(), 64))),
+                }) => (
+                    EntryKind::Command,
+                    format!("DEL {}", escape(key.as_bytes(), 64)),
+                ),
                 Err(_) => (EntryKind::Command, "(undecodable)".to_string()),
             },
             EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {

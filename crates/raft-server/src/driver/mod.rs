@@ -273,7 +273,11 @@ impl NodeDriver {
             MessageType::MsgRequestVote | MessageType::MsgRequestVoteResponse => "vote",
             _ => return,
         };
-        let (peer, term) = if incoming { (m.from, m.term) } else { (m.to, m.term) };
+        let (peer, term) = if incoming {
+            (m.from, m.term)
+        } else {
+            (m.to, m.term)
+        };
         let verdict = if m.reject { "refused" } else { "granted" };
         let text = match (m.get_msg_type(), incoming) {
             (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, true) => {

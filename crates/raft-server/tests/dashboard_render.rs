@@ -1,0 +1,364 @@
+//! Render tests of the dashboard: fixed status data drawn into ratatui's `TestBackend`,
+//! compared with committed `insta` snapshots. No clocks, no node.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use raft_server::dashboard::app::{Action, App};
+use raft_server::dashboard::ui;
+use raft_server::dashboard::view::{DataSource, EntryKind, LogRow, NodeInfo};
+use raft_server::status::{Event, NodeStatus, PeerView, Progress, Role};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+
+/// A log of `n` entries and a sorted store, in memory.
+struct Fake {
+    log_len: u64,
+    kv: BTreeMap<String, Vec<u8>>,
+}
+
+impl Fake {
+    fn new(log_len: u64, keys: usize) -> Self {
+        let mut kv: BTreeMap<String, Vec<u8>> = (0..keys)
+            .map(|i| (format!("user:{i:04}"), format!("name {i}").into_bytes()))
+            .collect();
+        if keys > 0 {
+            kv.insert("bin".into(), vec![0x00, 0xff, b'o', b'k', b'\n']);
+            kv.insert("long".into(), vec![b'x'; 5000]);
+        }
+        Self { log_len, kv }
+    }
+}
+
+impl DataSource for Fake {
+    fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow> {
+        (low.max(1)..high.min(self.log_len + 1))
+            .map(|i| LogRow {
+                index: i,
+                term: 1 + i / 1000,
+                kind: if i % 1000 == 1 {
+                    EntryKind::Empty
+                } else {
+                    EntryKind::Command
+                },
+                text: if i % 1000 == 1 {
+                    "(new leader's no-op)".into()
+                } else if i % 7 == 0 {
+                    format!("DEL user:{:04}", i % 50)
+                } else {
+                    format!("PUT user:{:04} = name {i}", i % 50)
+                },
+            })
+            .collect()
+    }
+
+    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)> {
+        let start = from.unwrap_or("");
+        self.kv
+            .range(start.to_string()..)
+            .take(n)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String> {
+        let mut keys: Vec<String> = match before {
+            Some(b) => self
+                .kv
+                .range(..b.to_string())
+                .rev()
+                .take(n)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => self.kv.keys().rev().take(n).cloned().collect(),
+        };
+        keys.reverse();
+        keys
+    }
+}
+
+fn events(texts: &[&str]) -> Arc<VecDeque<Event>> {
+    let base = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    Arc::new(
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Event {
+                at: base + Duration::from_millis(137 * i as u64),
+                text: t.to_string(),
+            })
+            .collect(),
+    )
+}
+
+fn peer(
+    id: u64,
+    me: u64,
+    now: Instant,
+    heard_ms: Option<u64>,
+    progress: Option<Progress>,
+) -> PeerView {
+    PeerView {
+        id,
+        peer_addr: format!("127.0.0.1:{}", 6000 + id).parse().expect("addr"),
+        api_addr: format!("127.0.0.1:{}", 7000 + id).parse().expect("addr"),
+        is_self: id == me,
+        last_heard: heard_ms.map(|ms| now - Duration::from_millis(ms)),
+        link_up: (id != me).then_some(heard_ms.is_some()),
+        progress,
+    }
+}
+
+fn leader_status(now: Instant, log_len: u64, keys: u64) -> NodeStatus {
+    NodeStatus {
+        id: 1,
+        role: Role::Leader,
+        term: 5,
+        vote: 1,
+        leader_id: 1,
+        commit_index: log_len - 2,
+        applied_index: log_len - 3,
+        last_index: log_len,
+        persisted_index: log_len,
+        first_index: 1,
+        key_count: keys as usize,
+        peers: vec![
+            peer(1, 1, now, None, None),
+            peer(
+                2,
+                1,
+                now,
+                Some(12),
+                Some(Progress {
+                    matched: log_len,
+                    next: log_len + 1,
+                    state: "Replicate",
+                    inflight: 0,
+                }),
+            ),
+            peer(
+                3,
+                1,
+                now,
+                None,
+                Some(Progress {
+                    matched: log_len - 9,
+                    next: log_len - 8,
+                    state: "Probe",
+                    inflight: 1,
+                }),
+            ),
+        ],
+        events: events(&[
+            "restarted: recovered log to index 17, term 4, commit 17",
+            "link to node 2 up",
+            "became PreCandidate",
+            "node 2 granted us a pre-vote, term 5",
+            "term 5 begins",
+            "became Candidate",
+            "node 2 granted us a vote, term 5",
+            "became Leader",
+            "leader is node 1 (term 5)",
+            "link to node 3 down",
+        ]),
+    }
+}
+
+fn follower_status(now: Instant) -> NodeStatus {
+    NodeStatus {
+        id: 2,
+        role: Role::Follower,
+        term: 5,
+        vote: 1,
+        leader_id: 1,
+        commit_index: 18,
+        applied_index: 18,
+        last_index: 20,
+        persisted_index: 20,
+        first_index: 1,
+        key_count: 3,
+        peers: vec![
+            peer(1, 2, now, Some(40), None),
+            peer(2, 2, now, None, None),
+            peer(3, 2, now, None, None),
+        ],
+        events: events(&[
+            "started fresh, voters [1, 2, 3]",
+            "granted node 1 a vote, term 5",
+            "leader is node 1 (term 5)",
+        ]),
+    }
+}
+
+fn candidate_status(now: Instant) -> NodeStatus {
+    NodeStatus {
+        role: Role::Candidate,
+        term: 7,
+        vote: 2,
+        leader_id: 0,
+        events: events(&[
+            "link to node 1 down",
+            "became PreCandidate",
+            "term 7 begins",
+            "became Candidate",
+            "asks node 3 for a vote, term 7",
+            "no known leader",
+        ]),
+        ..follower_status(now)
+    }
+}
+
+fn info(id: u64) -> NodeInfo {
+    NodeInfo {
+        data_dir: format!("data/node-{id}").into(),
+        peer_addr: format!("127.0.0.1:{}", 6000 + id),
+        api_addr: format!("127.0.0.1:{}", 7000 + id),
+    }
+}
+
+/// Draws `status` after applying `actions`, at `width` x `height`.
+fn render(
+    status: NodeStatus,
+    source: &Fake,
+    width: u16,
+    height: u16,
+    actions: &[Action],
+) -> TestBackend {
+    let now = Instant::now();
+    // Ages in the fixture are relative to the `now` the status was built with; rebuild the
+    // peers' last-heard times against this `now` so the text is stable.
+    let status = NodeStatus {
+        peers: status
+            .peers
+            .iter()
+            .map(|p| PeerView {
+                last_heard: p.last_heard.map(|_| now - Duration::from_millis(12)),
+                ..p.clone()
+            })
+            .collect(),
+        ..status
+    };
+    let pages = ui::page_sizes(Rect::new(0, 0, width, height));
+    let mut app = App::default();
+    for a in actions {
+        app.update(*a, &status, pages, source);
+    }
+    draw(&app, status, source, width, height)
+}
+
+/// Draws one frame of `app` showing `status`.
+fn draw(app: &App, status: NodeStatus, source: &Fake, width: u16, height: u16) -> TestBackend {
+    let now = Instant::now();
+    let pages = ui::page_sizes(Rect::new(0, 0, width, height));
+    let id = status.id;
+    let data = app.frame(
+        status,
+        pages,
+        source,
+        &info(id),
+        Duration::from_secs(3723),
+        now,
+    );
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal
+        .draw(|f| ui::draw(f, app, &data, None))
+        .expect("draw");
+    terminal.backend().clone()
+}
+
+#[test]
+fn leader_with_three_peers() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(
+        leader_status(now, 20, 12),
+        &Fake::new(20, 10),
+        120,
+        32,
+        &[]
+    ));
+}
+
+#[test]
+fn follower() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(
+        follower_status(now),
+        &Fake::new(20, 1),
+        100,
+        30,
+        &[]
+    ));
+}
+
+#[test]
+fn candidate() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(
+        candidate_status(now),
+        &Fake::new(20, 1),
+        100,
+        30,
+        &[]
+    ));
+}
+
+#[test]
+fn long_log_scrolled_to_the_middle() {
+    let now = Instant::now();
+    let source = Fake::new(1_000_000, 200);
+    let status = leader_status(now, 1_000_000, 202);
+    let pages = ui::page_sizes(Rect::new(0, 0, 120, 32));
+    // As if the user had paged to the middle of a million-entry log: the view is anchored
+    // at an index, so only the visible rows are ever read.
+    let mut app = App {
+        log_top: Some(500_000),
+        ..App::default()
+    };
+    app.update(Action::PageDown, &status, pages, &source);
+    app.update(Action::Up, &status, pages, &source);
+    assert_eq!(app.log_top, Some(500_000 + pages.log as u64 - 1));
+    insta::assert_snapshot!(draw(&app, status, &source, 120, 32));
+}
+
+#[test]
+fn narrow_terminal() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(
+        leader_status(now, 20, 12),
+        &Fake::new(20, 10),
+        80,
+        24,
+        &[]
+    ));
+}
+
+#[test]
+fn help_overlay() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(
+        follower_status(now),
+        &Fake::new(20, 1),
+        100,
+        30,
+        &[Action::Help]
+    ));
+}
+
+#[test]
+fn log_end_returns_to_follow_mode() {
+    let now = Instant::now();
+    let source = Fake::new(500, 0);
+    let status = leader_status(now, 500, 0);
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30));
+    let mut app = App::default();
+    app.update(Action::PageUp, &status, pages, &source);
+    assert!(app.log_top.is_some(), "PgUp leaves follow mode");
+    app.update(Action::End, &status, pages, &source);
+    assert_eq!(app.log_top, None, "End follows the tail again");
+    // Scrolling down to the tail also returns to follow mode.
+    app.update(Action::Up, &status, pages, &source);
+    app.update(Action::Down, &status, pages, &source);
+    assert_eq!(app.log_top, None);
+}
