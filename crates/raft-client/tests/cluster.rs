@@ -142,3 +142,23 @@ fn a_node_that_missed_a_write_serves_it_stale_but_never_as_linearizable() {
         cluster.thaw(id);
     }
 }
+
+#[test]
+fn sigterm_stops_a_connected_node_cleanly_and_it_rejoins() {
+    let mut cluster = Cluster::start(3);
+    cluster.put("before", "stop");
+    let leader = cluster.wait_leader();
+    // Peers hold long-lived streams to it: a clean shutdown must not wait on them.
+    assert_eq!(
+        cluster.terminate(leader),
+        Some(0),
+        "SIGTERM should exit 0\n{}",
+        cluster.log(leader)
+    );
+    cluster.put("while", "down");
+    cluster.spawn(leader);
+    cluster.wait_leader();
+    let out = cluster.client_at(&cluster.api_addr(leader), &["get", "--stale", "before"]);
+    assert_ok(&out, "stale read on the restarted node");
+    assert_eq!(stdout_line(&out), "stop");
+}

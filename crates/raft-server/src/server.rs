@@ -21,6 +21,9 @@ use crate::service::peer::PeerService;
 use crate::storage::{EngineStorage, StorageError};
 use crate::transport::grpc::{GrpcTransport, MAX_PEER_MESSAGE_BYTES};
 
+/// How long shutdown waits for open gRPC calls to finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -127,6 +130,7 @@ pub async fn start(
         cluster_id,
         cfg.peers.clone(),
         handle.clone(),
+        shutdown.clone(),
     ))
     .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES);
     let token = shutdown.clone();
@@ -186,7 +190,15 @@ impl RunningNode {
         self.handle.shutdown();
         // Let the driver flush; its result matters only if nothing failed before.
         let driver = (&mut self.driver_done).await;
-        while self.servers.join_next().await.is_some() {}
+        // Graceful shutdown waits for open RPCs; all of ours end on shutdown or by their
+        // deadline, and this bound keeps a misbehaving client from holding the exit.
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.servers.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            tracing::warn!("gRPC connections still open after {SHUTDOWN_GRACE:?}; closing them");
+            self.servers.abort_all();
+        }
         outcome?;
         match driver {
             Ok(Err(e)) => Err(ServerError::Driver(e)),

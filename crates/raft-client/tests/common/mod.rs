@@ -167,6 +167,23 @@ impl Cluster {
         }
     }
 
+    /// SIGTERMs node `id` and waits (with a deadline) for it to exit; returns its exit code.
+    pub fn terminate(&mut self, id: u64) -> Option<i32> {
+        self.signal(id, libc::SIGTERM);
+        let mut child = self.children[id as usize - 1]
+            .take()
+            .expect("node is running");
+        let code = wait_for(
+            &format!("node {id} to exit after SIGTERM"),
+            || match child.try_wait() {
+                Ok(Some(status)) => Ok(status.code()),
+                Ok(None) => Err("still running".to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+        code
+    }
+
     /// SIGSTOPs node `id`: it stays alive but does nothing.
     pub fn freeze(&self, id: u64) {
         self.signal(id, libc::SIGSTOP);

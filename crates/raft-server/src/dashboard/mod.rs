@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::NodeHandle;
 use app::App;
-use view::NodeInfo;
+use view::{NodeData, NodeInfo};
 
 /// Shortest time between two frames caused by status changes.
 const FRAME: Duration = Duration::from_millis(50);
@@ -55,6 +55,7 @@ async fn event_loop<B: Backend>(
     let mut keys = spawn_input_reader(Arc::clone(&stop));
     let (notice_tx, mut notices) = mpsc::unbounded_channel::<String>();
     let mut status_rx = node.status();
+    let data = NodeData::of(node);
     let mut app = App::default();
     let started = Instant::now();
     let mut frames = tokio::time::interval(FRAME);
@@ -64,7 +65,7 @@ async fn event_loop<B: Backend>(
     let result = loop {
         let now = Instant::now();
         if changed || now.duration_since(last_draw) >= Duration::from_secs(1) {
-            if let Err(e) = draw(terminal, &app, node, info, started, &mut status_rx) {
+            if let Err(e) = draw(terminal, &app, &data, info, started, &mut status_rx) {
                 break Err(e);
             }
             changed = false;
@@ -77,7 +78,7 @@ async fn event_loop<B: Backend>(
                     if let Some(action) = App::action_for(key) {
                         let pages = ui::page_sizes(screen(terminal)?);
                         let status = status_rx.borrow().clone();
-                        if let Some(cmd) = app.update(action, &status, pages, node) {
+                        if let Some(cmd) = app.update(action, &status, pages, &data) {
                             let (node, tx) = (node.clone(), notice_tx.clone());
                             tokio::spawn(async move {
                                 let _ = tx.send(node.admin(cmd).await);
@@ -118,7 +119,7 @@ fn screen<B: Backend>(terminal: &Terminal<B>) -> std::io::Result<Rect> {
 fn draw<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &App,
-    node: &NodeHandle,
+    source: &NodeData,
     info: &NodeInfo,
     started: Instant,
     status_rx: &mut tokio::sync::watch::Receiver<crate::status::NodeStatus>,
@@ -126,7 +127,7 @@ fn draw<B: Backend>(
     let status = status_rx.borrow_and_update().clone();
     let pages = ui::page_sizes(screen(terminal)?);
     let now = Instant::now();
-    let data = app.frame(status, pages, node, info, started.elapsed(), now);
+    let data = app.frame(status, pages, source, info, started.elapsed(), now);
     let notice = app.current_notice(now);
     terminal.draw(|f| ui::draw(f, app, &data, notice))?;
     Ok(())

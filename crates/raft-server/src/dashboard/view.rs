@@ -3,14 +3,16 @@
 //! machine by key range. [`DataSource`] lets render tests and benchmarks supply fixed data.
 
 use std::path::PathBuf;
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use raft::eraftpb::{Entry, EntryType};
 
 use crate::command::{Command, Op};
 use crate::driver::NodeHandle;
+use crate::state_machine::KvStateMachine;
 use crate::status::NodeStatus;
+use crate::storage::EngineStorage;
 
 /// Fixed facts about the node, for the header.
 #[derive(Debug, Clone)]
@@ -98,9 +100,28 @@ pub trait DataSource {
     fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String>;
 }
 
-impl DataSource for NodeHandle {
+/// The real data source: a node's log storage and state machine.
+#[derive(Clone)]
+pub struct NodeData {
+    /// The node's raft-engine storage.
+    pub storage: EngineStorage,
+    /// The node's state machine.
+    pub sm: Arc<RwLock<KvStateMachine>>,
+}
+
+impl NodeData {
+    /// The data of a running node.
+    pub fn of(node: &NodeHandle) -> Self {
+        Self {
+            storage: node.storage().clone(),
+            sm: node.state_machine(),
+        }
+    }
+}
+
+impl DataSource for NodeData {
     fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow> {
-        match self.storage().read_entries(low, high) {
+        match self.storage.read_entries(low, high) {
             Ok(entries) => entries.iter().map(|e| LogRow::from_entry(e, 48)).collect(),
             Err(e) => {
                 tracing::warn!("dashboard cannot read log entries {low}..{high}: {e}");
@@ -110,14 +131,12 @@ impl DataSource for NodeHandle {
     }
 
     fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)> {
-        let sm = self.state_machine();
-        let sm = sm.read().unwrap_or_else(PoisonError::into_inner);
+        let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
         sm.range_from(from, n)
     }
 
     fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String> {
-        let sm = self.state_machine();
-        let sm = sm.read().unwrap_or_else(PoisonError::into_inner);
+        let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
         sm.keys_before(before, n)
     }
 }

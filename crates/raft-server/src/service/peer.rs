@@ -5,6 +5,7 @@ use kv_proto::peer::raft_transport_server::RaftTransport;
 use kv_proto::peer::{RaftBatch, StreamDone};
 use protobuf::Message as _;
 use raft::eraftpb::Message;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::PeerMap;
@@ -16,16 +17,24 @@ pub struct PeerService {
     cluster_id: u64,
     peers: PeerMap,
     node: NodeHandle,
+    shutdown: CancellationToken,
 }
 
 impl PeerService {
-    /// Serves node `me` of cluster `cluster_id`.
-    pub fn new(me: u64, cluster_id: u64, peers: PeerMap, node: NodeHandle) -> Self {
+    /// Serves node `me` of cluster `cluster_id` until `shutdown`.
+    pub fn new(
+        me: u64,
+        cluster_id: u64,
+        peers: PeerMap,
+        node: NodeHandle,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             me,
             cluster_id,
             peers,
             node,
+            shutdown,
         }
     }
 
@@ -59,7 +68,14 @@ impl RaftTransport for PeerService {
         request: Request<Streaming<RaftBatch>>,
     ) -> Result<Response<StreamDone>, Status> {
         let mut stream = request.into_inner();
-        while let Some(batch) = stream.message().await? {
+        loop {
+            // Peer streams never end by themselves; end them on shutdown, or the server's
+            // graceful shutdown would wait for them forever.
+            let batch = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                batch = stream.message() => batch?,
+            };
+            let Some(batch) = batch else { break };
             if let Err(status) = self.check(&batch) {
                 tracing::warn!("refused a peer stream: {}", status.message());
                 return Err(status);
