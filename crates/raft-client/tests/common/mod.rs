@@ -173,15 +173,14 @@ impl Cluster {
         let mut child = self.children[id as usize - 1]
             .take()
             .expect("node is running");
-        let code = wait_for(
+        wait_for(
             &format!("node {id} to exit after SIGTERM"),
             || match child.try_wait() {
                 Ok(Some(status)) => Ok(status.code()),
                 Ok(None) => Err("still running".to_string()),
                 Err(e) => Err(e.to_string()),
             },
-        );
-        code
+        )
     }
 
     /// SIGSTOPs node `id`: it stays alive but does nothing.
