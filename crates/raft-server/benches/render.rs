@@ -47,12 +47,11 @@ fn build(n: u64, dir: &std::path::Path) -> (NodeData, NodeStatus) {
     while next <= n {
         let end = (next + batch).min(n + 1);
         let entries: Vec<Entry> = (next..end)
-            .map(|i| {
-                let mut e = Entry::default();
-                e.index = i;
-                e.term = 1;
-                e.data = command(i).encode().into();
-                e
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                data: command(i).encode().into(),
+                ..Entry::default()
             })
             .collect();
         storage.persist(&entries, None).expect("persist");
@@ -61,9 +60,11 @@ fn build(n: u64, dir: &std::path::Path) -> (NodeData, NodeStatus) {
     for i in 1..=n {
         sm.apply(i, &command(i));
     }
-    let mut hs = HardState::default();
-    hs.term = 1;
-    hs.commit = n;
+    let hs = HardState {
+        term: 1,
+        commit: n,
+        ..HardState::default()
+    };
     storage.persist(&[], Some(&hs)).expect("hard state");
     let status = NodeStatus {
         id: 1,
