@@ -179,7 +179,12 @@ impl SmartClient {
     /// Asks every node for its status, in parallel, each within the client's timeout
     /// (capped so one frozen node does not hold up the rest for long).
     pub async fn status_all(&self) -> Vec<NodeReport> {
-        let per_node = self.timeout.min(Duration::from_secs(2));
+        self.status_all_within(self.timeout.min(Duration::from_secs(2)))
+            .await
+    }
+
+    /// Asks every node for its status in parallel, each within `per_node`.
+    pub async fn status_all_within(&self, per_node: Duration) -> Vec<NodeReport> {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, addr) in self.peers.iter().enumerate() {
             let addr = addr.clone();

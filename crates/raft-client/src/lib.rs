@@ -5,9 +5,11 @@
 //!   request id, deadlines. Used by the one-shot commands and the TUI alike.
 //! - [`trace`]: the record of every node a request tried and what it said.
 //! - [`output`]: the `status` table and the `status --json` contract.
+//! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 
 pub mod client;
 pub mod output;
 pub mod trace;
+pub mod tui;
 
 pub use client::{ClientError, SmartClient};

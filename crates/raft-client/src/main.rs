@@ -78,12 +78,6 @@ const EXIT_REJECTED: u8 = 4;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let Some(command) = args.command else {
-        eprintln!(
-            "error: the interactive client is not built yet; use a subcommand: put, get, delete, status (see --help)"
-        );
-        return ExitCode::from(EXIT_USAGE);
-    };
     let peers: Vec<String> = args.peers.iter().map(|p| p.trim().to_string()).collect();
     let client = match SmartClient::new(peers, Duration::from_secs_f64(args.timeout)) {
         Ok(c) => c,
@@ -102,7 +96,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(&client, command, args.verbose))
+    match args.command {
+        Some(command) => rt.block_on(run(&client, command, args.verbose)),
+        None => interactive(client, &rt),
+    }
+}
+
+/// No subcommand: the TUI, when stdin and stdout are a terminal.
+fn interactive(client: SmartClient, rt: &tokio::runtime::Runtime) -> ExitCode {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "error: the interactive client needs a terminal; use a subcommand (put, get, delete, status) in scripts"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match rt.block_on(raft_client::tui::run(std::sync::Arc::new(client))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: terminal: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode {

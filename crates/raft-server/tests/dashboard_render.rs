@@ -226,9 +226,18 @@ fn render(
     height: u16,
     actions: &[Action],
 ) -> TestBackend {
+    let pages = ui::page_sizes(Rect::new(0, 0, width, height));
+    let mut app = App::default();
+    for a in actions {
+        app.update(*a, &status, pages, source);
+    }
+    draw(&app, status, source, width, height)
+}
+
+/// Draws one frame of `app` showing `status`. Every peer heard from is shown as heard
+/// 12 ms before the frame's own `now`, so the text never depends on the clock.
+fn draw(app: &App, status: NodeStatus, source: &Fake, width: u16, height: u16) -> TestBackend {
     let now = Instant::now();
-    // Ages in the fixture are relative to the `now` the status was built with; rebuild the
-    // peers' last-heard times against this `now` so the text is stable.
     let status = NodeStatus {
         peers: status
             .peers
@@ -240,17 +249,6 @@ fn render(
             .collect(),
         ..status
     };
-    let pages = ui::page_sizes(Rect::new(0, 0, width, height));
-    let mut app = App::default();
-    for a in actions {
-        app.update(*a, &status, pages, source);
-    }
-    draw(&app, status, source, width, height)
-}
-
-/// Draws one frame of `app` showing `status`.
-fn draw(app: &App, status: NodeStatus, source: &Fake, width: u16, height: u16) -> TestBackend {
-    let now = Instant::now();
     let pages = ui::page_sizes(Rect::new(0, 0, width, height));
     let id = status.id;
     let data = app.frame(

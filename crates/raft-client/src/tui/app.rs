@@ -1,0 +1,411 @@
+//! The client TUI's state: the input line, the output pane, the cluster bar and the
+//! request in flight. Keys come in, effects (run a request, cancel it) go out; nothing here
+//! does I/O, so it can be tested and snapshotted.
+
+use std::time::{Duration, Instant};
+
+use kv_proto::kv::{GetResponse, WriteResponse};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::command::{self, Command, HELP};
+use super::input::LineEditor;
+use crate::client::{ClientError, NodeReport, Reply};
+use crate::output::status_table;
+use crate::trace::{Hop, Reason, Trace};
+
+/// Most output lines kept.
+const OUTPUT_LINES: usize = 5000;
+
+/// How a line of output looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// The command as typed.
+    Command,
+    /// One step of a request's trace.
+    Trace,
+    /// A success.
+    Ok,
+    /// A failure.
+    Error,
+    /// Anything else.
+    Info,
+}
+
+/// One line of the output pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutLine {
+    /// Its look.
+    pub tone: Tone,
+    /// Its text.
+    pub text: String,
+}
+
+/// A request to run in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Write a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Read a key.
+    Get {
+        /// The key.
+        key: String,
+        /// From any node's own state machine.
+        stale: bool,
+    },
+    /// Remove a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Every node's status.
+    Status,
+}
+
+impl Request {
+    fn is_write(&self) -> bool {
+        matches!(self, Request::Put { .. } | Request::Delete { .. })
+    }
+}
+
+/// What the loop should do after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Start this request in the background.
+    Run(Request),
+    /// Cancel the request in flight.
+    Cancel,
+}
+
+/// A finished request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A put or delete.
+    Write(Result<Reply<WriteResponse>, ClientError>),
+    /// A get.
+    Read(Result<Reply<GetResponse>, ClientError>),
+    /// A status round.
+    Status(Vec<NodeReport>),
+}
+
+/// The request in flight.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    /// The command line that started it.
+    pub label: String,
+    /// A write (so a cancel leaves its outcome unknown).
+    pub write: bool,
+    /// When it started.
+    pub started: Instant,
+}
+
+/// The client TUI's state.
+#[derive(Debug, Default)]
+pub struct App {
+    /// The input line.
+    pub input: LineEditor,
+    /// The output pane, oldest first.
+    pub output: Vec<OutLine>,
+    /// Lines scrolled back from the newest (0 follows the newest).
+    pub scroll_back: usize,
+    /// The latest status of every node, for the cluster bar.
+    pub cluster: Vec<NodeReport>,
+    /// When the cluster bar was last refreshed.
+    pub cluster_at: Option<Instant>,
+    /// The request running in the background.
+    pub in_flight: Option<InFlight>,
+    /// The leader the client knows of (its API address).
+    pub leader_hint: Option<String>,
+    /// The user asked to quit.
+    pub quit: bool,
+}
+
+impl App {
+    /// A fresh app with a greeting.
+    pub fn new(peers: &[String]) -> Self {
+        let mut app = Self::default();
+        app.info(format!(
+            "raft-client: {} nodes ({}). Type help, or try: put greeting hello world",
+            peers.len(),
+            peers.join(", ")
+        ));
+        app
+    }
+
+    /// Handles a key; returns what the loop must do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c') if ctrl => self.quit = true,
+            KeyCode::Char('d') if ctrl && self.input.text().is_empty() => self.quit = true,
+            KeyCode::Char('q') if !ctrl && self.input.text().is_empty() => self.quit = true,
+            KeyCode::Char('w') if ctrl => self.input.delete_word(),
+            KeyCode::Char('u') if ctrl => self.input.delete_to_start(),
+            KeyCode::Char('a') if ctrl => self.input.home(),
+            KeyCode::Char('e') if ctrl => self.input.end(),
+            KeyCode::Char('l') if ctrl => self.output.clear(),
+            KeyCode::Char(c) if !ctrl => self.input.insert(c),
+            KeyCode::Backspace => self.input.backspace(),
+            KeyCode::Delete => self.input.delete(),
+            KeyCode::Left => self.input.left(),
+            KeyCode::Right => self.input.right(),
+            KeyCode::Home => self.input.home(),
+            KeyCode::End => self.input.end(),
+            KeyCode::Up => self.input.history_up(),
+            KeyCode::Down => self.input.history_down(),
+            KeyCode::Tab => self.input.complete(),
+            KeyCode::PageUp => self.scroll_back = (self.scroll_back + 10).min(self.output.len()),
+            KeyCode::PageDown => self.scroll_back = self.scroll_back.saturating_sub(10),
+            KeyCode::Esc if self.in_flight.is_some() => return Some(Effect::Cancel),
+            KeyCode::Enter => return self.submit(),
+            _ => {}
+        }
+        None
+    }
+
+    /// Pasted text goes into the input line.
+    pub fn on_paste(&mut self, text: &str) {
+        self.input.insert_str(text);
+    }
+
+    fn submit(&mut self) -> Option<Effect> {
+        let line = self.input.submit();
+        let cmd = match command::parse(&line) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => return None,
+            Err(e) => {
+                self.push(Tone::Command, format!("› {line}"));
+                self.push(Tone::Error, format!("  {e}"));
+                return None;
+            }
+        };
+        self.scroll_back = 0;
+        let request = match cmd {
+            Command::Quit => {
+                self.quit = true;
+                return None;
+            }
+            Command::Clear => {
+                self.output.clear();
+                return None;
+            }
+            Command::Help => {
+                self.push(Tone::Command, format!("› {line}"));
+                for (usage, what) in HELP {
+                    self.info(format!("  {usage:<32} {what}"));
+                }
+                self.info("  keys: ↑↓ history · Tab completes · Ctrl+W/Ctrl+U edit · PgUp/PgDn scroll · Esc cancels".into());
+                return None;
+            }
+            Command::Leader => {
+                self.push(Tone::Command, format!("› {line}"));
+                let text = match &self.leader_hint {
+                    Some(addr) => {
+                        format!("  leader: {} (from the last answer)", self.name_of(addr))
+                    }
+                    None => "  no leader known yet: the next request will find it".to_string(),
+                };
+                self.info(text);
+                return None;
+            }
+            Command::Put { key, value } => Request::Put { key, value },
+            Command::Get { key, stale } => Request::Get { key, stale },
+            Command::Delete { key } => Request::Delete { key },
+            Command::Status => Request::Status,
+        };
+        self.push(Tone::Command, format!("› {line}"));
+        if let Some(running) = &self.in_flight {
+            self.push(
+                Tone::Error,
+                format!(
+                    "  busy: {:?} is still running (wait, or Esc cancels it)",
+                    running.label
+                ),
+            );
+            return None;
+        }
+        self.in_flight = Some(InFlight {
+            label: line,
+            write: request.is_write(),
+            started: Instant::now(),
+        });
+        Some(Effect::Run(request))
+    }
+
+    /// The request in flight was cancelled.
+    pub fn on_cancelled(&mut self) {
+        if let Some(f) = self.in_flight.take() {
+            let what = if f.write {
+                "cancelled: the write's outcome is unknown (it may still be applied)"
+            } else {
+                "cancelled"
+            };
+            self.push(
+                Tone::Error,
+                format!("  ✗ {what} after {}", ms(f.started.elapsed())),
+            );
+        }
+    }
+
+    /// A request finished.
+    pub fn on_outcome(&mut self, outcome: Outcome, leader_hint: Option<String>) {
+        let elapsed = self
+            .in_flight
+            .take()
+            .map_or(Duration::ZERO, |f| f.started.elapsed());
+        self.leader_hint = leader_hint;
+        match outcome {
+            Outcome::Write(result) => match result {
+                Ok(reply) => {
+                    self.trace(&reply.trace);
+                    let r = &reply.value;
+                    let dup = if r.duplicate {
+                        ", already applied: not applied again"
+                    } else {
+                        ""
+                    };
+                    self.push(
+                        Tone::Ok,
+                        format!(
+                            "  ✓ OK (index {}, term {}, {}{}{dup})",
+                            r.index,
+                            r.term,
+                            ms(elapsed),
+                            summary(&reply.trace)
+                        ),
+                    );
+                }
+                Err(e) => self.failure(e, elapsed),
+            },
+            Outcome::Read(result) => match result {
+                Ok(reply) => {
+                    self.trace(&reply.trace);
+                    let r = &reply.value;
+                    let text = if r.found {
+                        format!(
+                            "  ✓ {} (applied index {}, node {}, {}{})",
+                            printable(&r.value),
+                            r.applied_index,
+                            r.node_id,
+                            ms(elapsed),
+                            summary(&reply.trace)
+                        )
+                    } else {
+                        format!("  ✓ (not found) (node {}, {})", r.node_id, ms(elapsed))
+                    };
+                    self.push(Tone::Ok, text);
+                }
+                Err(e) => self.failure(e, elapsed),
+            },
+            Outcome::Status(reports) => {
+                for line in status_table(&reports).lines() {
+                    self.info(format!("  {line}"));
+                }
+                self.on_cluster(reports, Instant::now());
+            }
+        }
+    }
+
+    /// A background status refresh arrived.
+    pub fn on_cluster(&mut self, reports: Vec<NodeReport>, at: Instant) {
+        self.cluster = reports;
+        self.cluster_at = Some(at);
+    }
+
+    fn failure(&mut self, e: ClientError, elapsed: Duration) {
+        if let ClientError::Unavailable { trace, .. } = &e {
+            self.trace(trace);
+        }
+        self.push(Tone::Error, format!("  ✗ {e} ({})", ms(elapsed)));
+    }
+
+    fn trace(&mut self, trace: &Trace) {
+        for hop in &trace.hops {
+            let line = self.hop_line(hop, trace);
+            self.push(Tone::Trace, line);
+        }
+    }
+
+    fn hop_line(&self, hop: &Hop, trace: &Trace) -> String {
+        let why = match hop.reason {
+            Reason::KnownLeader => "hint",
+            Reason::Redirect => "redirect",
+            Reason::NextPeer => "next node",
+        };
+        let resent = match (hop.resent, trace.request_id) {
+            (true, Some((client, seq))) => format!(", resent as {client:x}:{seq}"),
+            _ => String::new(),
+        };
+        format!(
+            "  → {} ({why}{resent}): {} · {}",
+            self.name_of(&hop.addr),
+            hop.outcome,
+            ms(hop.elapsed)
+        )
+    }
+
+    /// `node 3` when the cluster bar knows which node serves `addr`, else the address.
+    pub fn name_of(&self, addr: &str) -> String {
+        self.cluster
+            .iter()
+            .find(|r| r.api_addr == addr)
+            .and_then(|r| r.status.as_ref().ok())
+            .map_or_else(|| addr.to_string(), |s| format!("node {} ({addr})", s.id))
+    }
+
+    fn info(&mut self, text: String) {
+        self.push(Tone::Info, text);
+    }
+
+    fn push(&mut self, tone: Tone, text: String) {
+        if self.output.len() == OUTPUT_LINES {
+            self.output.remove(0);
+        }
+        self.output.push(OutLine { tone, text });
+    }
+}
+
+fn summary(trace: &Trace) -> String {
+    let mut parts = Vec::new();
+    match trace.redirects() {
+        0 => {}
+        1 => parts.push("1 redirect".to_string()),
+        n => parts.push(format!("{n} redirects")),
+    }
+    let tries = trace.hops.len();
+    if tries > 1 {
+        parts.push(format!("{tries} attempts"));
+    }
+    if trace.resends() > 0
+        && let Some((client, seq)) = trace.request_id
+    {
+        parts.push(format!("same request id {client:x}:{seq} throughout"));
+    }
+    parts.iter().map(|p| format!(", {p}")).collect()
+}
+
+/// A value on one line: invalid UTF-8 replaced, control characters escaped.
+fn printable(value: &[u8]) -> String {
+    String::from_utf8_lossy(value)
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}

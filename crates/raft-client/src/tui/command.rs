@@ -1,0 +1,327 @@
+//! The TUI's command language: shell-like words (quotes, backslash escapes) and the
+//! commands built from them. Pure; errors are one line for the user.
+
+/// A command typed at the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `put <key> <value...>`
+    Put {
+        /// The key.
+        key: String,
+        /// The value: the remaining words joined by single spaces (quote to keep spacing).
+        value: String,
+    },
+    /// `get [--stale] <key>` or `sget <key>`
+    Get {
+        /// The key.
+        key: String,
+        /// Answer from any node's own state machine.
+        stale: bool,
+    },
+    /// `delete <key>` (or `del`)
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// `status`: every node's role, term and indexes.
+    Status,
+    /// `leader`: who the client thinks leads.
+    Leader,
+    /// `clear`: empty the output pane.
+    Clear,
+    /// `help`
+    Help,
+    /// `quit` (or `exit`)
+    Quit,
+}
+
+/// Command names, for Tab completion and help.
+pub const COMMANDS: &[&str] = &[
+    "put", "get", "sget", "delete", "status", "leader", "clear", "help", "quit",
+];
+
+/// One line of help per command.
+pub const HELP: &[(&str, &str)] = &[
+    (
+        "put <key> <value>",
+        "write (the value may contain spaces; quotes keep them exact)",
+    ),
+    ("get <key>", "linearizable read through the leader"),
+    (
+        "get --stale <key>, sget <key>",
+        "read any node's own state machine (may be stale)",
+    ),
+    ("delete <key>", "remove a key"),
+    ("status", "every node's role, term and indexes"),
+    ("leader", "the leader this client knows of"),
+    ("clear", "empty this pane"),
+    ("help", "this list"),
+    ("quit", "leave (also q on an empty line, or Ctrl+C)"),
+];
+
+/// Splits a line into words: whitespace separates, '...' is literal, "..." allows \" and
+/// \\, and a backslash outside quotes escapes the next character.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unclosed ' quote".to_string()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("unclosed \" quote".to_string()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unclosed \" quote".to_string()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("a \\ at the end of the line escapes nothing".to_string()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Parses a line. `Ok(None)` for an empty line.
+pub fn parse(line: &str) -> Result<Option<Command>, String> {
+    let words = split_words(line)?;
+    let Some((name, args)) = words.split_first() else {
+        return Ok(None);
+    };
+    let one_key = |usage: &str| -> Result<String, String> {
+        match args {
+            [key] => Ok(key.clone()),
+            [] => Err(format!("missing key: usage: {usage}")),
+            _ => Err(format!(
+                "too many words: usage: {usage} (quote a key that has spaces)"
+            )),
+        }
+    };
+    let cmd = match name.to_lowercase().as_str() {
+        "put" | "set" => match args {
+            [key, value @ ..] if !value.is_empty() => Command::Put {
+                key: key.clone(),
+                value: value.join(" "),
+            },
+            [_] => return Err("missing value: usage: put <key> <value>".to_string()),
+            _ => return Err("missing key and value: usage: put <key> <value>".to_string()),
+        },
+        "get" => match args {
+            [flag, key] if flag == "--stale" => Command::Get {
+                key: key.clone(),
+                stale: true,
+            },
+            [key, flag] if flag == "--stale" => Command::Get {
+                key: key.clone(),
+                stale: true,
+            },
+            _ => Command::Get {
+                key: one_key("get [--stale] <key>")?,
+                stale: false,
+            },
+        },
+        "sget" => Command::Get {
+            key: one_key("sget <key>")?,
+            stale: true,
+        },
+        "delete" | "del" | "rm" => Command::Delete {
+            key: one_key("delete <key>")?,
+        },
+        "status" | "leader" | "clear" | "help" | "quit" | "exit" if !args.is_empty() => {
+            return Err(format!("{name} takes no arguments"));
+        }
+        "status" => Command::Status,
+        "leader" => Command::Leader,
+        "clear" => Command::Clear,
+        "help" | "?" => Command::Help,
+        "quit" | "exit" => Command::Quit,
+        other => {
+            return Err(format!(
+                "unknown command {other:?}: try {} (Tab completes)",
+                COMMANDS.join(", ")
+            ));
+        }
+    };
+    Ok(Some(cmd))
+}
+
+/// Completes the command name being typed at the start of `line`: the single match, or
+/// the longest common prefix of several, or nothing.
+pub fn complete(line: &str) -> Option<String> {
+    let trimmed = line.trim_start();
+    if trimmed.contains(char::is_whitespace) {
+        return None;
+    }
+    let matches: Vec<&str> = COMMANDS
+        .iter()
+        .copied()
+        .filter(|c| c.starts_with(trimmed))
+        .collect();
+    match matches.as_slice() {
+        [] => None,
+        [one] => Some(format!("{one} ")),
+        many => {
+            let mut prefix = many[0].to_string();
+            for m in &many[1..] {
+                while !m.starts_with(&prefix) {
+                    prefix.pop();
+                }
+            }
+            (prefix.len() > trimmed.len()).then_some(prefix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> Option<Command> {
+        Some(Command::Put {
+            key: key.into(),
+            value: value.into(),
+        })
+    }
+
+    #[test]
+    fn splits_like_a_shell() {
+        assert_eq!(split_words("  a  b ").unwrap(), ["a", "b"]);
+        assert_eq!(
+            split_words(r#"put "a b" 'c  d'"#).unwrap(),
+            ["put", "a b", "c  d"]
+        );
+        assert_eq!(
+            split_words(r#"x "say \"hi\"" a\ b"#).unwrap(),
+            ["x", r#"say "hi""#, "a b"]
+        );
+        assert_eq!(split_words(r#"'it''s'"#).unwrap(), ["its"]);
+        assert_eq!(split_words(r#""""#).unwrap(), [""]);
+        assert!(split_words("put 'open").is_err());
+        assert!(split_words("put \"open").is_err());
+        assert!(split_words("trailing\\").is_err());
+    }
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse("put hello world").unwrap(), put("hello", "world"));
+        assert_eq!(
+            parse("put greeting hello   big world").unwrap(),
+            put("greeting", "hello big world")
+        );
+        assert_eq!(
+            parse(r#"put k "  spaced  out ""#).unwrap(),
+            put("k", "  spaced  out ")
+        );
+        assert_eq!(parse("PUT k v").unwrap(), put("k", "v"));
+        assert_eq!(
+            parse("get --stale k").unwrap(),
+            Some(Command::Get {
+                key: "k".into(),
+                stale: true
+            })
+        );
+        assert_eq!(
+            parse("get k --stale").unwrap(),
+            Some(Command::Get {
+                key: "k".into(),
+                stale: true
+            })
+        );
+        assert_eq!(
+            parse("sget k").unwrap(),
+            Some(Command::Get {
+                key: "k".into(),
+                stale: true
+            })
+        );
+        assert_eq!(
+            parse("get k").unwrap(),
+            Some(Command::Get {
+                key: "k".into(),
+                stale: false
+            })
+        );
+        assert_eq!(
+            parse("del k").unwrap(),
+            Some(Command::Delete { key: "k".into() })
+        );
+        assert_eq!(parse("status").unwrap(), Some(Command::Status));
+        assert_eq!(parse("exit").unwrap(), Some(Command::Quit));
+        assert_eq!(parse("   ").unwrap(), None);
+    }
+
+    #[test]
+    fn unicode_keys_and_values() {
+        assert_eq!(
+            parse("put città 日本語 ✓").unwrap(),
+            put("città", "日本語 ✓")
+        );
+        assert_eq!(parse("put '🦀 key' \"ünï\"").unwrap(), put("🦀 key", "ünï"));
+    }
+
+    #[test]
+    fn explains_mistakes_in_one_line() {
+        for (line, needle) in [
+            ("put", "usage: put"),
+            ("put k", "missing value"),
+            ("get", "missing key"),
+            ("get a b", "too many words"),
+            ("frob x", "unknown command \"frob\""),
+            ("status now", "takes no arguments"),
+            ("put 'x", "unclosed"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert!(err.contains(needle), "{line:?} -> {err:?}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn completes_command_names() {
+        assert_eq!(complete("pu").as_deref(), Some("put "));
+        assert_eq!(complete("st").as_deref(), Some("status "));
+        assert_eq!(complete("s"), None, "sget and status share only 's'");
+        assert_eq!(complete("q").as_deref(), Some("quit "));
+        assert_eq!(complete("put k"), None);
+        assert_eq!(complete("zz"), None);
+    }
+}

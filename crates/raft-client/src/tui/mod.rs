@@ -1,0 +1,144 @@
+//! The interactive smart client: type commands, watch how each request finds the leader.
+//!
+//! - [`command`]: the command language (shell-like quoting) and Tab completion.
+//! - [`input`]: the line editor (graphemes, history, Ctrl+W/Ctrl+U).
+//! - [`app`]: state, keys -> effects, results -> output lines.
+//! - [`ui`]: pure rendering.
+//!
+//! This module owns the terminal and the loop. Requests run as background tasks with the
+//! same [`SmartClient`] rules as the one-shot commands, so the UI keeps answering keys; Esc
+//! aborts the task. A second task refreshes the cluster bar with `Status` calls.
+
+pub mod app;
+pub mod command;
+pub mod input;
+pub mod ui;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::execute;
+use ratatui::{Terminal, backend::Backend};
+use tokio::sync::mpsc;
+
+use crate::SmartClient;
+use app::{App, Effect, Outcome, Request};
+
+/// How often the cluster bar asks every node for its status.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// Runs the TUI until the user quits. Restores the terminal, also after a panic (ratatui's
+/// panic hook).
+pub async fn run(client: Arc<SmartClient>) -> std::io::Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    let _ = execute!(std::io::stdout(), EnableBracketedPaste);
+    let result = event_loop(&mut terminal, client).await;
+    let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+    ratatui::restore();
+    result
+}
+
+async fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    client: Arc<SmartClient>,
+) -> std::io::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut events = spawn_input_reader(Arc::clone(&stop));
+    let (cluster_tx, mut cluster_rx) = mpsc::unbounded_channel();
+    let refresher = {
+        let client = Arc::clone(&client);
+        tokio::spawn(async move {
+            loop {
+                let reports = client.status_all_within(Duration::from_millis(800)).await;
+                if cluster_tx.send(reports).is_err() {
+                    break;
+                }
+                tokio::time::sleep(REFRESH).await;
+            }
+        })
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Outcome>();
+    let mut running: Option<tokio::task::JoinHandle<()>> = None;
+    let mut app = App::new(client.peers());
+    let mut spinner = tokio::time::interval(Duration::from_millis(100));
+    let mut spin = 0usize;
+    let result = loop {
+        if let Err(e) = terminal.draw(|f| ui::draw(f, &app, Instant::now(), spin)) {
+            break Err(e);
+        }
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(Event::Key(key)) => match app.on_key(key) {
+                    Some(Effect::Run(req)) => {
+                        running = Some(spawn_request(Arc::clone(&client), req, done_tx.clone()));
+                    }
+                    Some(Effect::Cancel) => {
+                        if let Some(task) = running.take() {
+                            task.abort();
+                        }
+                        app.on_cancelled();
+                    }
+                    None => {}
+                },
+                Some(Event::Paste(text)) => app.on_paste(&text),
+                Some(_) => {}
+                None => break Ok(()),
+            },
+            Some(outcome) = done_rx.recv() => {
+                running = None;
+                app.on_outcome(outcome, client.leader_hint());
+            }
+            Some(reports) = cluster_rx.recv() => app.on_cluster(reports, Instant::now()),
+            _ = spinner.tick(), if app.in_flight.is_some() => spin = spin.wrapping_add(1),
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    if let Some(task) = running {
+        task.abort();
+    }
+    refresher.abort();
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+fn spawn_request(
+    client: Arc<SmartClient>,
+    req: Request,
+    done: mpsc::UnboundedSender<Outcome>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let outcome = match req {
+            Request::Put { key, value } => Outcome::Write(client.put(&key, value.as_bytes()).await),
+            Request::Delete { key } => Outcome::Write(client.delete(&key).await),
+            Request::Get { key, stale } => Outcome::Read(client.get(&key, stale).await),
+            Request::Status => Outcome::Status(client.status_all().await),
+        };
+        let _ = done.send(outcome);
+    })
+}
+
+/// Reads terminal events on a thread (crossterm's reads block) until `stop` is set.
+fn spawn_input_reader(stop: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => match event::read() {
+                    Ok(ev) => {
+                        if tx.send(ev).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                },
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    rx
+}
