@@ -265,6 +265,10 @@ impl SmartClient {
         };
         let mut backoff = BACKOFF_MIN;
         let mut last = String::from("no attempt made");
+        // Addresses that failed to answer during this request. A hint naming one of them is
+        // stale (nodes keep naming a dead leader until they elect a new one), so it is not
+        // followed at once; the node is still retried in turn.
+        let mut failed: Vec<String> = Vec::new();
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -314,13 +318,16 @@ impl SmartClient {
                             leader: leader.clone(),
                         };
                         match leader {
-                            Some((_, addr)) if addr != target => redirect = Some(addr),
+                            Some((_, addr)) if addr != target && !failed.contains(&addr) => {
+                                redirect = Some(addr)
+                            }
                             _ => self.forget_leader(&target),
                         }
                     }
                     _ => {
                         self.forget_leader(&target);
                         hop.outcome = if is_transport_error(&status) {
+                            failed.push(target.clone());
                             HopOutcome::Unreachable(describe(&status))
                         } else {
                             HopOutcome::Unavailable(status.message().to_string())
@@ -329,6 +336,7 @@ impl SmartClient {
                 },
                 Err(_) => {
                     self.forget_leader(&target);
+                    failed.push(target.clone());
                     hop.outcome = HopOutcome::Timeout;
                 }
             }

@@ -122,6 +122,8 @@ pub struct App {
     pub leader_hint: Option<String>,
     /// The user asked to quit.
     pub quit: bool,
+    /// Node ids by API address, remembered from status answers (also once a node is down).
+    pub known_ids: std::collections::BTreeMap<String, u64>,
 }
 
 impl App {
@@ -255,11 +257,8 @@ impl App {
     }
 
     /// A request finished.
-    pub fn on_outcome(&mut self, outcome: Outcome, leader_hint: Option<String>) {
-        let elapsed = self
-            .in_flight
-            .take()
-            .map_or(Duration::ZERO, |f| f.started.elapsed());
+    pub fn on_outcome(&mut self, outcome: Outcome, elapsed: Duration, leader_hint: Option<String>) {
+        self.in_flight = None;
         self.leader_hint = leader_hint;
         match outcome {
             Outcome::Write(result) => match result {
@@ -315,6 +314,11 @@ impl App {
 
     /// A background status refresh arrived.
     pub fn on_cluster(&mut self, reports: Vec<NodeReport>, at: Instant) {
+        for r in &reports {
+            if let Ok(s) = &r.status {
+                self.known_ids.insert(r.api_addr.clone(), s.id);
+            }
+        }
         self.cluster = reports;
         self.cluster_at = Some(at);
     }
@@ -328,21 +332,18 @@ impl App {
 
     fn trace(&mut self, trace: &Trace) {
         for hop in &trace.hops {
-            let line = self.hop_line(hop, trace);
+            let line = self.hop_line(hop);
             self.push(Tone::Trace, line);
         }
     }
 
-    fn hop_line(&self, hop: &Hop, trace: &Trace) -> String {
+    fn hop_line(&self, hop: &Hop) -> String {
         let why = match hop.reason {
             Reason::KnownLeader => "hint",
             Reason::Redirect => "redirect",
-            Reason::NextPeer => "next node",
+            Reason::NextPeer => "next",
         };
-        let resent = match (hop.resent, trace.request_id) {
-            (true, Some((client, seq))) => format!(", resent as {client:x}:{seq}"),
-            _ => String::new(),
-        };
+        let resent = if hop.resent { ", resent" } else { "" };
         format!(
             "  → {} ({why}{resent}): {} · {}",
             self.name_of(&hop.addr),
@@ -351,13 +352,11 @@ impl App {
         )
     }
 
-    /// `node 3` when the cluster bar knows which node serves `addr`, else the address.
+    /// `node 3` when a status answer said which node serves `addr`, else the address.
     pub fn name_of(&self, addr: &str) -> String {
-        self.cluster
-            .iter()
-            .find(|r| r.api_addr == addr)
-            .and_then(|r| r.status.as_ref().ok())
-            .map_or_else(|| addr.to_string(), |s| format!("node {} ({addr})", s.id))
+        self.known_ids
+            .get(addr)
+            .map_or_else(|| addr.to_string(), |id| format!("node {id}"))
     }
 
     fn info(&mut self, text: String) {

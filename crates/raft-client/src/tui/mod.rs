@@ -59,7 +59,7 @@ async fn event_loop<B: Backend>(
             }
         })
     };
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Outcome>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Outcome, Duration)>();
     let mut running: Option<tokio::task::JoinHandle<()>> = None;
     let mut app = App::new(client.peers());
     let mut spinner = tokio::time::interval(Duration::from_millis(100));
@@ -86,9 +86,9 @@ async fn event_loop<B: Backend>(
                 Some(_) => {}
                 None => break Ok(()),
             },
-            Some(outcome) = done_rx.recv() => {
+            Some((outcome, elapsed)) = done_rx.recv() => {
                 running = None;
-                app.on_outcome(outcome, client.leader_hint());
+                app.on_outcome(outcome, elapsed, client.leader_hint());
             }
             Some(reports) = cluster_rx.recv() => app.on_cluster(reports, Instant::now()),
             _ = spinner.tick(), if app.in_flight.is_some() => spin = spin.wrapping_add(1),
@@ -108,16 +108,17 @@ async fn event_loop<B: Backend>(
 fn spawn_request(
     client: Arc<SmartClient>,
     req: Request,
-    done: mpsc::UnboundedSender<Outcome>,
+    done: mpsc::UnboundedSender<(Outcome, Duration)>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let started = Instant::now();
         let outcome = match req {
             Request::Put { key, value } => Outcome::Write(client.put(&key, value.as_bytes()).await),
             Request::Delete { key } => Outcome::Write(client.delete(&key).await),
             Request::Get { key, stale } => Outcome::Read(client.get(&key, stale).await),
             Request::Status => Outcome::Status(client.status_all().await),
         };
-        let _ = done.send(outcome);
+        let _ = done.send((outcome, started.elapsed()));
     })
 }
 
