@@ -9,6 +9,8 @@ use ratatui::style::{Color, Modifier, Style, Stylize as _};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
+use unicode_width::UnicodeWidthChar as _;
+
 use super::app::{App, Tone};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -113,21 +115,28 @@ fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
 
 fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let rows = usize::from(area.height.saturating_sub(2));
+    let width = usize::from(area.width.saturating_sub(2)).max(8);
     let end = app.output.len().saturating_sub(app.scroll_back);
-    let start = end.saturating_sub(rows);
-    let lines: Vec<Line<'_>> = app.output[start..end]
-        .iter()
-        .map(|l| {
-            let style = match l.tone {
-                Tone::Command => Style::new().bold(),
-                Tone::Trace => Style::new().fg(Color::Gray),
-                Tone::Ok => Style::new().fg(Color::Green),
-                Tone::Error => Style::new().fg(Color::Red),
-                Tone::Info => Style::new().fg(Color::Cyan),
-            };
-            Line::styled(l.text.as_str(), style)
-        })
-        .collect();
+    // Wrap from the newest line backwards until the pane is full: the cost is bounded by
+    // what is on screen, not by the length of the history.
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(rows);
+    for l in app.output[..end].iter().rev() {
+        let style = match l.tone {
+            Tone::Command => Style::new().bold(),
+            Tone::Trace => Style::new().fg(Color::Gray),
+            Tone::Ok => Style::new().fg(Color::Green),
+            Tone::Error => Style::new().fg(Color::Red),
+            Tone::Info => Style::new().fg(Color::Cyan),
+        };
+        for piece in wrap(&l.text, width).into_iter().rev() {
+            lines.push(Line::styled(piece, style));
+        }
+        if lines.len() >= rows {
+            break;
+        }
+    }
+    lines.truncate(rows);
+    lines.reverse();
     let title = if app.scroll_back > 0 {
         format!(" Output · scrolled back {} lines (PgDn) ", app.scroll_back)
     } else {
@@ -137,6 +146,26 @@ fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Paragraph::new(lines).block(Block::bordered().title(title).border_style(Color::DarkGray)),
         area,
     );
+}
+
+/// Cuts `text` into rows of at most `width` columns; continuation rows are indented.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    const INDENT: &str = "      ";
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            rows.push(std::mem::take(&mut row));
+            row.push_str(INDENT);
+            used = INDENT.len();
+        }
+        row.push(c);
+        used += w;
+    }
+    rows.push(row);
+    rows
 }
 
 fn input_line(frame: &mut Frame<'_>, area: Rect, app: &App, now: Instant, spin: usize) {

@@ -1,0 +1,96 @@
+//! A tmux server of the test's own (its own socket), for driving real TUIs: type keys,
+//! read the screen with `capture-pane`, poll it with a deadline. Killed on drop, with
+//! everything running inside it.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use super::DEADLINE;
+
+/// A private tmux server.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts nothing yet; fails clearly when tmux is missing.
+    pub fn new() -> Self {
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "tmux is required for this test: apt-get install tmux (.ci/run does it)"
+        );
+        Self {
+            socket: format!("raft-test-{}-{}", std::process::id(), rand::random::<u32>()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// A `width` x `height` session named `name` running a plain shell with prompt `$ `.
+    pub fn shell(&self, name: &str, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        let out = self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "env PS1='$ ' bash --norc --noprofile",
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+    }
+
+    /// Types `text` literally.
+    pub fn type_text(&self, pane: &str, text: &str) {
+        self.run(&["send-keys", "-t", pane, "-l", text]);
+    }
+
+    /// Types `line` and presses Enter.
+    pub fn type_line(&self, pane: &str, line: &str) {
+        self.type_text(pane, line);
+        self.key(pane, "Enter");
+    }
+
+    /// Presses a key by tmux name (`Enter`, `Escape`, `C-c`, ...).
+    pub fn key(&self, pane: &str, key: &str) {
+        self.run(&["send-keys", "-t", pane, key]);
+    }
+
+    /// The pane's screen as text.
+    pub fn screen(&self, pane: &str) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", pane]).stdout).into_owned()
+    }
+
+    /// Polls the pane until `check` accepts its screen; fails with the screen otherwise.
+    pub fn wait_screen(&self, pane: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen(pane);
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "pane {pane}: timed out waiting for {what}; the screen was:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
