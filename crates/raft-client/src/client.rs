@@ -46,6 +46,10 @@ pub enum ClientError {
         /// Every attempt.
         trace: Trace,
     },
+    /// The cluster applied a newer write of this client first; this one was not applied
+    /// then, and whether it was applied before is unknown. Not retried.
+    #[error("{0}")]
+    Superseded(String),
     /// An address in `--peers` is not usable.
     #[error("bad address {0:?} in --peers: use host:port, e.g. 127.0.0.1:7001")]
     BadAddress(String),
@@ -79,7 +83,10 @@ pub struct NodeReport {
 }
 
 /// A client of the whole cluster. Cheap to share behind an `Arc`; all methods take `&self`.
+/// Writes from one client run one at a time: the cluster remembers only a client's latest
+/// write, so sequence numbers must reach it in order.
 pub struct SmartClient {
+    writes: tokio::sync::Mutex<()>,
     peers: Vec<String>,
     timeout: Duration,
     client_id: u64,
@@ -100,6 +107,7 @@ impl SmartClient {
         }
         let mut rng = rand::thread_rng();
         Ok(Self {
+            writes: tokio::sync::Mutex::new(()),
             peers,
             timeout,
             client_id: rng.gen_range(1..u64::MAX),
@@ -134,13 +142,14 @@ impl SmartClient {
         value: &[u8],
     ) -> Result<Reply<pb::WriteResponse>, ClientError> {
         validate(key, Some(value))?;
+        let _one_write_at_a_time = self.writes.lock().await;
         let id = self.request_id();
         let req = pb::PutRequest {
             key: key.to_string(),
             value: value.to_vec(),
             id: Some(id),
         };
-        self.call(Some(id), move |mut c| {
+        self.call(Some(id), true, move |mut c| {
             let req = req.clone();
             async move { c.put(req).await }
         })
@@ -150,12 +159,13 @@ impl SmartClient {
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<Reply<pb::WriteResponse>, ClientError> {
         validate(key, None)?;
+        let _one_write_at_a_time = self.writes.lock().await;
         let id = self.request_id();
         let req = pb::DeleteRequest {
             key: key.to_string(),
             id: Some(id),
         };
-        self.call(Some(id), move |mut c| {
+        self.call(Some(id), true, move |mut c| {
             let req = req.clone();
             async move { c.delete(req).await }
         })
@@ -169,7 +179,8 @@ impl SmartClient {
             key: key.to_string(),
             stale,
         };
-        self.call(None, move |mut c| {
+        // Any node answers a stale read, so its success says nothing about the leader.
+        self.call(None, !stale, move |mut c| {
             let req = req.clone();
             async move { c.get(req).await }
         })
@@ -246,6 +257,7 @@ impl SmartClient {
     async fn call<T, F, Fut>(
         &self,
         write_id: Option<pb::RequestId>,
+        only_leader_answers: bool,
         op: F,
     ) -> Result<Reply<T>, ClientError>
     where
@@ -297,7 +309,9 @@ impl SmartClient {
             let mut redirect = None;
             match result {
                 Ok(Ok(resp)) => {
-                    self.set_leader(Some(target.clone()));
+                    if only_leader_answers {
+                        self.set_leader(Some(target.clone()));
+                    }
                     trace.hops.push(hop);
                     return Ok(Reply {
                         value: resp.into_inner(),
@@ -309,6 +323,11 @@ impl SmartClient {
                         hop.outcome = HopOutcome::Rejected(status.message().to_string());
                         trace.hops.push(hop);
                         return Err(ClientError::Rejected(status.message().to_string()));
+                    }
+                    Code::Aborted => {
+                        hop.outcome = HopOutcome::Rejected(status.message().to_string());
+                        trace.hops.push(hop);
+                        return Err(ClientError::Superseded(status.message().to_string()));
                     }
                     Code::FailedPrecondition => {
                         let hint = pb::LeaderHint::decode(status.details()).unwrap_or_default();

@@ -93,7 +93,8 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            // Not 1: that means "key not found" to scripts.
+            return ExitCode::from(EXIT_UNAVAILABLE);
         }
     };
     match args.command {
@@ -211,7 +212,7 @@ fn finish<T>(
             eprintln!("error: {e}");
             ExitCode::from(match e {
                 ClientError::Rejected(_) => EXIT_REJECTED,
-                ClientError::Unavailable { .. } => EXIT_UNAVAILABLE,
+                ClientError::Unavailable { .. } | ClientError::Superseded(_) => EXIT_UNAVAILABLE,
                 ClientError::BadAddress(_) => EXIT_USAGE,
             })
         }

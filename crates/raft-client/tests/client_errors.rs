@@ -120,3 +120,58 @@ fn usage_errors_give_exit_2() {
         "bad address",
     );
 }
+
+#[test]
+fn the_server_applies_each_request_id_once_and_refuses_bad_ones() {
+    let cluster = Cluster::start(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut api = KvApiClient::connect(format!("http://{}", cluster.api_addr(1)))
+            .await
+            .expect("connect");
+        let put = |seq: u64, value: &str| PutRequest {
+            key: "k".into(),
+            value: value.as_bytes().to_vec(),
+            id: Some(RequestId { client_id: 99, seq }),
+        };
+        let first = api.put(put(2, "two")).await.expect("seq 2").into_inner();
+        assert!(!first.duplicate);
+        // The same request again (a retry): not applied twice, same answer.
+        let again = api
+            .put(put(2, "two"))
+            .await
+            .expect("seq 2 again")
+            .into_inner();
+        assert!(again.duplicate);
+        assert_eq!(again.index, first.index);
+        // An older request of the same client: not applied, and not reported as a success.
+        let err = api.put(put(1, "one")).await.expect_err("seq 1 after seq 2");
+        assert_eq!(err.code(), tonic::Code::Aborted, "{err:?}");
+        // Unset or zero request ids are refused: they would make dedup meaningless.
+        for id in [
+            None,
+            Some(RequestId {
+                client_id: 0,
+                seq: 1,
+            }),
+            Some(RequestId {
+                client_id: 5,
+                seq: 0,
+            }),
+        ] {
+            let req = PutRequest {
+                key: "k".into(),
+                value: b"x".to_vec(),
+                id,
+            };
+            let err = api.put(req).await.expect_err("bad request id");
+            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        }
+    });
+    let out = cluster.client(&["get", "k"]);
+    assert_exit(&out, 0, "get k");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "two");
+}

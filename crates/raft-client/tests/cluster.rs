@@ -162,3 +162,38 @@ fn sigterm_stops_a_connected_node_cleanly_and_it_rejoins() {
     assert_ok(&out, "stale read on the restarted node");
     assert_eq!(stdout_line(&out), "stop");
 }
+
+#[test]
+fn a_node_whose_data_dir_was_wiped_reports_it_instead_of_crashing() {
+    let mut cluster = Cluster::start(3);
+    for i in 0..5 {
+        cluster.put(&format!("w{i}"), "v");
+    }
+    let leader = cluster.wait_leader();
+    let victim = (1..=3).find(|id| *id != leader).expect("a follower");
+    cluster.kill(victim);
+    std::fs::remove_dir_all(cluster.data_dir(victim)).expect("wipe the data dir");
+    cluster.spawn(victim);
+    // The leader's heartbeats claim a commit index beyond the wiped log; raft-rs would panic
+    // on that. Raft cannot repair a node that lost its log under the same leader (it trusts
+    // what the node acknowledged), so the node must stay up and say what happened.
+    wait_for("the wiped node to report its short log", || {
+        let log = cluster.log(victim);
+        if log.contains("data dir wiped") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    assert!(
+        cluster.is_running(victim),
+        "the wiped node crashed:\n{}",
+        cluster.log(victim)
+    );
+    cluster.put("cluster", "still writable");
+    assert!(
+        cluster.is_running(victim),
+        "the wiped node crashed:\n{}",
+        cluster.log(victim)
+    );
+}

@@ -6,6 +6,8 @@ mod common;
 use common::Cluster;
 use kv_proto::peer::RaftBatch;
 use kv_proto::peer::raft_transport_client::RaftTransportClient;
+use protobuf::Message as _;
+use raft_proto::eraftpb::{Entry, Message, MessageType};
 
 #[test]
 fn batches_from_strangers_are_refused() {
@@ -49,6 +51,33 @@ fn batches_from_strangers_are_refused() {
         assert!(msg.contains("not a peer"), "non-member: {msg}");
         let msg = refused(cluster_id, 2, 3).await;
         assert!(msg.contains("reached node 1"), "misaddressed: {msg}");
+
+        // A well-addressed proposal from a member is still dropped: nodes never forward
+        // proposals, so one on the wire is forged (it could carry a conf change).
+        let entry = Entry {
+            data: b"forged".to_vec().into(),
+            ..Entry::default()
+        };
+        let mut propose = Message::default();
+        propose.set_msg_type(MessageType::MsgPropose);
+        propose.from = 2;
+        propose.to = 1;
+        propose.set_entries(vec![entry].into());
+        let batch = RaftBatch {
+            cluster_id,
+            from: 2,
+            to: 1,
+            messages: vec![propose.write_to_bytes().expect("encode")],
+        };
+        let mut client = client.clone();
+        client
+            .stream(tokio_stream::iter(vec![batch]))
+            .await
+            .expect("the stream itself is accepted");
     });
     cluster.put("still", "fine");
+    let statuses = cluster.status();
+    let last = statuses[0]["last_index"].as_u64().expect("last index");
+    // 1: the leader's empty entry, 2: "still": the forged proposal never entered the log.
+    assert!(last <= 3, "log grew to {last}: {statuses:?}");
 }

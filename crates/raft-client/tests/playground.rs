@@ -23,7 +23,9 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
     }
 }
 
@@ -65,6 +67,10 @@ fn playground_opens_three_dashboards_and_the_client() {
     });
     wait_for("the client's cluster bar to show the leader", || {
         let s = session.capture("raft-playground:client");
-        if s.contains("Cluster · leader node") { Ok(()) } else { Err(s) }
+        if s.contains("Cluster · leader node") {
+            Ok(())
+        } else {
+            Err(s)
+        }
     });
 }

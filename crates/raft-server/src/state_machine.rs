@@ -18,6 +18,9 @@ pub struct ApplyResult {
     pub existed: bool,
     /// This `(client_id, seq)` had been applied before; the result is the remembered one.
     pub duplicate: bool,
+    /// The seq is older than the client's last applied one: nothing was changed, and what
+    /// became of this request is no longer known (only the latest result is remembered).
+    pub superseded: bool,
 }
 
 /// The last write applied for one client.
@@ -42,17 +45,25 @@ impl KvStateMachine {
     }
 
     /// Applies the command of the entry at `index`. A command whose `(client_id, seq)` is
-    /// not newer than the client's last applied one changes nothing and returns the
-    /// remembered result, marked `duplicate`.
+    /// the client's last applied one changes nothing and returns the remembered result,
+    /// marked `duplicate`; an older one changes nothing and is marked `superseded`.
     pub fn apply(&mut self, index: u64, cmd: &Command) -> ApplyResult {
         self.applied = self.applied.max(index);
-        if let Some(session) = self.sessions.get(&cmd.client_id)
-            && cmd.seq <= session.seq
-        {
-            return ApplyResult {
-                duplicate: true,
-                ..session.result
-            };
+        if let Some(session) = self.sessions.get(&cmd.client_id) {
+            if cmd.seq == session.seq {
+                return ApplyResult {
+                    duplicate: true,
+                    ..session.result
+                };
+            }
+            if cmd.seq < session.seq {
+                return ApplyResult {
+                    index,
+                    existed: false,
+                    duplicate: false,
+                    superseded: true,
+                };
+            }
         }
         let existed = match &cmd.op {
             Op::Put { key, value } => self.data.insert(key.clone(), value.clone()).is_some(),
@@ -62,6 +73,7 @@ impl KvStateMachine {
             index,
             existed,
             duplicate: false,
+            superseded: false,
         };
         self.sessions.insert(
             cmd.client_id,
@@ -171,9 +183,10 @@ mod tests {
         assert!(again.duplicate);
         assert_eq!(again.index, 1, "remembers where it was first applied");
         assert_eq!(sm.get("k"), Some(&b"other client"[..]));
-        // An older seq is not applied either.
+        // An older seq is not applied either, and is not reported as a success.
         sm.apply(4, &put(9, 2, "k", "second"));
-        assert!(sm.apply(5, &del(9, 1, "k")).duplicate);
+        let old = sm.apply(5, &del(9, 1, "k"));
+        assert!(old.superseded && !old.duplicate);
         assert_eq!(sm.get("k"), Some(&b"second"[..]));
         assert_eq!(sm.applied(), 5);
     }

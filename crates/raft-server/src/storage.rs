@@ -135,9 +135,12 @@ impl EngineStorage {
                 (false, stored_cluster)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut listing = fs::read_dir(dir).map_err(dir_err)?;
-                if listing.next().is_some() {
-                    return Err(StorageError::Foreign(dir.to_path_buf()));
+                // Empty, or holding only a marker that a crash left half-written.
+                let leftover = marker.with_extension("id.tmp");
+                for item in fs::read_dir(dir).map_err(dir_err)? {
+                    if item.map_err(dir_err)?.path() != leftover {
+                        return Err(StorageError::Foreign(dir.to_path_buf()));
+                    }
                 }
                 write_marker(&marker, node_id, cluster_id).map_err(dir_err)?;
                 (true, cluster_id)
@@ -297,7 +300,8 @@ impl raft::Storage for EngineStorage {
         let max = max_size
             .into()
             .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
-        let mut out = Vec::with_capacity((high - low) as usize);
+        // No capacity hint: `max_size` may cut the range to a fraction of it.
+        let mut out = Vec::new();
         self.engine
             .fetch_entries_to::<EntryExt>(GROUP, low, high, max, &mut out)
             .map_err(engine_err)?;
@@ -350,12 +354,16 @@ fn parse_marker(text: &str) -> Option<(u64, u64)> {
     Some((node?, cluster?))
 }
 
+/// Writes the marker atomically (temp file, fsync, rename, fsync the dir): a crash leaves
+/// either no marker or a whole one.
 fn write_marker(path: &Path, node_id: u64, cluster_id: u64) -> std::io::Result<()> {
-    let mut f = fs::File::create(path)?;
+    let tmp = path.with_extension("id.tmp");
+    let mut f = fs::File::create(&tmp)?;
     writeln!(f, "# raft-playground data dir: do not edit")?;
     writeln!(f, "node_id={node_id}")?;
     writeln!(f, "cluster_id={cluster_id}")?;
     f.sync_all()?;
+    fs::rename(&tmp, path)?;
     if let Some(parent) = path.parent() {
         fs::File::open(parent)?.sync_all()?;
     }

@@ -161,6 +161,13 @@ impl Cluster {
         assert_eq!(rc, 0, "signal {sig} to node {id} failed");
     }
 
+    /// True while node `id`'s process has not exited.
+    pub fn is_running(&mut self, id: u64) -> bool {
+        self.children[id as usize - 1]
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// SIGKILLs node `id` and reaps it.
     pub fn kill(&mut self, id: u64) {
         if let Some(mut child) = self.children[id as usize - 1].take() {

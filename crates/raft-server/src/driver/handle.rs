@@ -3,6 +3,7 @@
 //! Requests go to the driver on a bounded channel and come back on oneshot channels, each
 //! with a deadline. Nothing here touches the `RawNode`.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -39,6 +40,13 @@ pub enum RequestError {
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The client had already had a newer write applied; this older one was not applied,
+    /// and its earlier fate is no longer known.
+    #[error(
+        "superseded: a newer write of this client was applied first; this one was not applied now \
+         and whether it was applied before is unknown"
+    )]
+    Superseded,
 }
 
 /// The result of a committed and applied write.
@@ -64,6 +72,11 @@ pub struct ReadOutcome {
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, RequestError>>;
+
+/// Most client requests (writes, reads, admin) queued for the driver at once. The queue is
+/// larger than this, so Raft messages from peers always find room: client load can never
+/// crowd out the heartbeats that keep the leader a leader.
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 8 * 1024;
 
 /// What the driver is asked to do.
 pub(crate) enum DriverMsg {
@@ -109,6 +122,10 @@ pub struct NodeHandle {
     pub(crate) sm: Arc<RwLock<KvStateMachine>>,
     pub(crate) storage: EngineStorage,
     pub(crate) request_timeout: Duration,
+    /// Client requests sent to the driver and not yet taken off the queue.
+    pub(crate) queued_requests: Arc<AtomicUsize>,
+    /// Set by [`NodeHandle::shutdown`]; the driver checks it every loop.
+    pub(crate) stop: Arc<AtomicBool>,
 }
 
 impl NodeHandle {
@@ -150,7 +167,7 @@ impl NodeHandle {
     /// Runs an operator command; the answer is a line for the operator.
     pub async fn admin(&self, cmd: AdminCommand) -> String {
         let (reply, rx) = oneshot::channel();
-        if self.tx.try_send(DriverMsg::Admin { cmd, reply }).is_err() {
+        if self.enqueue(DriverMsg::Admin { cmd, reply }).is_err() {
             return "the node is busy or stopping; try again".to_string();
         }
         match tokio::time::timeout(Duration::from_secs(2), rx).await {
@@ -164,10 +181,11 @@ impl NodeHandle {
         let _ = self.tx.try_send(DriverMsg::Unreachable(peer));
     }
 
-    /// Asks the driver to stop.
+    /// Asks the driver to stop. Never blocks: the flag is seen within a tick, and the
+    /// message (if the queue has room) wakes the driver at once.
     pub fn shutdown(&self) {
-        // A full queue still lets the driver see the disconnect once senders drop; try hard.
-        let _ = self.tx.send(DriverMsg::Shutdown);
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.tx.try_send(DriverMsg::Shutdown);
     }
 
     /// The published status view.
@@ -185,17 +203,31 @@ impl NodeHandle {
         &self.storage
     }
 
+    /// Queues a client request, within its share of the queue.
+    fn enqueue(&self, msg: DriverMsg) -> Result<(), RequestError> {
+        if self.queued_requests.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_REQUESTS {
+            self.queued_requests.fetch_sub(1, Ordering::Relaxed);
+            return Err(RequestError::Busy);
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.queued_requests.fetch_sub(1, Ordering::Relaxed);
+                Err(match e {
+                    TrySendError::Full(_) => RequestError::Busy,
+                    TrySendError::Disconnected(_) => RequestError::ShuttingDown,
+                })
+            }
+        }
+    }
+
     async fn request<T>(
         &self,
         make: impl FnOnce(Reply<T>, Instant) -> DriverMsg,
     ) -> Result<T, RequestError> {
         let deadline = Instant::now() + self.request_timeout;
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(make(reply, deadline)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(RequestError::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(RequestError::ShuttingDown),
-        }
+        self.enqueue(make(reply, deadline))?;
         // The driver also expires requests at their deadline; this bound keeps the caller
         // safe even if the driver stalls.
         let grace = Duration::from_millis(200);

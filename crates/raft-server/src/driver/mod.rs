@@ -9,6 +9,7 @@ mod handle;
 mod pending;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,9 +30,9 @@ use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role};
 use crate::storage::{EngineStorage, Recovered, StorageError};
 use crate::transport::Transport;
 
-/// Capacity of the driver's request queue; beyond it writes get "busy" and peer
-/// messages are dropped.
-const QUEUE_CAPACITY: usize = 16 * 1024;
+/// Capacity of the driver's queue: room for [`handle::MAX_QUEUED_REQUESTS`] client requests
+/// plus at least as many Raft messages. Beyond it peer messages are dropped.
+const QUEUE_CAPACITY: usize = 16 * 1024 + handle::MAX_QUEUED_REQUESTS;
 /// Most requests handled before the next Ready, so ticks and replies keep flowing.
 const MAX_BATCH: usize = 4096;
 
@@ -41,9 +42,12 @@ pub enum DriverError {
     /// Writing the log failed: the node cannot go on without risking its promises.
     #[error("storage failed: {0}")]
     Storage(#[from] StorageError),
-    /// raft-rs refused the configuration or a conf change.
+    /// raft-rs refused the configuration.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// A snapshot arrived, which this node never asks for (its peers keep whole logs).
+    #[error("received a snapshot; this version keeps whole logs and cannot install one")]
+    UnexpectedSnapshot,
 }
 
 /// Owns the `RawNode`, the state machine's writes and the pending requests.
@@ -61,6 +65,8 @@ pub struct NodeDriver {
     last_heard: HashMap<u64, Instant>,
     events: Arc<VecDeque<Event>>,
     seen: Seen,
+    queued_requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
 }
 
 /// What the driver last reported, to turn changes into events.
@@ -110,8 +116,14 @@ impl NodeDriver {
             sm: Arc::new(RwLock::new(KvStateMachine::new())),
             storage: storage.clone(),
             request_timeout: cfg.request_timeout,
+            queued_requests: Arc::new(AtomicUsize::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
         };
         let transport = transport_for(handle.clone());
+        let (queued_requests, stop) = (
+            Arc::clone(&handle.queued_requests),
+            Arc::clone(&handle.stop),
+        );
         let tick = cfg.timing.tick;
         let mut driver = Self {
             raw,
@@ -127,6 +139,8 @@ impl NodeDriver {
             last_heard: HashMap::new(),
             events: Arc::new(VecDeque::new()),
             seen: Seen::default(),
+            queued_requests,
+            stop,
         };
         driver.seen.term = recovered.term;
         driver.event(if recovered.fresh {
@@ -180,6 +194,9 @@ impl NodeDriver {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             let now = Instant::now();
             if now >= next_tick {
                 self.raw.tick();
@@ -196,10 +213,17 @@ impl NodeDriver {
 
     /// Handles one request; false means stop.
     fn handle(&mut self, msg: DriverMsg) -> bool {
+        if matches!(
+            msg,
+            DriverMsg::Propose { .. } | DriverMsg::Read { .. } | DriverMsg::Admin { .. }
+        ) {
+            self.queued_requests.fetch_sub(1, Ordering::Relaxed);
+        }
         match msg {
-            DriverMsg::Raft(m) => {
+            DriverMsg::Raft(mut m) => {
                 self.last_heard.insert(m.from, Instant::now());
                 self.note_vote_traffic(&m, true);
+                self.clamp_heartbeat_commit(&mut m);
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!("dropped a peer message: {e}");
                 }
@@ -263,6 +287,24 @@ impl NodeDriver {
                     None => "no follower to transfer leadership to".to_string(),
                 }
             }
+        }
+    }
+
+    /// A leader's heartbeat carries its commit index capped at what it believes we have. If
+    /// our log is shorter (a data dir wiped while the node was away), raft-rs would panic on
+    /// it; commit only what we have and let the leader's probe refill the rest.
+    fn clamp_heartbeat_commit(&mut self, m: &mut Message) {
+        let last = self.raw.raft.raft_log.last_index();
+        if m.get_msg_type() == MessageType::MsgHeartbeat && m.commit > last {
+            let text = format!(
+                "node {} says index {} is committed here, but our log ends at {last}: was this \
+                 node's data dir wiped? Raft needs a node's log and vote to survive; it cannot \
+                 catch up while node {} leads",
+                m.from, m.commit, m.from
+            );
+            tracing::warn!("{text}");
+            self.event(text);
+            m.commit = last;
         }
     }
 
@@ -361,9 +403,10 @@ impl NodeDriver {
         self.send(ready.take_messages());
 
         // 2. A snapshot would be installed here; none is ever sent while the log is kept
-        //    whole (see `storage`), so receiving one means a bug elsewhere.
+        //    whole (see `storage`). Advancing past one without installing it would leave
+        //    raft-rs believing a state we do not have, so stop instead.
         if !ready.snapshot().is_empty() {
-            tracing::error!("received a snapshot, which this node never asks for; ignoring it");
+            return Err(DriverError::UnexpectedSnapshot);
         }
 
         // 3. Apply committed entries (raft-rs only hands out entries already on our disk).
@@ -419,23 +462,38 @@ impl NodeDriver {
                         self.writes.applied(entry.index, entry.term, None);
                     }
                 },
-                EntryType::EntryConfChange => {
-                    let cc = ConfChange::parse_from_bytes(&entry.data)
-                        .map_err(raft::Error::CodecError)?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.storage.set_conf_state(&cs)?;
-                    sm.apply_noop(entry.index);
-                }
-                EntryType::EntryConfChangeV2 => {
-                    let cc = ConfChangeV2::parse_from_bytes(&entry.data)
-                        .map_err(raft::Error::CodecError)?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.storage.set_conf_state(&cs)?;
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    // Membership never changes through the API; a conf change in the log
+                    // that raft-rs refuses is skipped (and reported), not fatal, so a bad
+                    // entry cannot stop every node on every replay.
+                    match self.apply_conf_change(&entry) {
+                        Ok(cs) => self.storage.set_conf_state(&cs)?,
+                        Err(e) => {
+                            let text = format!("conf change at index {} skipped: {e}", entry.index);
+                            tracing::error!("{text}");
+                            self.event(text);
+                        }
+                    }
                     sm.apply_noop(entry.index);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Hands a conf-change entry to raft-rs; returns the new membership.
+    fn apply_conf_change(
+        &mut self,
+        entry: &Entry,
+    ) -> Result<raft::eraftpb::ConfState, raft::Error> {
+        if entry.get_entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(&entry.data).map_err(raft::Error::CodecError)?;
+            self.raw.apply_conf_change(&cc)
+        } else {
+            let cc =
+                ConfChangeV2::parse_from_bytes(&entry.data).map_err(raft::Error::CodecError)?;
+            self.raw.apply_conf_change(&cc)
+        }
     }
 
     /// Turns role, term and leader changes into events, and fails what a lost

@@ -43,6 +43,7 @@ impl PendingWrites {
     pub fn applied(&mut self, index: u64, term: u64, result: Option<ApplyResult>) {
         if let Some(p) = self.by_index.remove(&index) {
             let answer = match result {
+                Some(r) if p.term == term && r.superseded => Err(RequestError::Superseded),
                 Some(r) if p.term == term => Ok(WriteOutcome {
                     index: r.index,
                     term,

@@ -5,6 +5,7 @@
 //! - not the leader: `FAILED_PRECONDITION`, details = `kv.LeaderHint` (encoded);
 //! - leadership lost, busy, shutting down: `UNAVAILABLE` (retry; a write's outcome unknown);
 //! - server deadline: `DEADLINE_EXCEEDED` (a write's outcome unknown);
+//! - an older write of a client whose newer write was applied: `ABORTED` (not retryable);
 //! - bad input: `INVALID_ARGUMENT`.
 
 use kv_proto::kv::kv_api_server::KvApi;
@@ -57,6 +58,7 @@ impl ApiService {
                 Status::with_details(Code::FailedPrecondition, msg, hint.encode_to_vec().into())
             }
             RequestError::Timeout => Status::deadline_exceeded(err.to_string()),
+            RequestError::Superseded => Status::aborted(err.to_string()),
             RequestError::LeadershipLost | RequestError::Busy | RequestError::ShuttingDown => {
                 Status::unavailable(err.to_string())
             }
@@ -70,7 +72,14 @@ impl ApiService {
         id: Option<pb::RequestId>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         kv_proto::validate_key(&key).map_err(Status::invalid_argument)?;
-        let id = id.ok_or_else(|| Status::invalid_argument("write without a request id"))?;
+        let id = id
+            .filter(|id| id.client_id != 0 && id.seq != 0)
+            .ok_or_else(|| {
+                Status::invalid_argument(
+                    "a write needs a request id with a non-zero client_id and seq \
+                     (seq counts up from 1 per client)",
+                )
+            })?;
         let cmd = Command {
             client_id: id.client_id,
             seq: id.seq,

@@ -4,7 +4,7 @@
 use kv_proto::peer::raft_transport_server::RaftTransport;
 use kv_proto::peer::{RaftBatch, StreamDone};
 use protobuf::Message as _;
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -87,6 +87,16 @@ impl RaftTransport for PeerService {
                     return Err(Status::invalid_argument(
                         "raft message addressing does not match its batch",
                     ));
+                }
+                // Nodes here never forward proposals or reads (only the leader takes them),
+                // so such a message from the wire is forged or foreign: a proposal could
+                // even carry a conf change. Drop it.
+                if matches!(
+                    msg.get_msg_type(),
+                    MessageType::MsgPropose | MessageType::MsgReadIndex
+                ) {
+                    tracing::warn!("dropped a {:?} from node {}", msg.get_msg_type(), msg.from);
+                    continue;
                 }
                 self.node.step(msg);
             }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kv_proto::peer::RaftBatch;
 use kv_proto::peer::raft_transport_client::RaftTransportClient;
@@ -32,6 +32,8 @@ const BATCH_MESSAGES: usize = 512;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// A stream open this long resets the backoff.
+const STABLE_LINK: Duration = Duration::from_secs(1);
 /// Largest batch a peer accepts (a few maximal appends).
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -134,11 +136,16 @@ impl PeerLink {
             let reason = match connected {
                 Ok(channel) => {
                     tracing::debug!("connected to peer {}", self.peer.id);
-                    backoff = BACKOFF_MIN;
-                    was_connected = true;
                     self.up.store(true, Ordering::Relaxed);
+                    let opened = Instant::now();
                     let streamed = self.stream(channel).await;
                     self.up.store(false, Ordering::Relaxed);
+                    // Only a stream that stayed up counts as a working link: a peer that
+                    // accepts TCP and then refuses us (another cluster) keeps backing off.
+                    if opened.elapsed() >= STABLE_LINK {
+                        backoff = BACKOFF_MIN;
+                        was_connected = true;
+                    }
                     match streamed {
                         Ok(()) => return,
                         Err(reason) => reason,
