@@ -87,7 +87,7 @@ fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Err(_) => {
                 spans.push(Span::styled(" ✗ ", Style::new().fg(Color::Red)));
                 spans.push(Span::styled(
-                    format!("{} ", r.api_addr),
+                    format!("{} ", app.name_of(&r.api_addr)),
                     Style::new().bold(),
                 ));
                 spans.push(Span::styled("down", Style::new().fg(Color::Red)));
