@@ -65,16 +65,8 @@ impl PendingWrites {
 
     /// Fails proposals whose deadline has passed.
     pub fn expire(&mut self, now: Instant) {
-        let expired: Vec<u64> = self
-            .by_index
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(i, _)| *i)
-            .collect();
-        for index in expired {
-            if let Some(p) = self.by_index.remove(&index) {
-                let _ = p.reply.send(Err(RequestError::Timeout));
-            }
+        for (_, p) in take_expired(&mut self.by_index, now, |p| p.deadline) {
+            let _ = p.reply.send(Err(RequestError::Timeout));
         }
     }
 }
@@ -160,17 +152,9 @@ impl PendingReads {
 
     /// Fails reads whose deadline has passed.
     pub fn expire(&mut self, now: Instant) {
-        let expired: Vec<u64> = self
-            .by_id
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        for (id, r) in take_expired(&mut self.by_id, now, |r| r.deadline) {
             self.unsent.retain(|u| *u != id);
-            if let Some(r) = self.by_id.remove(&id) {
-                let _ = r.reply.send(Err(RequestError::Timeout));
-            }
+            let _ = r.reply.send(Err(RequestError::Timeout));
         }
     }
 
@@ -178,4 +162,21 @@ impl PendingReads {
     pub fn has_unsent(&self) -> bool {
         !self.unsent.is_empty()
     }
+}
+
+/// Removes and returns the entries whose deadline is at or before `now`.
+fn take_expired<T>(
+    map: &mut BTreeMap<u64, T>,
+    now: Instant,
+    deadline: impl Fn(&T) -> Instant,
+) -> Vec<(u64, T)> {
+    let expired: Vec<u64> = map
+        .iter()
+        .filter(|(_, v)| deadline(v) <= now)
+        .map(|(k, _)| *k)
+        .collect();
+    expired
+        .into_iter()
+        .filter_map(|k| map.remove(&k).map(|v| (k, v)))
+        .collect()
 }
