@@ -25,7 +25,8 @@ pub const DEFAULT_PEERS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
 /// Longest a single attempt at one node may take, so a frozen node costs little.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// Longest pause between attempts: short, so a write lands soon after an election ends.
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
