@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use raft_server::command::{Command, Op};
 use raft_server::config::{NodeConfig, PeerMap, Timing};
-use raft_server::driver::{NodeDriver, NodeHandle, RequestError};
+use raft_server::driver::{AdminCommand, NodeDriver, NodeHandle, RequestError};
 use raft_server::status::Role;
 use raft_server::storage::EngineStorage;
 use raft_server::transport::local::LocalNetwork;
@@ -182,4 +182,58 @@ async fn replicates_and_fails_over_with_retryable_errors() {
         cluster.node(leader).stale_read("a").value.as_deref(),
         Some(&b"1"[..])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_transfer_leadership_and_campaign() {
+    let cluster = TestCluster::start(3);
+    let leader = cluster.leader_among(&[1, 2, 3]).await;
+    cluster
+        .node(leader)
+        .propose(put(1, "x", "1"))
+        .await
+        .expect("put");
+    let follower = (1..=3).find(|id| *id != leader).expect("follower");
+
+    // Only the leader can transfer; a follower says so.
+    let answer = cluster
+        .node(follower)
+        .admin(AdminCommand::TransferLeader)
+        .await;
+    assert!(answer.contains("only the leader"), "{answer}");
+
+    // `t` on the leader: leadership moves to an up-to-date follower.
+    let answer = cluster
+        .node(leader)
+        .admin(AdminCommand::TransferLeader)
+        .await;
+    assert!(
+        answer.contains("transferring leadership to node"),
+        "{answer}"
+    );
+    let start = Instant::now();
+    let new_leader = loop {
+        let now_leader = cluster.leader_among(&[1, 2, 3]).await;
+        if now_leader != leader {
+            break now_leader;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "leadership did not move from node {leader}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+
+    // `c` on the leader: nothing to do.
+    let answer = cluster.node(new_leader).admin(AdminCommand::Campaign).await;
+    assert!(answer.contains("already the leader"), "{answer}");
+    // `c` on a follower starts a pre-vote campaign; with a healthy leader it is refused
+    // (check_quorum + pre-vote), so the leader stays.
+    let answer = cluster.node(leader).admin(AdminCommand::Campaign).await;
+    assert!(answer.contains("campaign started"), "{answer}");
+    cluster
+        .node(new_leader)
+        .propose(put(2, "y", "2"))
+        .await
+        .expect("the leader still leads");
 }
