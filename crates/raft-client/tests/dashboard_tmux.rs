@@ -95,6 +95,7 @@ fn three_dashboards_show_the_cluster_and_a_new_election() {
     let old_term = term(&tmux.screen(leader_pane)).expect("term in the leader's header");
     tmux.key(leader_pane, "C-c");
     tmux.wait_screen(leader_pane, "the dashboard to close", |s| role(s).is_none());
+    tmux.wait_prompt(leader_pane);
     tmux.type_line(leader_pane, "echo EXIT=$?");
     tmux.wait_screen(leader_pane, "the shell to report exit status 0", |s| {
         s.lines().any(|l| l.trim() == "EXIT=0")

@@ -76,7 +76,7 @@ fn the_client_tui_fails_over_and_stays_responsive() {
     // Ctrl+U empties the line; q on an empty line quits and restores the terminal.
     tmux.key("c", "C-u");
     tmux.type_text("c", "q");
-    tmux.wait_screen("c", "the client to exit cleanly", |s| s.contains("$ "));
+    tmux.wait_prompt("c");
     tmux.type_line("c", "echo EXIT=$?");
     tmux.wait_screen("c", "exit status 0", |s| {
         s.lines().any(|l| l.trim() == "EXIT=0")

@@ -45,7 +45,7 @@ async fn event_loop<B: Backend>(
     client: Arc<SmartClient>,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut events = spawn_input_reader(Arc::clone(&stop));
+    let (mut events, reader) = spawn_input_reader(Arc::clone(&stop));
     let (cluster_tx, mut cluster_rx) = mpsc::unbounded_channel();
     let refresher = {
         let client = Arc::clone(&client);
@@ -102,6 +102,8 @@ async fn event_loop<B: Backend>(
     }
     refresher.abort();
     stop.store(true, Ordering::Relaxed);
+    // At most one poll interval (100 ms).
+    let _ = reader.join();
     result
 }
 
@@ -122,10 +124,14 @@ fn spawn_request(
     })
 }
 
-/// Reads terminal events on a thread (crossterm's reads block) until `stop` is set.
-fn spawn_input_reader(stop: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<Event> {
+/// Reads terminal events on a thread (crossterm's reads block) until `stop` is set. Join
+/// it before giving the terminal back: while it runs it would read (and lose) what the user
+/// types at the shell next.
+fn spawn_input_reader(
+    stop: Arc<AtomicBool>,
+) -> (mpsc::UnboundedReceiver<Event>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             match event::poll(Duration::from_millis(100)) {
                 Ok(true) => match event::read() {
@@ -141,5 +147,5 @@ fn spawn_input_reader(stop: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<Event> {
             }
         }
     });
-    rx
+    (rx, reader)
 }

@@ -72,6 +72,17 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", pane]).stdout).into_owned()
     }
 
+    /// Waits until the shell shows its prompt again (the program in front has exited).
+    pub fn wait_prompt(&self, pane: &str) {
+        self.wait_screen(pane, "the shell prompt", |s| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::trim)
+                == Some("$")
+        });
+    }
+
     /// Polls the pane until `check` accepts its screen; fails with the screen otherwise.
     pub fn wait_screen(&self, pane: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();

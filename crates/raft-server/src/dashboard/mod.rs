@@ -52,7 +52,7 @@ async fn event_loop<B: Backend>(
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut keys = spawn_input_reader(Arc::clone(&stop));
+    let (mut keys, reader) = spawn_input_reader(Arc::clone(&stop));
     let (notice_tx, mut notices) = mpsc::unbounded_channel::<String>();
     let mut status_rx = node.status();
     let data = NodeData::of(node);
@@ -108,6 +108,8 @@ async fn event_loop<B: Backend>(
         }
     };
     stop.store(true, Ordering::Relaxed);
+    // At most one poll interval (100 ms).
+    let _ = reader.join();
     result
 }
 
@@ -134,10 +136,13 @@ fn draw<B: Backend>(
 }
 
 /// Reads terminal events on a thread (crossterm's reads block) until `stop` is set or the
-/// receiver is gone.
-fn spawn_input_reader(stop: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<Event> {
+/// receiver is gone. Join it before giving the terminal back: while it runs it would read
+/// (and lose) what the user types at the shell next.
+fn spawn_input_reader(
+    stop: Arc<AtomicBool>,
+) -> (mpsc::UnboundedReceiver<Event>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             match event::poll(Duration::from_millis(100)) {
                 Ok(true) => match event::read() {
@@ -153,5 +158,5 @@ fn spawn_input_reader(stop: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<Event> {
             }
         }
     });
-    rx
+    (rx, reader)
 }
