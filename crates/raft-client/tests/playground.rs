@@ -74,3 +74,28 @@ fn playground_opens_three_dashboards_and_the_client() {
         }
     });
 }
+
+#[test]
+fn without_tmux_the_playground_prints_the_four_commands() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../playground");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("PLAYGROUND_NO_TMUX", "1")
+        .env("PLAYGROUND_DATA", dir.path())
+        .output()
+        .expect("run ./playground");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tmux is not installed"), "{text}");
+    for i in 1..=3 {
+        assert!(
+            text.contains(&format!("raft-server --id {i} --peers")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("raft-client --peers 127.0.0.1:7001"),
+        "{text}"
+    );
+}
