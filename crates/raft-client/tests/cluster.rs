@@ -197,3 +197,55 @@ fn a_node_whose_data_dir_was_wiped_reports_it_instead_of_crashing() {
         cluster.log(victim)
     );
 }
+
+#[test]
+fn a_node_far_behind_catches_up_from_a_snapshot_and_restarts_use_it() {
+    // A snapshot every 20 entries, keeping 10 behind it: a node that misses 100 writes
+    // finds the entries it needs compacted away and must install the leader's snapshot.
+    let mut cluster = Cluster::start_with(3, &["--snapshot-every", "20"]);
+    let leader = cluster.wait_leader();
+    let lagger = (1..=3).find(|id| *id != leader).expect("a follower");
+    cluster.kill(lagger);
+    for i in 0..100 {
+        cluster.put(&format!("snap{i:03}"), &format!("v{i}"));
+    }
+    let status = cluster.status();
+    let leader_status = &status[leader as usize - 1];
+    assert!(
+        cluster.log(leader).contains("snapshot at index"),
+        "the leader should have taken snapshots:\n{}",
+        cluster.log(leader)
+    );
+    let applied = leader_status["applied_index"].as_u64().expect("applied");
+    cluster.spawn(lagger);
+    cluster.wait_applied(lagger, applied);
+    assert!(
+        cluster
+            .log(lagger)
+            .contains("installed a snapshot from the leader"),
+        "the lagging node should have caught up from a snapshot:\n{}",
+        cluster.log(lagger)
+    );
+    for key in ["snap000", "snap050", "snap099"] {
+        let out = cluster.client_at(&cluster.api_addr(lagger), &["get", "--stale", key]);
+        assert_ok(
+            &out,
+            &format!("stale get {key} on the node that installed the snapshot"),
+        );
+    }
+
+    // Every node restarts from its own snapshot plus the log after it.
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    for id in 1..=3 {
+        cluster.spawn(id);
+    }
+    cluster.wait_leader();
+    for i in [0, 19, 20, 21, 57, 99] {
+        assert_eq!(cluster.get(&format!("snap{i:03}")), format!("v{i}"));
+    }
+    cluster.put("after", "restart");
+    let restarted = cluster.log(1);
+    assert!(restarted.matches("snapshot ").count() > 0, "{restarted}");
+}

@@ -186,7 +186,12 @@ pub struct NodeConfig {
     pub timing: Timing,
     /// Longest a client request may wait inside the server.
     pub request_timeout: Duration,
+    /// Take a snapshot and compact the log every this many applied entries (0: never).
+    pub snapshot_every: u64,
 }
+
+/// The default of [`NodeConfig::snapshot_every`].
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 
 impl NodeConfig {
     /// This node's own entry in `peers`.

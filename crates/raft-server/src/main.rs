@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use raft_server::config::{DEFAULT_PEERS, NodeConfig, PeerMap, Timing};
+use raft_server::config::{DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Timing};
 use raft_server::dashboard::{self, view::NodeInfo};
 use raft_server::server::{self, ServerError};
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,9 @@ struct Args {
     /// Ticks between leader heartbeats; must be less than --election-ticks.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=1000))]
     heartbeat_ticks: u64,
+    /// Snapshot the state machine and compact the log every N applied entries (0: never).
+    #[arg(long, default_value_t = DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
     /// Longest a client request may wait inside the server, in milliseconds.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     request_timeout_ms: u64,
@@ -80,6 +83,7 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
             heartbeat_ticks: usize::try_from(args.heartbeat_ticks)?,
         },
         request_timeout: Duration::from_millis(args.request_timeout_ms),
+        snapshot_every: args.snapshot_every,
     })
 }
 

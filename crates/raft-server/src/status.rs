@@ -116,8 +116,10 @@ pub struct NodeStatus {
     pub last_index: u64,
     /// Last index on disk.
     pub persisted_index: u64,
-    /// First index in the log.
+    /// First index in the log (entries before it live on in the snapshot).
     pub first_index: u64,
+    /// Index of the latest snapshot (0: none).
+    pub snapshot_index: u64,
     /// Number of keys in the state machine.
     pub key_count: usize,
     /// Every member, by ascending id.
@@ -130,5 +132,14 @@ impl NodeStatus {
     /// The member entry of `id`.
     pub fn peer(&self, id: u64) -> Option<&PeerView> {
         self.peers.iter().find(|p| p.id == id)
+    }
+}
+
+/// `512 B`, `4.0 KiB`, `1.0 MiB`.
+pub fn human_size(n: usize) -> String {
+    match n {
+        n if n < 1024 => format!("{n} B"),
+        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
     }
 }

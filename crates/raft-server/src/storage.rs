@@ -6,9 +6,10 @@
 //! starts inside it. A marker file names the node and cluster the dir belongs to, so a
 //! node never starts on another node's data. Implements [`raft::Storage`] for `RawNode`.
 //!
-//! Log compaction and snapshots are not done yet: the log is kept whole, so
-//! [`raft::Storage::snapshot`] is never needed (raft-rs only asks for one when a follower
-//! needs entries before `first_index`, which stays 1).
+//! Compaction: [`EngineStorage::save_snapshot`] stores the state machine's latest snapshot
+//! and drops the log up to a point behind it, remembering that point's index and term (the
+//! "truncated state", which answers `term(first_index - 1)`). A follower too far behind
+//! gets the snapshot instead of entries; [`EngineStorage::apply_snapshot`] installs one.
 
 use std::fs;
 use std::io::Write as _;
@@ -17,12 +18,15 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState};
-use raft_engine::{Config as EngineConfig, Engine, LogBatch, MessageExt};
+use raft_engine::{Command as EngineCommand, Config as EngineConfig, Engine, LogBatch, MessageExt};
 
 /// All of a node's data lives in this one raft-engine group.
 const GROUP: u64 = 1;
 const KEY_HARD_STATE: &[u8] = b"hard_state";
 const KEY_CONF_STATE: &[u8] = b"conf_state";
+const KEY_SNAPSHOT: &[u8] = b"snapshot";
+/// Index and term of the last entry compacted away (16 bytes, big-endian).
+const KEY_TRUNCATED: &[u8] = b"truncated";
 /// Names the node and cluster a data dir belongs to.
 const MARKER_FILE: &str = "raft-playground.id";
 
@@ -55,6 +59,9 @@ pub enum StorageError {
         /// The node the dir belongs to.
         found: u64,
     },
+    /// The stored truncated state is damaged.
+    #[error("the stored log truncation point is damaged; move the data dir away to start afresh")]
+    BadTruncatedState,
     /// The marker file cannot be parsed.
     #[error("{0} is damaged; move the data dir away to start this node afresh")]
     BadMarker(PathBuf),
@@ -76,6 +83,8 @@ pub struct Recovered {
     pub term: u64,
     /// Commit index recorded in the hard state.
     pub commit: u64,
+    /// Index of the latest snapshot (0: none).
+    pub snapshot_index: u64,
 }
 
 /// Tells raft-engine how to find the index of a raft-rs entry.
@@ -97,6 +106,10 @@ struct Meta {
     /// Set when the commit index moved on without a hard state from a Ready; written with
     /// the next batch (a stale commit on disk is safe: Raft learns it again).
     commit_dirty: bool,
+    /// Index and term of the last entry compacted away ((0, 0): none).
+    truncated: (u64, u64),
+    /// Index of the stored snapshot (0: none).
+    snapshot_index: u64,
 }
 
 /// raft-engine backed [`raft::Storage`]. Clones share the engine and the cached state.
@@ -161,6 +174,13 @@ impl EngineStorage {
                 .get_message::<ConfState>(GROUP, KEY_CONF_STATE)?
                 .unwrap_or_default(),
             commit_dirty: false,
+            truncated: match engine.get(GROUP, KEY_TRUNCATED) {
+                None => (0, 0),
+                Some(bytes) => decode_truncated(&bytes).ok_or(StorageError::BadTruncatedState)?,
+            },
+            snapshot_index: engine
+                .get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?
+                .map_or(0, |s| s.get_metadata().index),
         };
         if meta.conf_state.voters.is_empty() {
             // First start: the cluster's membership comes from --peers. Written before any
@@ -173,9 +193,10 @@ impl EngineStorage {
         let recovered = Recovered {
             fresh,
             cluster_id,
-            last_index: engine.last_index(GROUP).unwrap_or(0),
+            last_index: engine.last_index(GROUP).unwrap_or(meta.truncated.0),
             term: meta.hard_state.term,
             commit: meta.hard_state.commit,
+            snapshot_index: meta.snapshot_index,
         };
         let storage = Self {
             engine,
@@ -231,6 +252,96 @@ impl EngineStorage {
         Ok(())
     }
 
+    /// Stores `snapshot` (taken from this node's own state machine at an applied, hence
+    /// committed and persisted, index) and drops the log up to `compact_to`, which must be
+    /// at most the snapshot's index. One synced write.
+    pub fn save_snapshot(&self, snapshot: &Snapshot, compact_to: u64) -> Result<(), StorageError> {
+        let index = snapshot.get_metadata().index;
+        let compact_to = compact_to.min(index);
+        let mut meta = self.meta.write().unwrap_or_else(PoisonError::into_inner);
+        let mut batch = LogBatch::default();
+        batch.put_message(GROUP, KEY_SNAPSHOT.to_vec(), snapshot)?;
+        // A restart restores the state machine to the snapshot's index and tells raft-rs it
+        // is applied; the commit on disk must not be behind it.
+        if meta.hard_state.commit < index {
+            meta.hard_state.commit = index;
+        }
+        batch.put_message(GROUP, KEY_HARD_STATE.to_vec(), &meta.hard_state)?;
+        let mut truncated = meta.truncated;
+        if compact_to > meta.truncated.0 {
+            let term = self
+                .engine
+                .get_entry::<EntryExt>(GROUP, compact_to)?
+                .map(|e| e.term);
+            if let Some(term) = term {
+                truncated = (compact_to, term);
+                batch.put(GROUP, KEY_TRUNCATED.to_vec(), encode_truncated(truncated))?;
+                batch.add_command(
+                    GROUP,
+                    EngineCommand::Compact {
+                        index: compact_to + 1,
+                    },
+                );
+            }
+        }
+        self.engine.write(&mut batch, true)?;
+        meta.truncated = truncated;
+        meta.snapshot_index = index;
+        meta.commit_dirty = false;
+        Ok(())
+    }
+
+    /// Installs a snapshot received from the leader: it replaces the whole log and the
+    /// membership. One synced write.
+    pub fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let md = snapshot.get_metadata();
+        let mut meta = self.meta.write().unwrap_or_else(PoisonError::into_inner);
+        let mut batch = LogBatch::default();
+        batch.put_message(GROUP, KEY_SNAPSHOT.to_vec(), snapshot)?;
+        batch.put_message(GROUP, KEY_CONF_STATE.to_vec(), md.get_conf_state())?;
+        let truncated = (md.index, md.term);
+        batch.put(GROUP, KEY_TRUNCATED.to_vec(), encode_truncated(truncated))?;
+        // Every entry goes, including any after the snapshot: the log now starts after it.
+        let last = self.engine.last_index(GROUP).unwrap_or(0);
+        batch.add_command(
+            GROUP,
+            EngineCommand::Compact {
+                index: last.max(md.index) + 1,
+            },
+        );
+        if meta.hard_state.commit < md.index {
+            meta.hard_state.commit = md.index;
+        }
+        batch.put_message(GROUP, KEY_HARD_STATE.to_vec(), &meta.hard_state)?;
+        self.engine.write(&mut batch, true)?;
+        meta.conf_state = md.get_conf_state().clone();
+        meta.truncated = truncated;
+        meta.snapshot_index = md.index;
+        meta.commit_dirty = false;
+        Ok(())
+    }
+
+    /// The stored snapshot, if any.
+    pub fn latest_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
+        Ok(self.engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?)
+    }
+
+    /// Index of the stored snapshot (0: none).
+    pub fn snapshot_index(&self) -> u64 {
+        self.meta
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snapshot_index
+    }
+
+    /// Reclaims the disk space of compacted entries (raft-engine rewrites or deletes old
+    /// files). Safe to call from any thread.
+    pub fn purge(&self) {
+        if let Err(e) = self.engine.purge_expired_files() {
+            tracing::warn!("raft-engine purge failed: {e}");
+        }
+    }
+
     /// Writes any pending commit index; called on shutdown.
     pub fn flush(&self) -> Result<(), StorageError> {
         self.persist(&[], None)
@@ -258,12 +369,24 @@ impl EngineStorage {
         Ok(out)
     }
 
+    fn truncated(&self) -> (u64, u64) {
+        self.meta
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .truncated
+    }
+
     fn first(&self) -> u64 {
-        self.engine.first_index(GROUP).unwrap_or(1)
+        let after_truncation = self.truncated().0 + 1;
+        self.engine
+            .first_index(GROUP)
+            .map_or(after_truncation, |f| f.max(after_truncation))
     }
 
     fn last(&self) -> u64 {
-        self.engine.last_index(GROUP).unwrap_or(0)
+        self.engine
+            .last_index(GROUP)
+            .unwrap_or_else(|| self.truncated().0)
     }
 }
 
@@ -309,9 +432,14 @@ impl raft::Storage for EngineStorage {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        // Nothing is compacted yet, so index 0 is the only index before the first entry.
-        if idx == 0 {
-            return Ok(0);
+        // The last compacted entry's term is kept (for index 0 it is 0): raft-rs matches
+        // the entry before the first one against it.
+        let (t_index, t_term) = self.truncated();
+        if idx == t_index {
+            return Ok(t_term);
+        }
+        if idx < t_index {
+            return Err(raft::Error::Store(raft::StorageError::Compacted));
         }
         match self
             .engine
@@ -332,13 +460,30 @@ impl raft::Storage for EngineStorage {
         Ok(self.last())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // Never reached while the log is never compacted (see the module doc). If it were,
-        // "temporarily unavailable" makes raft-rs retry later instead of failing the node.
-        Err(raft::Error::Store(
-            raft::StorageError::SnapshotTemporarilyUnavailable,
-        ))
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // The latest snapshot is always at least as new as the compacted log, so it is what
+        // a follower that needs compacted entries gets. "Temporarily unavailable" makes
+        // raft-rs ask again later.
+        match self.latest_snapshot() {
+            Ok(Some(snap)) if snap.get_metadata().index >= request_index => Ok(snap),
+            Ok(_) => Err(raft::Error::Store(
+                raft::StorageError::SnapshotTemporarilyUnavailable,
+            )),
+            Err(e) => Err(raft::Error::Store(raft::StorageError::Other(Box::new(e)))),
+        }
     }
+}
+
+fn encode_truncated((index, term): (u64, u64)) -> Vec<u8> {
+    let mut bytes = index.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&term.to_be_bytes());
+    bytes
+}
+
+fn decode_truncated(bytes: &[u8]) -> Option<(u64, u64)> {
+    let index = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let term = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+    Some((index, term))
 }
 
 fn parse_marker(text: &str) -> Option<(u64, u64)> {
@@ -429,6 +574,7 @@ mod tests {
                 last_index: 0,
                 term: 0,
                 commit: 0,
+                snapshot_index: 0,
             }
         );
         let state = s.initial_state().expect("initial_state");
@@ -545,6 +691,7 @@ mod tests {
                 last_index: 5,
                 term: 3,
                 commit: 4,
+                snapshot_index: 0,
             }
         );
         let state = s.initial_state().expect("initial_state");
@@ -660,5 +807,87 @@ mod tests {
             .err()
             .expect("a damaged marker must be refused");
         assert!(matches!(err, StorageError::BadMarker(_)), "{err:?}");
+    }
+
+    fn snapshot_at(index: u64, term: u64, data: &[u8]) -> Snapshot {
+        let mut snap = Snapshot::default();
+        snap.set_data(data.to_vec().into());
+        let md = snap.mut_metadata();
+        md.index = index;
+        md.term = term;
+        md.mut_conf_state().set_voters(VOTERS.to_vec());
+        snap
+    }
+
+    fn is_compacted(r: raft::Result<impl std::fmt::Debug>) -> bool {
+        matches!(r, Err(raft::Error::Store(raft::StorageError::Compacted)))
+    }
+
+    #[test]
+    fn save_snapshot_compacts_behind_it_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (s, _) = open(dir.path());
+            s.persist(&entries(1..=10, 1), Some(&hard_state(1, 1, 3)))
+                .expect("persist");
+            // Snapshot at 8, keep the log from 6 on (compact up to 5).
+            s.save_snapshot(&snapshot_at(8, 1, b"state at 8"), 5)
+                .expect("save snapshot");
+            assert_eq!(s.first_index().expect("first"), 6);
+            assert_eq!(s.last_index().expect("last"), 10);
+            assert_eq!(s.term(5).expect("term of the truncation point"), 1);
+            assert!(is_compacted(s.term(4)));
+            assert!(is_compacted(s.entries(
+                5,
+                7,
+                None,
+                GetEntriesContext::empty(false)
+            )));
+            assert_eq!(
+                s.entries(6, 11, None, GetEntriesContext::empty(false))
+                    .expect("entries after it")
+                    .len(),
+                5
+            );
+            assert_eq!(s.snapshot(0, 2).expect("snapshot").get_metadata().index, 8);
+            // The commit on disk is raised to the snapshot: a restart applies up to it.
+            assert_eq!(s.hard_state().commit, 8);
+        }
+        let (s, rec) = open(dir.path());
+        assert_eq!(rec.snapshot_index, 8);
+        assert_eq!(rec.commit, 8);
+        assert_eq!(s.first_index().expect("first"), 6);
+        assert_eq!(s.term(5).expect("term"), 1);
+        let snap = s.latest_snapshot().expect("read").expect("a snapshot");
+        assert_eq!(snap.get_data(), b"state at 8");
+        // Appending after a compaction still works, and overwrites still truncate.
+        s.persist(&entries(9..=12, 2), None).expect("overwrite");
+        assert_eq!(s.last_index().expect("last"), 12);
+        assert_eq!(s.term(9).expect("term"), 2);
+    }
+
+    #[test]
+    fn applying_a_snapshot_replaces_the_whole_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, _) = open(dir.path());
+        s.persist(&entries(1..=5, 1), Some(&hard_state(1, 0, 2)))
+            .expect("persist");
+        // A leader's snapshot at 20 (term 3): everything here is older or conflicting.
+        s.apply_snapshot(&snapshot_at(20, 3, b"leader state"))
+            .expect("apply");
+        assert_eq!(s.first_index().expect("first"), 21);
+        assert_eq!(s.last_index().expect("last"), 20);
+        assert_eq!(s.term(20).expect("term"), 3);
+        assert!(is_compacted(s.term(5)));
+        assert_eq!(s.hard_state().commit, 20);
+        // The next entries from the leader follow the snapshot.
+        s.persist(&entries(21..=22, 3), None)
+            .expect("append after snapshot");
+        assert_eq!(s.last_index().expect("last"), 22);
+        drop(s);
+        let (s, rec) = open(dir.path());
+        assert_eq!((rec.snapshot_index, rec.last_index), (20, 22));
+        assert_eq!(s.first_index().expect("first"), 21);
+        assert!(is_unavailable(s.term(23)));
     }
 }

@@ -123,6 +123,7 @@ fn leader_status(now: Instant, log_len: u64, keys: u64) -> NodeStatus {
         last_index: log_len,
         persisted_index: log_len,
         first_index: 1,
+        snapshot_index: 0,
         key_count: keys as usize,
         peers: vec![
             peer(1, 1, now, None, None),
@@ -177,7 +178,9 @@ fn follower_status(now: Instant) -> NodeStatus {
         applied_index: 18,
         last_index: 20,
         persisted_index: 20,
-        first_index: 1,
+        // Compacted up to 2, snapshot at 12: the log panel says where the log starts.
+        first_index: 3,
+        snapshot_index: 12,
         key_count: 3,
         peers: vec![
             peer(1, 2, now, Some(40), None),

@@ -39,6 +39,7 @@ impl TestCluster {
                     heartbeat_ticks: 2,
                 },
                 request_timeout: Duration::from_secs(10),
+                snapshot_every: 0,
             };
             let (storage, recovered) =
                 EngineStorage::open(&cfg.data_dir, id, peers.cluster_id(), &peers.ids())

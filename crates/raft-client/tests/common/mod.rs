@@ -80,16 +80,24 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub base: u16,
     pub n: u16,
+    /// Extra `raft-server` arguments for every node.
+    pub server_args: Vec<String>,
     children: Vec<Option<Child>>,
 }
 
 impl Cluster {
     /// Starts `n` nodes and waits until they agree on a leader.
     pub fn start(n: u16) -> Self {
+        Self::start_with(n, &[])
+    }
+
+    /// Starts `n` nodes with extra server arguments and waits for a leader.
+    pub fn start_with(n: u16, server_args: &[&str]) -> Self {
         let mut cluster = Self {
             dir: tempfile::tempdir().expect("temp dir"),
             base: free_port_base(n),
             n,
+            server_args: server_args.iter().map(|a| a.to_string()).collect(),
             children: (0..n).map(|_| None).collect(),
         };
         for id in 1..=n as u64 {
@@ -140,6 +148,7 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.data_dir(id))
             .arg("--headless")
+            .args(&self.server_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

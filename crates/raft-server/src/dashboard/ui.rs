@@ -157,6 +157,12 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
             ),
             sep(),
             format!("keys {}", s.key_count).into(),
+            sep(),
+            if s.snapshot_index == 0 {
+                "snapshot none".into()
+            } else {
+                format!("snapshot {}", s.snapshot_index).into()
+            },
         ]),
         Line::from(vec![
             format!(" peers {}", data.info.peer_addr).into(),
@@ -181,7 +187,12 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
     } else {
         "scrolled · End follows"
     };
-    let title = Line::from(format!(" Log ({mode}) "));
+    let title = if s.first_index > 1 {
+        // Entries before it were compacted into the snapshot (shown in the header).
+        Line::from(format!(" Log ({mode}) · from index {} ", s.first_index))
+    } else {
+        Line::from(format!(" Log ({mode}) "))
+    };
     let legend = Line::from(vec![
         " ".into(),
         Span::styled("■", Style::new().fg(UNCOMMITTED)),
@@ -450,7 +461,11 @@ Why a campaign may not win
   working cluster from a disruptive node. Stop the leader first, and it can win.
 
 Log colours
-  yellow uncommitted (not yet on a majority) · cyan committed · green applied";
+  yellow uncommitted (not yet on a majority) · cyan committed · green applied
+
+Snapshots
+  Every --snapshot-every entries a node saves its state machine and drops the log
+  behind it; a follower too far behind gets the leader's snapshot instead.";
 
 fn help(frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.min(90);

@@ -12,6 +12,7 @@ use crate::command::{Command, Op};
 use crate::driver::NodeHandle;
 use crate::state_machine::KvStateMachine;
 use crate::status::NodeStatus;
+pub use crate::status::human_size;
 use crate::storage::EngineStorage;
 
 /// Fixed facts about the node, for the header.
@@ -187,15 +188,6 @@ fn escaped_pieces(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
         let raw = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
         text.chain(raw)
     })
-}
-
-/// `512 B`, `4.0 KiB`, `1.0 MiB`.
-pub fn human_size(n: usize) -> String {
-    match n {
-        n if n < 1024 => format!("{n} B"),
-        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
-    }
 }
 
 #[cfg(test)]

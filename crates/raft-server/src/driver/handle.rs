@@ -96,6 +96,8 @@ pub(crate) enum DriverMsg {
     },
     /// The transport could not deliver to this peer.
     Unreachable(u64),
+    /// A snapshot for `peer` was handed to its stream (`ok`) or could not be delivered.
+    SnapshotSent { peer: u64, ok: bool },
     /// An operator command from the dashboard; the reply says what happened.
     Admin {
         cmd: AdminCommand,
@@ -174,6 +176,12 @@ impl NodeHandle {
             Ok(Ok(answer)) => answer,
             _ => "no answer from the node driver".to_string(),
         }
+    }
+
+    /// Tells Raft whether a snapshot for `peer` went out (raft-rs holds the peer until it
+    /// hears).
+    pub fn report_snapshot(&self, peer: u64, ok: bool) {
+        let _ = self.tx.try_send(DriverMsg::SnapshotSent { peer, ok });
     }
 
     /// Tells Raft that a message to `peer` could not be delivered.

@@ -15,7 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType};
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot};
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
@@ -26,7 +26,7 @@ use pending::{PendingReads, PendingWrites};
 use crate::command::Command;
 use crate::config::{NodeConfig, PeerMap};
 use crate::state_machine::KvStateMachine;
-use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role};
+use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role, human_size};
 use crate::storage::{EngineStorage, Recovered, StorageError};
 use crate::transport::Transport;
 
@@ -35,6 +35,8 @@ use crate::transport::Transport;
 const QUEUE_CAPACITY: usize = 16 * 1024 + handle::MAX_QUEUED_REQUESTS;
 /// Most requests handled before the next Ready, so ticks and replies keep flowing.
 const MAX_BATCH: usize = 4096;
+/// Most entries kept in the log behind a snapshot (for followers slightly behind).
+const KEEP_ENTRIES: u64 = 1000;
 
 /// Why the driver stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +47,9 @@ pub enum DriverError {
     /// raft-rs refused the configuration.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
-    /// A snapshot arrived, which this node never asks for (its peers keep whole logs).
-    #[error("received a snapshot; this version keeps whole logs and cannot install one")]
-    UnexpectedSnapshot,
+    /// A snapshot's data could not be read into the state machine.
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::state_machine::SnapshotError),
 }
 
 /// Owns the `RawNode`, the state machine's writes and the pending requests.
@@ -67,6 +69,9 @@ pub struct NodeDriver {
     seen: Seen,
     queued_requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    snapshot_every: u64,
+    /// Index of the latest snapshot, taken or installed.
+    last_snapshot: u64,
 }
 
 /// What the driver last reported, to turn changes into events.
@@ -86,13 +91,15 @@ impl NodeDriver {
         recovered: Recovered,
         transport_for: impl FnOnce(NodeHandle) -> Box<dyn Transport>,
     ) -> Result<(Self, NodeHandle), DriverError> {
+        let snapshot = storage.latest_snapshot()?;
+        let snapshot_index = snapshot.as_ref().map_or(0, |s| s.get_metadata().index);
         let raft_cfg = raft::Config {
             id: cfg.id,
             election_tick: cfg.timing.election_ticks,
             heartbeat_tick: cfg.timing.heartbeat_ticks,
-            // The state machine lives in memory: it is rebuilt by replaying the committed
-            // log from the start, so nothing counts as applied yet.
-            applied: 0,
+            // The state machine lives in memory: it is rebuilt from the latest snapshot plus
+            // the committed log after it, so only the snapshot counts as applied.
+            applied: snapshot_index,
             // Batching: up to 1 MiB of entries per append, 256 appends in flight per peer.
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
@@ -106,6 +113,10 @@ impl NodeDriver {
             ..raft::Config::default()
         };
         raft_cfg.validate()?;
+        let mut sm = KvStateMachine::new();
+        if let Some(snap) = snapshot.as_ref() {
+            sm.restore(snap.get_data())?;
+        }
         let logger = crate::raft_logger::raft_logger(cfg.id);
         let raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
@@ -113,7 +124,7 @@ impl NodeDriver {
         let handle = NodeHandle {
             tx,
             status: status_rx,
-            sm: Arc::new(RwLock::new(KvStateMachine::new())),
+            sm: Arc::new(RwLock::new(sm)),
             storage: storage.clone(),
             request_timeout: cfg.request_timeout,
             queued_requests: Arc::new(AtomicUsize::new(0)),
@@ -141,14 +152,16 @@ impl NodeDriver {
             seen: Seen::default(),
             queued_requests,
             stop,
+            snapshot_every: cfg.snapshot_every,
+            last_snapshot: snapshot_index,
         };
         driver.seen.term = recovered.term;
         driver.event(if recovered.fresh {
             format!("started fresh, voters {:?}", cfg.peers.ids())
         } else {
             format!(
-                "restarted: recovered log to index {}, term {}, commit {}",
-                recovered.last_index, recovered.term, recovered.commit
+                "restarted: recovered log to index {}, term {}, commit {}, snapshot {}",
+                recovered.last_index, recovered.term, recovered.commit, recovered.snapshot_index
             )
         });
         driver.publish();
@@ -245,6 +258,14 @@ impl NodeDriver {
                 }
             }
             DriverMsg::Unreachable(peer) => self.raw.report_unreachable(peer),
+            DriverMsg::SnapshotSent { peer, ok } => {
+                let status = if ok {
+                    raft::SnapshotStatus::Finish
+                } else {
+                    raft::SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(peer, status);
+            }
             DriverMsg::Admin { cmd, reply } => {
                 let answer = self.admin(cmd);
                 self.event(answer.clone());
@@ -402,11 +423,10 @@ impl NodeDriver {
         //    heartbeats) go out now, so followers write while we write.
         self.send(ready.take_messages());
 
-        // 2. A snapshot would be installed here; none is ever sent while the log is kept
-        //    whole (see `storage`). Advancing past one without installing it would leave
-        //    raft-rs believing a state we do not have, so stop instead.
+        // 2. A snapshot from the leader (we were too far behind): it replaces the log and
+        //    the state machine, before any entry that follows it.
         if !ready.snapshot().is_empty() {
-            return Err(DriverError::UnexpectedSnapshot);
+            self.install_snapshot(ready.snapshot())?;
         }
 
         // 3. Apply committed entries (raft-rs only hands out entries already on our disk).
@@ -435,6 +455,61 @@ impl NodeDriver {
         self.reads
             .answer_ready(&self.sm.read().unwrap_or_else(PoisonError::into_inner));
         self.observe_leadership();
+        self.maybe_snapshot()
+    }
+
+    /// Installs a leader's snapshot: storage first (synced), then the state machine.
+    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), DriverError> {
+        let index = snap.get_metadata().index;
+        self.storage.apply_snapshot(snap)?;
+        let keys = {
+            let mut sm = self.sm.write().unwrap_or_else(PoisonError::into_inner);
+            sm.restore(snap.get_data())?;
+            sm.len()
+        };
+        self.last_snapshot = index;
+        // Whatever was pending here belonged to a log that is gone.
+        self.writes.fail_all(&RequestError::LeadershipLost);
+        self.reads.fail_all(&RequestError::LeadershipLost);
+        self.event(format!(
+            "installed a snapshot from the leader: index {index}, {keys} keys ({})",
+            human_size(snap.get_data().len())
+        ));
+        Ok(())
+    }
+
+    /// Every `snapshot_every` applied entries: snapshot the state machine and compact the
+    /// log, keeping a stretch of entries behind the snapshot so that followers a little
+    /// behind still get entries rather than a whole snapshot.
+    fn maybe_snapshot(&mut self) -> Result<(), DriverError> {
+        if self.snapshot_every == 0 {
+            return Ok(());
+        }
+        let (applied, data, keys) = {
+            let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
+            if sm.applied() < self.last_snapshot + self.snapshot_every {
+                return Ok(());
+            }
+            (sm.applied(), sm.snapshot(), sm.len())
+        };
+        let mut snap = Snapshot::default();
+        let size = data.len();
+        snap.set_data(data.into());
+        let md = snap.mut_metadata();
+        md.index = applied;
+        md.term = self.raw.raft.raft_log.term(applied)?;
+        md.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        let keep = (self.snapshot_every / 2).min(KEEP_ENTRIES);
+        let compact_to = applied.saturating_sub(keep);
+        self.storage.save_snapshot(&snap, compact_to)?;
+        self.last_snapshot = applied;
+        self.event(format!(
+            "snapshot at index {applied}: {keys} keys ({}); log compacted up to {compact_to}",
+            human_size(size)
+        ));
+        // Reclaiming the files of compacted entries can take a while: not on this thread.
+        let storage = self.storage.clone();
+        std::thread::spawn(move || storage.purge());
         Ok(())
     }
 
@@ -601,6 +676,7 @@ impl NodeDriver {
             last_index: raft.raft_log.last_index(),
             persisted_index: raft.raft_log.persisted,
             first_index: raft.raft_log.first_index(),
+            snapshot_index: self.last_snapshot,
             key_count,
             peers,
             events: Arc::clone(&self.events),

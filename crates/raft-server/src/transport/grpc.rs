@@ -85,8 +85,11 @@ impl Transport for GrpcTransport {
             let to = msg.to;
             match self.queues.get(&to) {
                 Some(queue) => {
-                    if let Err(TrySendError::Full(_)) = queue.try_send(msg) {
+                    if let Err(TrySendError::Full(msg)) = queue.try_send(msg) {
                         self.node.report_unreachable(to);
+                        if is_snapshot(&msg) {
+                            self.node.report_snapshot(to, false);
+                        }
                     }
                 }
                 None => tracing::warn!("no route to node {to}: not in --peers"),
@@ -154,7 +157,11 @@ impl PeerLink {
                 Err(e) => e.to_string(),
             };
             // Whatever is queued cannot be delivered now; Raft resends what matters.
-            while self.queue.try_recv().is_ok() {}
+            while let Ok(msg) = self.queue.try_recv() {
+                if is_snapshot(&msg) {
+                    self.node.report_snapshot(self.peer.id, false);
+                }
+            }
             self.node.report_unreachable(self.peer.id);
             if was_connected {
                 tracing::info!(
@@ -191,12 +198,22 @@ impl PeerLink {
                 }
                 msg = self.queue.recv() => {
                     let Some(first) = msg else { return Ok(()) };
-                    let batch = self.batch(first);
+                    let (batch, snapshot) = self.batch(first);
                     match tx.try_send(batch) {
-                        Ok(()) => {}
+                        Ok(()) => {
+                            // raft-rs holds the peer until it hears about a snapshot. The
+                            // stream is ordered: by the time the peer answers anything sent
+                            // after this, it has installed the snapshot.
+                            if snapshot {
+                                self.node.report_snapshot(self.peer.id, true);
+                            }
+                        }
                         Err(TrySendError::Full(_)) => {
                             // The peer is not reading (stopped, or far behind): drop.
                             self.node.report_unreachable(self.peer.id);
+                            if snapshot {
+                                self.node.report_snapshot(self.peer.id, false);
+                            }
                         }
                         Err(TrySendError::Closed(_)) => return Err("stream closed".to_string()),
                     }
@@ -205,8 +222,9 @@ impl PeerLink {
         }
     }
 
-    /// `first` plus whatever else is already queued, within the batch limits.
-    fn batch(&mut self, first: Message) -> RaftBatch {
+    /// `first` plus whatever else is already queued, within the batch limits; and whether
+    /// it carries a snapshot.
+    fn batch(&mut self, first: Message) -> (RaftBatch, bool) {
         let mut batch = RaftBatch {
             cluster_id: self.cluster_id,
             from: self.me,
@@ -214,8 +232,10 @@ impl PeerLink {
             messages: Vec::new(),
         };
         let mut bytes = 0;
+        let mut snapshot = false;
         let mut next = Some(first);
         while let Some(msg) = next {
+            snapshot |= is_snapshot(&msg);
             match msg.write_to_bytes() {
                 Ok(encoded) => {
                     bytes += encoded.len();
@@ -228,6 +248,10 @@ impl PeerLink {
             }
             next = self.queue.try_recv().ok();
         }
-        batch
+        (batch, snapshot)
     }
+}
+
+fn is_snapshot(msg: &Message) -> bool {
+    msg.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
 }
