@@ -34,8 +34,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// A stream open this long resets the backoff.
 const STABLE_LINK: Duration = Duration::from_secs(1);
-/// Largest batch a peer accepts (a few maximal appends).
-pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest batch a peer accepts. A snapshot (the whole state machine) travels as one
+/// message, so this is also the largest state machine a lagging follower can catch up from.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Sends to peers over gRPC streams; see the module doc.
 pub struct GrpcTransport {
