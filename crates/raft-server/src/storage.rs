@@ -18,7 +18,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState};
-use raft_engine::{Command as EngineCommand, Config as EngineConfig, Engine, LogBatch, MessageExt};
+use raft_engine::{
+    Command as EngineCommand, Config as EngineConfig, Engine, LogBatch, MessageExt, ReadableSize,
+};
 
 /// All of a node's data lives in this one raft-engine group.
 const GROUP: u64 = 1;
@@ -163,6 +165,10 @@ impl EngineStorage {
 
         let cfg = EngineConfig {
             dir: dir.join("raft-engine").to_string_lossy().into_owned(),
+            // raft-engine only purges once its log passes `purge_threshold` (10 GiB by
+            // default); a playground node should give back compacted space long before.
+            target_file_size: ReadableSize::mb(16),
+            purge_threshold: ReadableSize::mb(64),
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::open(cfg)?);
@@ -291,9 +297,13 @@ impl EngineStorage {
         Ok(())
     }
 
-    /// Installs a snapshot received from the leader: it replaces the whole log and the
-    /// membership. One synced write.
-    pub fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
+    /// Installs a snapshot received from the leader, with the Ready's hard state (if any):
+    /// it replaces the whole log and the membership. One synced write.
+    pub fn apply_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        hard_state: Option<&HardState>,
+    ) -> Result<(), StorageError> {
         let md = snapshot.get_metadata();
         let mut meta = self.meta.write().unwrap_or_else(PoisonError::into_inner);
         let mut batch = LogBatch::default();
@@ -309,6 +319,9 @@ impl EngineStorage {
                 index: last.max(md.index) + 1,
             },
         );
+        if let Some(hs) = hard_state {
+            meta.hard_state = hs.clone();
+        }
         if meta.hard_state.commit < md.index {
             meta.hard_state.commit = md.index;
         }
@@ -873,7 +886,7 @@ mod tests {
         s.persist(&entries(1..=5, 1), Some(&hard_state(1, 0, 2)))
             .expect("persist");
         // A leader's snapshot at 20 (term 3): everything here is older or conflicting.
-        s.apply_snapshot(&snapshot_at(20, 3, b"leader state"))
+        s.apply_snapshot(&snapshot_at(20, 3, b"leader state"), None)
             .expect("apply");
         assert_eq!(s.first_index().expect("first"), 21);
         assert_eq!(s.last_index().expect("last"), 20);

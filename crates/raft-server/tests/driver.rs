@@ -20,6 +20,11 @@ struct TestCluster {
 
 impl TestCluster {
     fn start(n: u64) -> Self {
+        Self::start_with(n, 0)
+    }
+
+    /// `n` nodes that snapshot every `snapshot_every` applied entries (0: never).
+    fn start_with(n: u64, snapshot_every: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // Addresses are never dialled by the local network; they only name the members.
         let spec: Vec<String> = (1..=n)
@@ -39,7 +44,7 @@ impl TestCluster {
                     heartbeat_ticks: 2,
                 },
                 request_timeout: Duration::from_secs(10),
-                snapshot_every: 0,
+                snapshot_every,
             };
             let (storage, recovered) =
                 EngineStorage::open(&cfg.data_dir, id, peers.cluster_id(), &peers.ids())
@@ -237,4 +242,55 @@ async fn operator_commands_transfer_leadership_and_campaign() {
         .propose(put(2, "y", "2"))
         .await
         .expect("the leader still leads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_follower_catches_up_by_installing_a_snapshot() {
+    let cluster = TestCluster::start_with(3, 10);
+    let leader = cluster.leader_among(&[1, 2, 3]).await;
+    let lagger = (1..=3).find(|id| *id != leader).expect("follower");
+    cluster.net.isolate(lagger);
+    let others: Vec<u64> = (1..=3).filter(|id| *id != lagger).collect();
+    let leader = cluster.leader_among(&others).await;
+    for seq in 1..=60 {
+        cluster
+            .node(leader)
+            .propose(put(seq, &format!("k{seq}"), "v"))
+            .await
+            .expect("put while the follower is cut off");
+    }
+    let leader_status = cluster.node(leader).status().borrow().clone();
+    assert!(leader_status.snapshot_index >= 50, "{leader_status:?}");
+    assert!(
+        leader_status.first_index > 2,
+        "the log was compacted: {leader_status:?}"
+    );
+
+    cluster.net.recover();
+    let start = Instant::now();
+    while cluster.node(lagger).stale_read("k60").value.is_none() {
+        assert!(start.elapsed() < DEADLINE, "the follower did not catch up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = cluster.node(lagger).status().borrow().clone();
+    assert!(
+        status
+            .events
+            .iter()
+            .any(|e| e.text.contains("installed a snapshot")),
+        "caught up by a snapshot: {:?}",
+        status.events
+    );
+    assert_eq!(
+        cluster.node(lagger).stale_read("k1").value.as_deref(),
+        Some(&b"v"[..])
+    );
+    // At-most-once survives the snapshot: a retry of the last write is a duplicate.
+    let leader = cluster.leader_among(&[1, 2, 3]).await;
+    let again = cluster
+        .node(leader)
+        .propose(put(60, "k60", "v"))
+        .await
+        .expect("retry");
+    assert!(again.duplicate);
 }

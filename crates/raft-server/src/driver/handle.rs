@@ -96,8 +96,8 @@ pub(crate) enum DriverMsg {
     },
     /// The transport could not deliver to this peer.
     Unreachable(u64),
-    /// A snapshot for `peer` was handed to its stream (`ok`) or could not be delivered.
-    SnapshotSent { peer: u64, ok: bool },
+    /// Something was left for the driver (a snapshot report): look now, not at the tick.
+    Wake,
     /// An operator command from the dashboard; the reply says what happened.
     Admin {
         cmd: AdminCommand,
@@ -128,6 +128,9 @@ pub struct NodeHandle {
     pub(crate) queued_requests: Arc<AtomicUsize>,
     /// Set by [`NodeHandle::shutdown`]; the driver checks it every loop.
     pub(crate) stop: Arc<AtomicBool>,
+    /// Snapshot deliveries reported by the transport, `(peer, delivered)`; the driver
+    /// drains them every loop, so none can be lost to a full queue.
+    pub(crate) snapshot_reports: Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
 }
 
 impl NodeHandle {
@@ -181,7 +184,11 @@ impl NodeHandle {
     /// Tells Raft whether a snapshot for `peer` went out (raft-rs holds the peer until it
     /// hears).
     pub fn report_snapshot(&self, peer: u64, ok: bool) {
-        let _ = self.tx.try_send(DriverMsg::SnapshotSent { peer, ok });
+        self.snapshot_reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((peer, ok));
+        let _ = self.tx.try_send(DriverMsg::Wake);
     }
 
     /// Tells Raft that a message to `peer` could not be delivered.

@@ -72,6 +72,7 @@ pub struct NodeDriver {
     snapshot_every: u64,
     /// Index of the latest snapshot, taken or installed.
     last_snapshot: u64,
+    snapshot_reports: Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
 }
 
 /// What the driver last reported, to turn changes into events.
@@ -129,12 +130,14 @@ impl NodeDriver {
             request_timeout: cfg.request_timeout,
             queued_requests: Arc::new(AtomicUsize::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
+            snapshot_reports: Arc::default(),
         };
         let transport = transport_for(handle.clone());
         let (queued_requests, stop) = (
             Arc::clone(&handle.queued_requests),
             Arc::clone(&handle.stop),
         );
+        let snapshot_reports = Arc::clone(&handle.snapshot_reports);
         let tick = cfg.timing.tick;
         let mut driver = Self {
             raw,
@@ -154,6 +157,7 @@ impl NodeDriver {
             stop,
             snapshot_every: cfg.snapshot_every,
             last_snapshot: snapshot_index,
+            snapshot_reports,
         };
         driver.seen.term = recovered.term;
         driver.event(if recovered.fresh {
@@ -210,6 +214,7 @@ impl NodeDriver {
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
+            self.take_snapshot_reports();
             let now = Instant::now();
             if now >= next_tick {
                 self.raw.tick();
@@ -258,14 +263,7 @@ impl NodeDriver {
                 }
             }
             DriverMsg::Unreachable(peer) => self.raw.report_unreachable(peer),
-            DriverMsg::SnapshotSent { peer, ok } => {
-                let status = if ok {
-                    raft::SnapshotStatus::Finish
-                } else {
-                    raft::SnapshotStatus::Failure
-                };
-                self.raw.report_snapshot(peer, status);
-            }
+            DriverMsg::Wake => {}
             DriverMsg::Admin { cmd, reply } => {
                 let answer = self.admin(cmd);
                 self.event(answer.clone());
@@ -308,6 +306,26 @@ impl NodeDriver {
                     None => "no follower to transfer leadership to".to_string(),
                 }
             }
+        }
+    }
+
+    /// Hands raft-rs the transport's reports on sent snapshots. They come through a shared
+    /// list rather than the queue because losing one would leave the peer waiting in
+    /// raft-rs's Snapshot state for the rest of the term.
+    fn take_snapshot_reports(&mut self) {
+        let reports = std::mem::take(
+            &mut *self
+                .snapshot_reports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (peer, ok) in reports {
+            let status = if ok {
+                raft::SnapshotStatus::Finish
+            } else {
+                raft::SnapshotStatus::Failure
+            };
+            self.raw.report_snapshot(peer, status);
         }
     }
 
@@ -426,7 +444,7 @@ impl NodeDriver {
         // 2. A snapshot from the leader (we were too far behind): it replaces the log and
         //    the state machine, before any entry that follows it.
         if !ready.snapshot().is_empty() {
-            self.install_snapshot(ready.snapshot())?;
+            self.install_snapshot(ready.snapshot(), ready.hs())?;
         }
 
         // 3. Apply committed entries (raft-rs only hands out entries already on our disk).
@@ -459,14 +477,18 @@ impl NodeDriver {
     }
 
     /// Installs a leader's snapshot: storage first (synced), then the state machine.
-    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), DriverError> {
+    fn install_snapshot(
+        &mut self,
+        snap: &Snapshot,
+        hard_state: Option<&raft::eraftpb::HardState>,
+    ) -> Result<(), DriverError> {
         let index = snap.get_metadata().index;
-        self.storage.apply_snapshot(snap)?;
-        let keys = {
-            let mut sm = self.sm.write().unwrap_or_else(PoisonError::into_inner);
-            sm.restore(snap.get_data())?;
-            sm.len()
-        };
+        // Decode before anything is written: bad data must not replace a good log.
+        let mut restored = KvStateMachine::new();
+        restored.restore(snap.get_data())?;
+        let keys = restored.len();
+        self.storage.apply_snapshot(snap, hard_state)?;
+        *self.sm.write().unwrap_or_else(PoisonError::into_inner) = restored;
         self.last_snapshot = index;
         // Whatever was pending here belonged to a log that is gone.
         self.writes.fail_all(&RequestError::LeadershipLost);
@@ -487,7 +509,7 @@ impl NodeDriver {
         }
         let (applied, data, keys) = {
             let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
-            if sm.applied() < self.last_snapshot + self.snapshot_every {
+            if sm.applied() < self.last_snapshot.saturating_add(self.snapshot_every) {
                 return Ok(());
             }
             (sm.applied(), sm.snapshot(), sm.len())

@@ -67,6 +67,7 @@ impl GrpcTransport {
                 node: node.clone(),
                 shutdown: shutdown.clone(),
                 up: Arc::clone(&up),
+                held: None,
             };
             tokio::spawn(link.run());
             queues.insert(peer.id, tx);
@@ -113,6 +114,8 @@ struct PeerLink {
     shutdown: CancellationToken,
     /// True while a stream to the peer is open.
     up: Arc<AtomicBool>,
+    /// A snapshot taken off the queue while filling a batch: it goes alone, next.
+    held: Option<Message>,
 }
 
 impl PeerLink {
@@ -158,7 +161,9 @@ impl PeerLink {
                 Err(e) => e.to_string(),
             };
             // Whatever is queued cannot be delivered now; Raft resends what matters.
-            while let Ok(msg) = self.queue.try_recv() {
+            let held = self.held.take();
+            let queued = std::iter::from_fn(|| self.queue.try_recv().ok());
+            for msg in held.into_iter().chain(queued) {
                 if is_snapshot(&msg) {
                     self.node.report_snapshot(self.peer.id, false);
                 }
@@ -197,7 +202,7 @@ impl PeerLink {
                         Err(status) => format!("{}: {}", status.code(), status.message()),
                     });
                 }
-                msg = self.queue.recv() => {
+                msg = next_message(&mut self.held, &mut self.queue) => {
                     let Some(first) = msg else { return Ok(()) };
                     let (batch, snapshot) = self.batch(first);
                     match tx.try_send(batch) {
@@ -216,7 +221,12 @@ impl PeerLink {
                                 self.node.report_snapshot(self.peer.id, false);
                             }
                         }
-                        Err(TrySendError::Closed(_)) => return Err("stream closed".to_string()),
+                        Err(TrySendError::Closed(_)) => {
+                            if snapshot {
+                                self.node.report_snapshot(self.peer.id, false);
+                            }
+                            return Err("stream closed".to_string());
+                        }
                     }
                 }
             }
@@ -236,20 +246,42 @@ impl PeerLink {
         let mut snapshot = false;
         let mut next = Some(first);
         while let Some(msg) = next {
-            snapshot |= is_snapshot(&msg);
+            // A snapshot (the whole state machine) always travels alone, so a batch never
+            // exceeds what the peer accepts by more than one message.
+            if is_snapshot(&msg) && !batch.messages.is_empty() {
+                self.held = Some(msg);
+                break;
+            }
             match msg.write_to_bytes() {
                 Ok(encoded) => {
                     bytes += encoded.len();
                     batch.messages.push(encoded);
+                    snapshot |= is_snapshot(&msg);
                 }
-                Err(e) => tracing::error!("cannot encode a raft message: {e}"),
+                Err(e) => {
+                    tracing::error!("cannot encode a raft message: {e}");
+                    if is_snapshot(&msg) {
+                        self.node.report_snapshot(self.peer.id, false);
+                    }
+                }
             }
-            if batch.messages.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
+            if snapshot || batch.messages.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
                 break;
             }
             next = self.queue.try_recv().ok();
         }
         (batch, snapshot)
+    }
+}
+
+/// The held snapshot, if any, else the next queued message (waiting for one).
+async fn next_message(
+    held: &mut Option<Message>,
+    queue: &mut mpsc::Receiver<Message>,
+) -> Option<Message> {
+    match held.take() {
+        Some(msg) => Some(msg),
+        None => queue.recv().await,
     }
 }
 

@@ -69,6 +69,12 @@ impl Transport for LocalTransport {
         let inner = self.net.lock();
         for msg in msgs {
             if inner.cut.contains(&(msg.from, msg.to)) {
+                // A lost snapshot must be reported, or raft-rs waits for it all term.
+                if msg.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
+                    && let Some(sender) = inner.nodes.get(&msg.from)
+                {
+                    sender.report_snapshot(msg.to, false);
+                }
                 continue;
             }
             if let Some(node) = inner.nodes.get(&msg.to) {
