@@ -3,19 +3,28 @@
 //! Runs on its own thread (it does blocking fsyncs). Ticks, peer messages, proposals and
 //! reads arrive on one channel ([`NodeHandle`]); each loop drains what has arrived, handles
 //! the resulting Ready in the order raft-rs documents, answers what finished, and publishes
-//! the [`NodeStatus`] view. Proposals and reads waiting for Raft live in [`pending`].
+//! the [`NodeStatus`] view.
+//!
+//! - `handle`: [`NodeHandle`], the messages it sends, and the request errors.
+//! - `pending`: proposals and reads waiting for Raft.
+//! - `snapshot`: taking, installing and reporting snapshots.
+//! - `publish`: the events timeline and the status view.
+//! - `admin`: operator commands (campaign, transfer leadership).
 
+mod admin;
 mod handle;
 mod pending;
+mod publish;
+mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot};
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType};
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
@@ -26,7 +35,7 @@ use pending::{PendingReads, PendingWrites};
 use crate::command::Command;
 use crate::config::{NodeConfig, PeerMap};
 use crate::state_machine::KvStateMachine;
-use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role, human_size};
+use crate::status::{Event, NodeStatus, Role};
 use crate::storage::{EngineStorage, Recovered, StorageError};
 use crate::transport::Transport;
 
@@ -274,61 +283,6 @@ impl NodeDriver {
         true
     }
 
-    fn admin(&mut self, cmd: AdminCommand) -> String {
-        match cmd {
-            AdminCommand::Campaign => {
-                if self.raw.raft.state == StateRole::Leader {
-                    return "already the leader: no campaign needed".to_string();
-                }
-                match self.raw.campaign() {
-                    Ok(()) => "campaign started (pre-vote first)".to_string(),
-                    Err(e) => format!("campaign refused: {e}"),
-                }
-            }
-            AdminCommand::TransferLeader => {
-                if self.raw.raft.state != StateRole::Leader {
-                    return "only the leader can transfer leadership".to_string();
-                }
-                let me = self.raw.raft.id;
-                let best = self
-                    .raw
-                    .raft
-                    .prs()
-                    .iter()
-                    .filter(|(id, _)| **id != me)
-                    .max_by_key(|(id, pr)| (pr.matched, std::cmp::Reverse(**id)))
-                    .map(|(id, pr)| (*id, pr.matched));
-                match best {
-                    Some((to, matched)) => {
-                        self.raw.transfer_leader(to);
-                        format!("transferring leadership to node {to} (its log reaches {matched})")
-                    }
-                    None => "no follower to transfer leadership to".to_string(),
-                }
-            }
-        }
-    }
-
-    /// Hands raft-rs the transport's reports on sent snapshots. They come through a shared
-    /// list rather than the queue because losing one would leave the peer waiting in
-    /// raft-rs's Snapshot state for the rest of the term.
-    fn take_snapshot_reports(&mut self) {
-        let reports = std::mem::take(
-            &mut *self
-                .snapshot_reports
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for (peer, ok) in reports {
-            let status = if ok {
-                raft::SnapshotStatus::Finish
-            } else {
-                raft::SnapshotStatus::Failure
-            };
-            self.raw.report_snapshot(peer, status);
-        }
-    }
-
     /// A leader's heartbeat carries its commit index capped at what it believes we have. If
     /// our log is shorter (a data dir wiped while the node was away), raft-rs would panic on
     /// it; commit only what we have and let the leader's probe refill the rest.
@@ -345,32 +299,6 @@ impl NodeDriver {
             self.event(text);
             m.commit = last;
         }
-    }
-
-    /// Turns vote requests and answers, sent or received, into events.
-    fn note_vote_traffic(&mut self, m: &Message, incoming: bool) {
-        let pre = match m.get_msg_type() {
-            MessageType::MsgRequestPreVote | MessageType::MsgRequestPreVoteResponse => "pre-vote",
-            MessageType::MsgRequestVote | MessageType::MsgRequestVoteResponse => "vote",
-            _ => return,
-        };
-        let (peer, term) = if incoming {
-            (m.from, m.term)
-        } else {
-            (m.to, m.term)
-        };
-        let verdict = if m.reject { "refused" } else { "granted" };
-        let text = match (m.get_msg_type(), incoming) {
-            (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, true) => {
-                format!("node {peer} asks for a {pre}, term {term}")
-            }
-            (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, false) => {
-                format!("asks node {peer} for a {pre}, term {term}")
-            }
-            (_, true) => format!("node {peer} {verdict} us a {pre}, term {term}"),
-            (_, false) => format!("{verdict} node {peer} a {pre}, term {term}"),
-        };
-        self.event(text);
     }
 
     /// Sends messages, noting vote traffic for the timeline.
@@ -476,65 +404,6 @@ impl NodeDriver {
         self.maybe_snapshot()
     }
 
-    /// Installs a leader's snapshot: storage first (synced), then the state machine.
-    fn install_snapshot(
-        &mut self,
-        snap: &Snapshot,
-        hard_state: Option<&raft::eraftpb::HardState>,
-    ) -> Result<(), DriverError> {
-        let index = snap.get_metadata().index;
-        // Decode before anything is written: bad data must not replace a good log.
-        let mut restored = KvStateMachine::new();
-        restored.restore(snap.get_data())?;
-        let keys = restored.len();
-        self.storage.apply_snapshot(snap, hard_state)?;
-        *self.sm.write().unwrap_or_else(PoisonError::into_inner) = restored;
-        self.last_snapshot = index;
-        // Whatever was pending here belonged to a log that is gone.
-        self.writes.fail_all(&RequestError::LeadershipLost);
-        self.reads.fail_all(&RequestError::LeadershipLost);
-        self.event(format!(
-            "installed a snapshot from the leader: index {index}, {keys} keys ({})",
-            human_size(snap.get_data().len())
-        ));
-        Ok(())
-    }
-
-    /// Every `snapshot_every` applied entries: snapshot the state machine and compact the
-    /// log, keeping a stretch of entries behind the snapshot so that followers a little
-    /// behind still get entries rather than a whole snapshot.
-    fn maybe_snapshot(&mut self) -> Result<(), DriverError> {
-        if self.snapshot_every == 0 {
-            return Ok(());
-        }
-        let (applied, data, keys) = {
-            let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
-            if sm.applied() < self.last_snapshot.saturating_add(self.snapshot_every) {
-                return Ok(());
-            }
-            (sm.applied(), sm.snapshot(), sm.len())
-        };
-        let mut snap = Snapshot::default();
-        let size = data.len();
-        snap.set_data(data.into());
-        let md = snap.mut_metadata();
-        md.index = applied;
-        md.term = self.raw.raft.raft_log.term(applied)?;
-        md.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
-        let keep = (self.snapshot_every / 2).min(KEEP_ENTRIES);
-        let compact_to = applied.saturating_sub(keep);
-        self.storage.save_snapshot(&snap, compact_to)?;
-        self.last_snapshot = applied;
-        self.event(format!(
-            "snapshot at index {applied}: {keys} keys ({}); log compacted up to {compact_to}",
-            human_size(size)
-        ));
-        // Reclaiming the files of compacted entries can take a while: not on this thread.
-        let storage = self.storage.clone();
-        std::thread::spawn(move || storage.purge());
-        Ok(())
-    }
-
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
         if entries.is_empty() {
             return Ok(());
@@ -591,125 +460,5 @@ impl NodeDriver {
                 ConfChangeV2::parse_from_bytes(&entry.data).map_err(raft::Error::CodecError)?;
             self.raw.apply_conf_change(&cc)
         }
-    }
-
-    /// Turns role, term and leader changes into events, and fails what a lost
-    /// leadership can no longer finish.
-    fn observe_leadership(&mut self) {
-        let raft = &self.raw.raft;
-        let (role, term, leader) = (Role::from(raft.state), raft.term, raft.leader_id);
-        if term != self.seen.term {
-            self.seen.term = term;
-            self.event(format!("term {term} begins"));
-        }
-        if role != self.seen.role {
-            let was = self.seen.role;
-            self.seen.role = role;
-            self.event(format!("became {role}"));
-            if was == Role::Leader {
-                self.writes.fail_all(&RequestError::LeadershipLost);
-                self.reads.fail_all(&RequestError::LeadershipLost);
-            }
-        }
-        if leader != self.seen.leader {
-            self.seen.leader = leader;
-            if leader == 0 {
-                self.event("no known leader".to_string());
-            } else {
-                self.event(format!("leader is node {leader} (term {term})"));
-            }
-        }
-    }
-
-    fn event(&mut self, text: String) {
-        tracing::info!("{text}");
-        let events = Arc::make_mut(&mut self.events);
-        if events.len() == EVENT_HISTORY {
-            events.pop_front();
-        }
-        events.push_back(Event {
-            at: SystemTime::now(),
-            text,
-        });
-    }
-
-    /// Publishes the status view.
-    fn publish(&mut self) {
-        let me = self.raw.raft.id;
-        let is_leader = self.raw.raft.state == StateRole::Leader;
-        let mut peers = Vec::new();
-        let mut changes = Vec::new();
-        for p in self.peers.iter() {
-            let last_heard = self.last_heard.get(&p.id).copied();
-            let link_up = (p.id != me).then(|| self.transport.link_up(p.id)).flatten();
-            // A link coming up for the first time is news; "down" before it ever came up
-            // is just start-up.
-            let before = link_up.and_then(|up| self.seen.peers_up.insert(p.id, up));
-            if let Some(up) = link_up
-                && before != Some(up)
-                && (up || before.is_some())
-            {
-                changes.push(format!(
-                    "link to node {} {}",
-                    p.id,
-                    if up { "up" } else { "down" }
-                ));
-            }
-            let progress = if is_leader && p.id != me {
-                self.raw.raft.prs().get(p.id).map(|pr| Progress {
-                    matched: pr.matched,
-                    next: pr.next_idx,
-                    state: match pr.state {
-                        raft::ProgressState::Probe => "Probe",
-                        raft::ProgressState::Replicate => "Replicate",
-                        raft::ProgressState::Snapshot => "Snapshot",
-                    },
-                    inflight: pr.ins.count(),
-                })
-            } else {
-                None
-            };
-            peers.push(PeerView {
-                id: p.id,
-                peer_addr: p.peer_addr,
-                api_addr: p.api_addr,
-                is_self: p.id == me,
-                last_heard,
-                link_up,
-                progress,
-            });
-        }
-        for change in changes {
-            self.event(change);
-        }
-        let raft = &self.raw.raft;
-        let (applied, key_count) = {
-            let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
-            (sm.applied(), sm.len())
-        };
-        let status = NodeStatus {
-            id: me,
-            role: raft.state.into(),
-            term: raft.term,
-            vote: raft.vote,
-            leader_id: raft.leader_id,
-            commit_index: raft.raft_log.committed,
-            applied_index: applied,
-            last_index: raft.raft_log.last_index(),
-            persisted_index: raft.raft_log.persisted,
-            first_index: raft.raft_log.first_index(),
-            snapshot_index: self.last_snapshot,
-            key_count,
-            peers,
-            events: Arc::clone(&self.events),
-        };
-        self.status_tx.send_if_modified(|old| {
-            if *old == status {
-                false
-            } else {
-                *old = status;
-                true
-            }
-        });
     }
 }

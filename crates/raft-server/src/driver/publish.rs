@@ -1,0 +1,160 @@
+//! What the driver shows of itself: the events timeline (role, term, leader, votes, links)
+//! and the status view published after each loop for the dashboard and `Status`.
+
+use std::sync::{Arc, PoisonError};
+use std::time::SystemTime;
+
+use raft::StateRole;
+use raft::eraftpb::{Message, MessageType};
+
+use super::NodeDriver;
+use super::handle::RequestError;
+use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role};
+
+impl NodeDriver {
+    /// Turns vote requests and answers, sent or received, into events.
+    pub(super) fn note_vote_traffic(&mut self, m: &Message, incoming: bool) {
+        let pre = match m.get_msg_type() {
+            MessageType::MsgRequestPreVote | MessageType::MsgRequestPreVoteResponse => "pre-vote",
+            MessageType::MsgRequestVote | MessageType::MsgRequestVoteResponse => "vote",
+            _ => return,
+        };
+        let (peer, term) = if incoming {
+            (m.from, m.term)
+        } else {
+            (m.to, m.term)
+        };
+        let verdict = if m.reject { "refused" } else { "granted" };
+        let text = match (m.get_msg_type(), incoming) {
+            (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, true) => {
+                format!("node {peer} asks for a {pre}, term {term}")
+            }
+            (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, false) => {
+                format!("asks node {peer} for a {pre}, term {term}")
+            }
+            (_, true) => format!("node {peer} {verdict} us a {pre}, term {term}"),
+            (_, false) => format!("{verdict} node {peer} a {pre}, term {term}"),
+        };
+        self.event(text);
+    }
+
+    /// Turns role, term and leader changes into events, and fails what a lost
+    /// leadership can no longer finish.
+    pub(super) fn observe_leadership(&mut self) {
+        let raft = &self.raw.raft;
+        let (role, term, leader) = (Role::from(raft.state), raft.term, raft.leader_id);
+        if term != self.seen.term {
+            self.seen.term = term;
+            self.event(format!("term {term} begins"));
+        }
+        if role != self.seen.role {
+            let was = self.seen.role;
+            self.seen.role = role;
+            self.event(format!("became {role}"));
+            if was == Role::Leader {
+                self.writes.fail_all(&RequestError::LeadershipLost);
+                self.reads.fail_all(&RequestError::LeadershipLost);
+            }
+        }
+        if leader != self.seen.leader {
+            self.seen.leader = leader;
+            if leader == 0 {
+                self.event("no known leader".to_string());
+            } else {
+                self.event(format!("leader is node {leader} (term {term})"));
+            }
+        }
+    }
+
+    pub(super) fn event(&mut self, text: String) {
+        tracing::info!("{text}");
+        let events = Arc::make_mut(&mut self.events);
+        if events.len() == EVENT_HISTORY {
+            events.pop_front();
+        }
+        events.push_back(Event {
+            at: SystemTime::now(),
+            text,
+        });
+    }
+
+    /// Publishes the status view.
+    pub(super) fn publish(&mut self) {
+        let me = self.raw.raft.id;
+        let is_leader = self.raw.raft.state == StateRole::Leader;
+        let mut peers = Vec::new();
+        let mut changes = Vec::new();
+        for p in self.peers.iter() {
+            let last_heard = self.last_heard.get(&p.id).copied();
+            let link_up = (p.id != me).then(|| self.transport.link_up(p.id)).flatten();
+            // A link coming up for the first time is news; "down" before it ever came up
+            // is just start-up.
+            let before = link_up.and_then(|up| self.seen.peers_up.insert(p.id, up));
+            if let Some(up) = link_up
+                && before != Some(up)
+                && (up || before.is_some())
+            {
+                changes.push(format!(
+                    "link to node {} {}",
+                    p.id,
+                    if up { "up" } else { "down" }
+                ));
+            }
+            let progress = if is_leader && p.id != me {
+                self.raw.raft.prs().get(p.id).map(|pr| Progress {
+                    matched: pr.matched,
+                    next: pr.next_idx,
+                    state: match pr.state {
+                        raft::ProgressState::Probe => "Probe",
+                        raft::ProgressState::Replicate => "Replicate",
+                        raft::ProgressState::Snapshot => "Snapshot",
+                    },
+                    inflight: pr.ins.count(),
+                })
+            } else {
+                None
+            };
+            peers.push(PeerView {
+                id: p.id,
+                peer_addr: p.peer_addr,
+                api_addr: p.api_addr,
+                is_self: p.id == me,
+                last_heard,
+                link_up,
+                progress,
+            });
+        }
+        for change in changes {
+            self.event(change);
+        }
+        let raft = &self.raw.raft;
+        let (applied, key_count) = {
+            let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
+            (sm.applied(), sm.len())
+        };
+        let status = NodeStatus {
+            id: me,
+            role: raft.state.into(),
+            term: raft.term,
+            vote: raft.vote,
+            leader_id: raft.leader_id,
+            commit_index: raft.raft_log.committed,
+            applied_index: applied,
+            last_index: raft.raft_log.last_index(),
+            persisted_index: raft.raft_log.persisted,
+            first_index: raft.raft_log.first_index(),
+            snapshot_index: self.last_snapshot,
+            key_count,
+            peers,
+            events: Arc::clone(&self.events),
+        };
+        self.status_tx.send_if_modified(|old| {
+            if *old == status {
+                false
+            } else {
+                *old = status;
+                true
+            }
+        });
+    }
+}

@@ -1,0 +1,376 @@
+//! Unit tests of the raft-engine storage: appends, overwrites, hard state, reopen,
+//! snapshots and compaction, and the data-dir checks.
+
+use protobuf::Message as _;
+use raft::Storage as _;
+
+use super::*;
+
+const NODE: u64 = 1;
+const CLUSTER: u64 = 42;
+const VOTERS: &[u64] = &[1, 2, 3];
+
+fn open(dir: &Path) -> (EngineStorage, Recovered) {
+    EngineStorage::open(dir, NODE, CLUSTER, VOTERS).expect("open storage")
+}
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        data: format!("entry {index} of term {term}").into_bytes().into(),
+        ..Entry::default()
+    }
+}
+
+fn entries(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
+    range.map(|i| entry(i, term)).collect()
+}
+
+fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
+    HardState {
+        term,
+        vote,
+        commit,
+        ..HardState::default()
+    }
+}
+
+fn all(s: &EngineStorage) -> Vec<Entry> {
+    let last = s.last_index().expect("last_index");
+    s.entries(1, last + 1, None, GetEntriesContext::empty(false))
+        .expect("entries")
+}
+
+fn is_unavailable(r: raft::Result<impl std::fmt::Debug>) -> bool {
+    matches!(r, Err(raft::Error::Store(raft::StorageError::Unavailable)))
+}
+
+#[test]
+fn fresh_dir_starts_from_the_voters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, rec) = open(dir.path());
+    assert_eq!(
+        rec,
+        Recovered {
+            fresh: true,
+            cluster_id: CLUSTER,
+            last_index: 0,
+            term: 0,
+            commit: 0,
+            snapshot_index: 0,
+        }
+    );
+    let state = s.initial_state().expect("initial_state");
+    assert_eq!(state.conf_state.voters, VOTERS);
+    assert_eq!(state.hard_state, HardState::default());
+    assert_eq!(s.first_index().expect("first_index"), 1);
+    assert_eq!(s.last_index().expect("last_index"), 0);
+    assert_eq!(s.term(0).expect("term 0"), 0);
+    assert!(is_unavailable(s.term(1)));
+    assert!(s.read_entries(0, 10).expect("read_entries").is_empty());
+    assert!(dir.path().join(MARKER_FILE).is_file());
+}
+
+#[test]
+fn appends_entries_and_hard_state_in_one_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    let written = entries(1..=5, 1);
+    s.persist(&written, Some(&hard_state(1, 1, 3)))
+        .expect("persist");
+
+    assert_eq!(s.first_index().expect("first_index"), 1);
+    assert_eq!(s.last_index().expect("last_index"), 5);
+    assert_eq!(all(&s), written);
+    assert_eq!(
+        s.entries(2, 4, None, GetEntriesContext::empty(false))
+            .expect("entries 2..4"),
+        written[1..3]
+    );
+    for i in 1..=5 {
+        assert_eq!(s.term(i).expect("term"), 1, "term of {i}");
+    }
+    assert!(is_unavailable(s.term(6)), "past the last index");
+    assert!(
+        is_unavailable(s.entries(1, 7, None, GetEntriesContext::empty(false))),
+        "high past last + 1"
+    );
+    assert_eq!(s.hard_state(), hard_state(1, 1, 3));
+    assert_eq!(
+        s.initial_state().expect("initial_state").hard_state,
+        hard_state(1, 1, 3)
+    );
+    // read_entries clips to what is on disk instead of failing.
+    assert_eq!(s.read_entries(0, 100).expect("read_entries"), written);
+    assert_eq!(s.read_entries(4, 100).expect("read_entries"), written[3..]);
+    assert!(s.read_entries(6, 100).expect("read_entries").is_empty());
+}
+
+#[test]
+fn entries_honours_max_size_but_returns_at_least_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    let written = entries(1..=5, 1);
+    s.persist(&written, None).expect("persist");
+    let size = u64::from(written[0].compute_size());
+    let ctx = || GetEntriesContext::empty(false);
+
+    assert_eq!(s.entries(1, 6, 0, ctx()).expect("max 0"), written[..1]);
+    assert_eq!(s.entries(1, 6, size, ctx()).expect("max 1"), written[..1]);
+    assert_eq!(
+        s.entries(1, 6, 2 * size, ctx()).expect("max 2"),
+        written[..2]
+    );
+    assert_eq!(
+        s.entries(1, 6, 2 * size + 1, ctx()).expect("max 2+"),
+        written[..2]
+    );
+    assert_eq!(s.entries(1, 6, u64::MAX, ctx()).expect("no max"), written);
+}
+
+#[test]
+fn append_inside_the_log_replaces_the_conflicting_suffix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    s.persist(&entries(1..=5, 1), Some(&hard_state(1, 1, 2)))
+        .expect("persist term 1");
+    s.persist(&entries(3..=4, 2), Some(&hard_state(2, 2, 2)))
+        .expect("persist term 2");
+
+    assert_eq!(s.last_index().expect("last_index"), 4);
+    assert_eq!(s.term(2).expect("term 2"), 1);
+    assert_eq!(s.term(3).expect("term 3"), 2);
+    assert_eq!(s.term(4).expect("term 4"), 2);
+    assert!(is_unavailable(s.term(5)), "entry 5 is gone");
+    let mut expected = entries(1..=2, 1);
+    expected.extend(entries(3..=4, 2));
+    assert_eq!(all(&s), expected);
+
+    // The truncation is durable, not just in the memtable.
+    drop(s);
+    let (s, rec) = open(dir.path());
+    assert_eq!(rec.last_index, 4);
+    assert_eq!(all(&s), expected);
+    assert!(is_unavailable(s.term(5)));
+}
+
+#[test]
+fn reopen_recovers_entries_hard_state_and_conf_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = entries(1..=5, 3);
+    {
+        let (s, _) = open(dir.path());
+        s.persist(&written, Some(&hard_state(3, 2, 4)))
+            .expect("persist");
+    }
+    // Other voters are ignored on reopen: the dir keeps the membership it has.
+    let (s, rec) =
+        EngineStorage::open(dir.path(), NODE, CLUSTER + 1, &[1, 2, 3, 4, 5]).expect("reopen");
+    assert_eq!(
+        rec,
+        Recovered {
+            fresh: false,
+            cluster_id: CLUSTER,
+            last_index: 5,
+            term: 3,
+            commit: 4,
+            snapshot_index: 0,
+        }
+    );
+    let state = s.initial_state().expect("initial_state");
+    assert_eq!(state.hard_state, hard_state(3, 2, 4));
+    assert_eq!(state.conf_state.voters, VOTERS);
+    assert_eq!(all(&s), written);
+    assert_eq!(s.term(5).expect("term 5"), 3);
+}
+
+#[test]
+fn conf_state_change_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, _) = open(dir.path());
+        let cs = ConfState {
+            voters: vec![1, 2, 3, 4],
+            ..ConfState::default()
+        };
+        s.set_conf_state(&cs).expect("set_conf_state");
+    }
+    let (s, _) = open(dir.path());
+    let state = s.initial_state().expect("initial_state");
+    assert_eq!(state.conf_state.voters, [1, 2, 3, 4]);
+}
+
+#[test]
+fn set_commit_reaches_disk_on_flush() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, _) = open(dir.path());
+        s.persist(&entries(1..=5, 1), Some(&hard_state(1, 1, 2)))
+            .expect("persist");
+        s.set_commit(5);
+        s.set_commit(3); // never moves back
+        assert_eq!(s.hard_state().commit, 5);
+        s.flush().expect("flush");
+    }
+    let (s, rec) = open(dir.path());
+    assert_eq!(rec.commit, 5);
+    assert_eq!(s.hard_state(), hard_state(1, 1, 5));
+}
+
+#[test]
+fn set_commit_rides_along_with_the_next_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, _) = open(dir.path());
+        s.persist(&entries(1..=3, 1), Some(&hard_state(1, 1, 1)))
+            .expect("persist");
+        s.set_commit(3);
+        // Entries only, no hard state: the pending commit is written with them.
+        s.persist(&entries(4..=4, 1), None).expect("persist");
+    }
+    let (_, rec) = open(dir.path());
+    assert_eq!((rec.last_index, rec.commit), (4, 3));
+}
+
+#[test]
+fn refuses_another_nodes_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path()));
+    let err = EngineStorage::open(dir.path(), 2, CLUSTER, VOTERS)
+        .err()
+        .expect("node 2 must not open node 1's dir");
+    assert!(
+        matches!(
+            err,
+            StorageError::OtherNode {
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("belongs to node 1"), "{err}");
+}
+
+#[test]
+fn refuses_a_foreign_dir_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let notes = dir.path().join("notes.txt");
+    fs::write(&notes, "mine").expect("write notes");
+    let err = EngineStorage::open(dir.path(), NODE, CLUSTER, VOTERS)
+        .err()
+        .expect("a foreign dir must be refused");
+    assert!(matches!(err, StorageError::Foreign(_)), "{err:?}");
+    assert_eq!(fs::read_to_string(&notes).expect("read notes"), "mine");
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .expect("list dir")
+        .map(|e| e.expect("dir entry").file_name())
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
+}
+
+#[test]
+fn refuses_a_regular_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("not-a-dir");
+    fs::write(&file, "x").expect("write file");
+    let err = EngineStorage::open(&file, NODE, CLUSTER, VOTERS)
+        .err()
+        .expect("a file is not a data dir");
+    assert!(matches!(err, StorageError::Dir { .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(&file).expect("read file"), "x");
+}
+
+#[test]
+fn refuses_a_damaged_marker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join(MARKER_FILE), "node_id=one\n").expect("write marker");
+    let err = EngineStorage::open(dir.path(), NODE, CLUSTER, VOTERS)
+        .err()
+        .expect("a damaged marker must be refused");
+    assert!(matches!(err, StorageError::BadMarker(_)), "{err:?}");
+}
+
+fn snapshot_at(index: u64, term: u64, data: &[u8]) -> Snapshot {
+    let mut snap = Snapshot::default();
+    snap.set_data(data.to_vec().into());
+    let md = snap.mut_metadata();
+    md.index = index;
+    md.term = term;
+    md.mut_conf_state().set_voters(VOTERS.to_vec());
+    snap
+}
+
+fn is_compacted(r: raft::Result<impl std::fmt::Debug>) -> bool {
+    matches!(r, Err(raft::Error::Store(raft::StorageError::Compacted)))
+}
+
+#[test]
+fn save_snapshot_compacts_behind_it_and_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, _) = open(dir.path());
+        s.persist(&entries(1..=10, 1), Some(&hard_state(1, 1, 3)))
+            .expect("persist");
+        // Snapshot at 8, keep the log from 6 on (compact up to 5).
+        s.save_snapshot(&snapshot_at(8, 1, b"state at 8"), 5)
+            .expect("save snapshot");
+        assert_eq!(s.first_index().expect("first"), 6);
+        assert_eq!(s.last_index().expect("last"), 10);
+        assert_eq!(s.term(5).expect("term of the truncation point"), 1);
+        assert!(is_compacted(s.term(4)));
+        assert!(is_compacted(s.entries(
+            5,
+            7,
+            None,
+            GetEntriesContext::empty(false)
+        )));
+        assert_eq!(
+            s.entries(6, 11, None, GetEntriesContext::empty(false))
+                .expect("entries after it")
+                .len(),
+            5
+        );
+        assert_eq!(s.snapshot(0, 2).expect("snapshot").get_metadata().index, 8);
+        // The commit on disk is raised to the snapshot: a restart applies up to it.
+        assert_eq!(s.hard_state().commit, 8);
+    }
+    let (s, rec) = open(dir.path());
+    assert_eq!(rec.snapshot_index, 8);
+    assert_eq!(rec.commit, 8);
+    assert_eq!(s.first_index().expect("first"), 6);
+    assert_eq!(s.term(5).expect("term"), 1);
+    let snap = s.latest_snapshot().expect("read").expect("a snapshot");
+    assert_eq!(snap.get_data(), b"state at 8");
+    // Appending after a compaction still works, and overwrites still truncate.
+    s.persist(&entries(9..=12, 2), None).expect("overwrite");
+    assert_eq!(s.last_index().expect("last"), 12);
+    assert_eq!(s.term(9).expect("term"), 2);
+}
+
+#[test]
+fn applying_a_snapshot_replaces_the_whole_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    s.persist(&entries(1..=5, 1), Some(&hard_state(1, 0, 2)))
+        .expect("persist");
+    // A leader's snapshot at 20 (term 3): everything here is older or conflicting.
+    s.apply_snapshot(&snapshot_at(20, 3, b"leader state"), None)
+        .expect("apply");
+    assert_eq!(s.first_index().expect("first"), 21);
+    assert_eq!(s.last_index().expect("last"), 20);
+    assert_eq!(s.term(20).expect("term"), 3);
+    assert!(is_compacted(s.term(5)));
+    assert_eq!(s.hard_state().commit, 20);
+    // The next entries from the leader follow the snapshot.
+    s.persist(&entries(21..=22, 3), None)
+        .expect("append after snapshot");
+    assert_eq!(s.last_index().expect("last"), 22);
+    drop(s);
+    let (s, rec) = open(dir.path());
+    assert_eq!((rec.snapshot_index, rec.last_index), (20, 22));
+    assert_eq!(s.first_index().expect("first"), 21);
+    assert!(is_unavailable(s.term(23)));
+}
