@@ -71,7 +71,10 @@ t kill-server
 sock=$sock-client # a fresh tmux server: reusing a socket just killed can race its exit
 
 # The client: three headless servers, the TUI in tmux; a put, a SIGKILL of the leader, a put
-# that fails over, a get.
+# that fails over, a get. Ports of its own: the dashboards' servers may still be exiting.
+base=$((base + 10))
+peers="1=127.0.0.1:$((base+1)),2=127.0.0.1:$((base+2)),3=127.0.0.1:$((base+3))"
+api="127.0.0.1:$((base+1001)),127.0.0.1:$((base+1002)),127.0.0.1:$((base+1003))"
 for i in 1 2 3; do
   "$bin/raft-server" --id "$i" --peers "$peers" --data-dir "$work/client-$i" --headless 2>/dev/null &
   echo $! > "$work/pid$i"
