@@ -116,6 +116,18 @@ pub enum AdminCommand {
     TransferLeader,
 }
 
+/// What the handles and the driver share besides the queue.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Client requests sent to the driver and not yet taken off the queue.
+    pub(crate) queued_requests: AtomicUsize,
+    /// Set by [`NodeHandle::shutdown`]; the driver checks it every loop.
+    pub(crate) stop: AtomicBool,
+    /// Snapshot deliveries reported by the transport, `(peer, delivered)`; the driver
+    /// drains them every loop, so none can be lost to a full queue.
+    pub(crate) snapshot_reports: std::sync::Mutex<Vec<(u64, bool)>>,
+}
+
 /// A cloneable handle to a running node.
 #[derive(Clone)]
 pub struct NodeHandle {
@@ -124,13 +136,8 @@ pub struct NodeHandle {
     pub(crate) sm: Arc<RwLock<KvStateMachine>>,
     pub(crate) storage: EngineStorage,
     pub(crate) request_timeout: Duration,
-    /// Client requests sent to the driver and not yet taken off the queue.
-    pub(crate) queued_requests: Arc<AtomicUsize>,
-    /// Set by [`NodeHandle::shutdown`]; the driver checks it every loop.
-    pub(crate) stop: Arc<AtomicBool>,
-    /// Snapshot deliveries reported by the transport, `(peer, delivered)`; the driver
-    /// drains them every loop, so none can be lost to a full queue.
-    pub(crate) snapshot_reports: Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
+    /// What the handles share with the driver besides the queue.
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl NodeHandle {
@@ -184,7 +191,8 @@ impl NodeHandle {
     /// Tells Raft whether a snapshot for `peer` went out (raft-rs holds the peer until it
     /// hears).
     pub fn report_snapshot(&self, peer: u64, ok: bool) {
-        self.snapshot_reports
+        self.shared
+            .snapshot_reports
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((peer, ok));
@@ -199,7 +207,7 @@ impl NodeHandle {
     /// Asks the driver to stop. Never blocks: the flag is seen within a tick, and the
     /// message (if the queue has room) wakes the driver at once.
     pub fn shutdown(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
         let _ = self.tx.try_send(DriverMsg::Shutdown);
     }
 
@@ -220,14 +228,14 @@ impl NodeHandle {
 
     /// Queues a client request, within its share of the queue.
     fn enqueue(&self, msg: DriverMsg) -> Result<(), RequestError> {
-        if self.queued_requests.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_REQUESTS {
-            self.queued_requests.fetch_sub(1, Ordering::Relaxed);
+        if self.shared.queued_requests.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_REQUESTS {
+            self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
             return Err(RequestError::Busy);
         }
         match self.tx.try_send(msg) {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.queued_requests.fetch_sub(1, Ordering::Relaxed);
+                self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
                 Err(match e {
                     TrySendError::Full(_) => RequestError::Busy,
                     TrySendError::Disconnected(_) => RequestError::ShuttingDown,

@@ -18,7 +18,7 @@ mod publish;
 mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, Message
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
-use handle::DriverMsg;
 pub use handle::{AdminCommand, NodeHandle, ReadOutcome, RequestError, WriteOutcome};
+use handle::{DriverMsg, Shared};
 use pending::{PendingReads, PendingWrites};
 
 use crate::command::Command;
@@ -76,12 +76,10 @@ pub struct NodeDriver {
     last_heard: HashMap<u64, Instant>,
     events: Arc<VecDeque<Event>>,
     seen: Seen,
-    queued_requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     snapshot_every: u64,
     /// Index of the latest snapshot, taken or installed.
     last_snapshot: u64,
-    snapshot_reports: Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
 }
 
 /// What the driver last reported, to turn changes into events.
@@ -137,16 +135,9 @@ impl NodeDriver {
             sm: Arc::new(RwLock::new(sm)),
             storage: storage.clone(),
             request_timeout: cfg.request_timeout,
-            queued_requests: Arc::new(AtomicUsize::new(0)),
-            stop: Arc::new(AtomicBool::new(false)),
-            snapshot_reports: Arc::default(),
+            shared: Arc::default(),
         };
         let transport = transport_for(handle.clone());
-        let (queued_requests, stop) = (
-            Arc::clone(&handle.queued_requests),
-            Arc::clone(&handle.stop),
-        );
-        let snapshot_reports = Arc::clone(&handle.snapshot_reports);
         let tick = cfg.timing.tick;
         let mut driver = Self {
             raw,
@@ -162,11 +153,9 @@ impl NodeDriver {
             last_heard: HashMap::new(),
             events: Arc::new(VecDeque::new()),
             seen: Seen::default(),
-            queued_requests,
-            stop,
+            shared: Arc::clone(&handle.shared),
             snapshot_every: cfg.snapshot_every,
             last_snapshot: snapshot_index,
-            snapshot_reports,
         };
         driver.seen.term = recovered.term;
         driver.event(if recovered.fresh {
@@ -220,7 +209,7 @@ impl NodeDriver {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
-            if self.stop.load(Ordering::Relaxed) {
+            if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
             self.take_snapshot_reports();
@@ -244,7 +233,7 @@ impl NodeDriver {
             msg,
             DriverMsg::Propose { .. } | DriverMsg::Read { .. } | DriverMsg::Admin { .. }
         ) {
-            self.queued_requests.fetch_sub(1, Ordering::Relaxed);
+            self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
         }
         match msg {
             DriverMsg::Raft(mut m) => {

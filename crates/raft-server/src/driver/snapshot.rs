@@ -18,6 +18,7 @@ impl NodeDriver {
     pub(super) fn take_snapshot_reports(&mut self) {
         let reports = std::mem::take(
             &mut *self
+                .shared
                 .snapshot_reports
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
