@@ -300,7 +300,6 @@ impl SmartClient {
             let result = tokio::time::timeout(attempt, op(client)).await;
             let mut hop = Hop {
                 addr: target.clone(),
-                node_id: None,
                 reason,
                 resent: write_id.is_some() && !trace.hops.is_empty(),
                 outcome: HopOutcome::Ok,
@@ -321,13 +320,9 @@ impl SmartClient {
                 }
                 Ok(Err(status)) => match status.code() {
                     Code::InvalidArgument => {
-                        hop.outcome = HopOutcome::Rejected(status.message().to_string());
-                        trace.hops.push(hop);
                         return Err(ClientError::Rejected(status.message().to_string()));
                     }
                     Code::Aborted => {
-                        hop.outcome = HopOutcome::Rejected(status.message().to_string());
-                        trace.hops.push(hop);
                         return Err(ClientError::Superseded(status.message().to_string()));
                     }
                     Code::FailedPrecondition => {

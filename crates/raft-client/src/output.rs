@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::client::NodeReport;
 
 /// One element of the `status --json` array (see the contract in `shared/design.md`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct StatusJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<u64>,
@@ -51,18 +51,10 @@ pub fn status_json(reports: &[NodeReport]) -> String {
                 error: None,
             },
             Err(e) => StatusJson {
-                id: None,
                 api_addr: &r.api_addr,
                 reachable: false,
-                role: None,
-                term: None,
-                leader_id: None,
-                commit_index: None,
-                applied_index: None,
-                last_index: None,
-                vote: None,
-                key_count: None,
                 error: Some(e),
+                ..StatusJson::default()
             },
         })
         .collect();

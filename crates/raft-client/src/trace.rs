@@ -33,8 +33,6 @@ pub enum HopOutcome {
     Timeout,
     /// Could not connect or the connection broke.
     Unreachable(String),
-    /// The request itself is bad.
-    Rejected(String),
 }
 
 /// One attempt at one node.
@@ -42,8 +40,6 @@ pub enum HopOutcome {
 pub struct Hop {
     /// Client API address tried.
     pub addr: String,
-    /// Node id, when the node said who it is.
-    pub node_id: Option<u64>,
     /// Why this node.
     pub reason: Reason,
     /// True when this attempt resent a write already sent (same client id and seq).
@@ -89,17 +85,12 @@ impl fmt::Display for HopOutcome {
             HopOutcome::Unavailable(m) => write!(f, "unavailable: {m}"),
             HopOutcome::Timeout => f.write_str("no answer (timed out)"),
             HopOutcome::Unreachable(m) => write!(f, "unreachable: {m}"),
-            HopOutcome::Rejected(m) => write!(f, "rejected: {m}"),
         }
     }
 }
 
 impl fmt::Display for Hop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let who = match self.node_id {
-            Some(id) => format!("node {id} ({})", self.addr),
-            None => self.addr.clone(),
-        };
         let why = match self.reason {
             Reason::KnownLeader => "known leader",
             Reason::Redirect => "redirect",
@@ -108,7 +99,8 @@ impl fmt::Display for Hop {
         let resent = if self.resent { ", same request id" } else { "" };
         write!(
             f,
-            "{who} [{why}{resent}]: {} ({:.1} ms)",
+            "{} [{why}{resent}]: {} ({:.1} ms)",
+            self.addr,
             self.outcome,
             self.elapsed.as_secs_f64() * 1000.0
         )

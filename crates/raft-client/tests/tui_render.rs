@@ -40,7 +40,6 @@ fn down(id: u64) -> NodeReport {
 fn hop(addr: usize, reason: Reason, resent: bool, outcome: HopOutcome, ms: u64) -> Hop {
     Hop {
         addr: PEERS[addr - 1].to_string(),
-        node_id: None,
         reason,
         resent,
         outcome,
@@ -195,4 +194,26 @@ fn a_request_in_flight_with_text_typed_meanwhile() {
     enter(&mut app, "get --stale 'a key'");
     typed(&mut app, "put next 🦀 ünïcode");
     insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn clearing_the_output_also_resets_the_scroll() {
+    let mut app = app_with_cluster(vec![
+        status(1, "Leader", 2),
+        status(2, "Follower", 2),
+        status(3, "Follower", 2),
+    ]);
+    for _ in 0..30 {
+        enter(&mut app, "help");
+    }
+    app.on_key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE));
+    assert!(app.scroll_back > 0);
+    app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL));
+    assert_eq!((app.output.len(), app.scroll_back), (0, 0));
+    enter(&mut app, "leader");
+    let screen = render(&app).to_string();
+    assert!(
+        screen.contains("› leader"),
+        "new output is visible after Ctrl+L:\n{screen}"
+    );
 }

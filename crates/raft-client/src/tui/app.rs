@@ -2,6 +2,7 @@
 //! request in flight. Keys come in, effects (run a request, cancel it) go out; nothing here
 //! does I/O, so it can be tested and snapshotted.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use kv_proto::kv::{GetResponse, WriteResponse};
@@ -109,7 +110,7 @@ pub struct App {
     /// The input line.
     pub input: LineEditor,
     /// The output pane, oldest first.
-    pub output: Vec<OutLine>,
+    pub output: VecDeque<OutLine>,
     /// Lines scrolled back from the newest (0 follows the newest).
     pub scroll_back: usize,
     /// The latest status of every node, for the cluster bar.
@@ -152,7 +153,7 @@ impl App {
             KeyCode::Char('u') if ctrl => self.input.delete_to_start(),
             KeyCode::Char('a') if ctrl => self.input.home(),
             KeyCode::Char('e') if ctrl => self.input.end(),
-            KeyCode::Char('l') if ctrl => self.output.clear(),
+            KeyCode::Char('l') if ctrl => self.clear_output(),
             KeyCode::Char(c) if !ctrl => self.input.insert(c),
             KeyCode::Backspace => self.input.backspace(),
             KeyCode::Delete => self.input.delete(),
@@ -195,7 +196,7 @@ impl App {
                 return None;
             }
             Command::Clear => {
-                self.output.clear();
+                self.clear_output();
                 return None;
             }
             Command::Help => {
@@ -359,15 +360,20 @@ impl App {
             .map_or_else(|| addr.to_string(), |id| format!("node {id}"))
     }
 
+    fn clear_output(&mut self) {
+        self.output.clear();
+        self.scroll_back = 0;
+    }
+
     fn info(&mut self, text: String) {
         self.push(Tone::Info, text);
     }
 
     fn push(&mut self, tone: Tone, text: String) {
         if self.output.len() == OUTPUT_LINES {
-            self.output.remove(0);
+            self.output.pop_front();
         }
-        self.output.push(OutLine { tone, text });
+        self.output.push_back(OutLine { tone, text });
     }
 }
 

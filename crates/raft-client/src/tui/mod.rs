@@ -59,8 +59,11 @@ async fn event_loop<B: Backend>(
             }
         })
     };
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Outcome, Duration)>();
-    let mut running: Option<tokio::task::JoinHandle<()>> = None;
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
+    // The request in flight: its number and task. A result that arrives for another number
+    // (one cancelled with Esc just as it finished) is dropped.
+    let mut running: Option<(u64, tokio::task::JoinHandle<()>)> = None;
+    let mut next_request = 0u64;
     let mut app = App::new(client.peers());
     let mut spinner = tokio::time::interval(Duration::from_millis(100));
     let mut spin = 0usize;
@@ -72,10 +75,12 @@ async fn event_loop<B: Backend>(
             ev = events.recv() => match ev {
                 Some(Event::Key(key)) => match app.on_key(key) {
                     Some(Effect::Run(req)) => {
-                        running = Some(spawn_request(Arc::clone(&client), req, done_tx.clone()));
+                        next_request += 1;
+                        let task = spawn_request(Arc::clone(&client), req, next_request, done_tx.clone());
+                        running = Some((next_request, task));
                     }
                     Some(Effect::Cancel) => {
-                        if let Some(task) = running.take() {
+                        if let Some((_, task)) = running.take() {
                             task.abort();
                         }
                         app.on_cancelled();
@@ -86,9 +91,11 @@ async fn event_loop<B: Backend>(
                 Some(_) => {}
                 None => break Ok(()),
             },
-            Some((outcome, elapsed)) = done_rx.recv() => {
-                running = None;
-                app.on_outcome(outcome, elapsed, client.leader_hint());
+            Some(done) = done_rx.recv() => {
+                if running.as_ref().is_some_and(|(id, _)| *id == done.id) {
+                    running = None;
+                    app.on_outcome(done.outcome, done.elapsed, client.leader_hint());
+                }
             }
             Some(reports) = cluster_rx.recv() => app.on_cluster(reports, Instant::now()),
             _ = spinner.tick(), if app.in_flight.is_some() => spin = spin.wrapping_add(1),
@@ -97,7 +104,7 @@ async fn event_loop<B: Backend>(
             break Ok(());
         }
     };
-    if let Some(task) = running {
+    if let Some((_, task)) = running {
         task.abort();
     }
     refresher.abort();
@@ -107,10 +114,18 @@ async fn event_loop<B: Backend>(
     result
 }
 
+/// A request that finished: which one, how, and how long it took.
+struct Finished {
+    id: u64,
+    outcome: Outcome,
+    elapsed: Duration,
+}
+
 fn spawn_request(
     client: Arc<SmartClient>,
     req: Request,
-    done: mpsc::UnboundedSender<(Outcome, Duration)>,
+    id: u64,
+    done: mpsc::UnboundedSender<Finished>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
@@ -120,7 +135,11 @@ fn spawn_request(
             Request::Get { key, stale } => Outcome::Read(client.get(&key, stale).await),
             Request::Status => Outcome::Status(client.status_all().await),
         };
-        let _ = done.send((outcome, started.elapsed()));
+        let _ = done.send(Finished {
+            id,
+            outcome,
+            elapsed: started.elapsed(),
+        });
     })
 }
 

@@ -120,7 +120,7 @@ fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
     // Wrap from the newest line backwards until the pane is full: the cost is bounded by
     // what is on screen, not by the length of the history.
     let mut lines: Vec<Line<'_>> = Vec::with_capacity(rows);
-    for l in app.output[..end].iter().rev() {
+    for l in app.output.range(..end).rev() {
         let style = match l.tone {
             Tone::Command => Style::new().bold(),
             Tone::Trace => Style::new().fg(Color::Gray),

@@ -263,13 +263,15 @@ impl Cluster {
                 if s["reachable"] != true {
                     return Err(format!("node {id} unreachable: {s}"));
                 }
-                leaders.push((s["leader_id"].as_u64().unwrap_or(0), s["role"].clone()));
+                leaders.push(s["leader_id"].as_u64().unwrap_or(0));
             }
-            let leader = leaders[0].0;
+            let Some(&leader) = leaders.first() else {
+                return Err("no node is running".to_string());
+            };
             let leader_is_leading = status
                 .get(leader.saturating_sub(1) as usize)
                 .is_some_and(|s| s["role"] == "Leader");
-            if leader != 0 && leader_is_leading && leaders.iter().all(|(l, _)| *l == leader) {
+            if leader != 0 && leader_is_leading && leaders.iter().all(|l| *l == leader) {
                 Ok(leader)
             } else {
                 Err(format!("{status:?}"))
@@ -300,10 +302,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.children.iter_mut().filter_map(Option::take) {
-            let mut child = child;
-            let _ = child.kill();
-            let _ = child.wait();
+        for id in 1..=self.n as u64 {
+            self.kill(id);
         }
     }
 }
