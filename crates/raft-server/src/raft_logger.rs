@@ -16,22 +16,34 @@ impl Drain for TracingDrain {
     type Err = Never;
 
     fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), Never> {
-        let mut kv = KvText(String::new());
-        // Serialising into a String cannot fail; ignore the Result rather than unwrap.
-        let _ = record.kv().serialize(record, &mut kv);
-        let _ = values.serialize(record, &mut kv);
-        let msg = record.msg();
+        // raft-rs logs every message it sends at debug level, with the whole message as a
+        // value: format a record only when tracing would keep it.
+        macro_rules! forward {
+            ($level:expr) => {
+                if tracing::enabled!(target: "raft", $level) {
+                    let kv = kv_text(record, values);
+                    tracing::event!(target: "raft", $level, "{}{}", record.msg(), kv);
+                }
+            };
+        }
         match record.level() {
-            slog::Level::Critical | slog::Level::Error => {
-                tracing::error!(target: "raft", "{msg}{}", kv.0)
-            }
-            slog::Level::Warning => tracing::warn!(target: "raft", "{msg}{}", kv.0),
-            slog::Level::Info => tracing::info!(target: "raft", "{msg}{}", kv.0),
-            slog::Level::Debug => tracing::debug!(target: "raft", "{msg}{}", kv.0),
-            slog::Level::Trace => tracing::trace!(target: "raft", "{msg}{}", kv.0),
+            slog::Level::Critical | slog::Level::Error => forward!(tracing::Level::ERROR),
+            slog::Level::Warning => forward!(tracing::Level::WARN),
+            slog::Level::Info => forward!(tracing::Level::INFO),
+            slog::Level::Debug => forward!(tracing::Level::DEBUG),
+            slog::Level::Trace => forward!(tracing::Level::TRACE),
         }
         Ok(())
     }
+}
+
+/// The record's key-value pairs as ` key=value` text.
+fn kv_text(record: &Record<'_>, values: &OwnedKVList) -> String {
+    let mut kv = KvText(String::new());
+    // Serialising into a String cannot fail; ignore the Result rather than unwrap.
+    let _ = record.kv().serialize(record, &mut kv);
+    let _ = values.serialize(record, &mut kv);
+    kv.0
 }
 
 struct KvText(String);

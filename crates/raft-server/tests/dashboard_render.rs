@@ -363,3 +363,29 @@ fn log_end_returns_to_follow_mode() {
     app.update(Action::Down, &status, pages, &source);
     assert_eq!(app.log_top, None);
 }
+
+#[test]
+fn up_at_the_first_key_stays_at_the_first_key() {
+    let now = Instant::now();
+    let source = Fake::new(20, 200);
+    let status = leader_status(now, 20, 202);
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30));
+    let mut app = App::default();
+    app.update(Action::FocusNext, &status, pages, &source);
+    for action in [Action::Up, Action::PageUp] {
+        app.update(action, &status, pages, &source);
+        assert_eq!(
+            app.kv_top, None,
+            "{action:?} at the top must not jump to the end"
+        );
+    }
+    // Down, then Up, comes back to the first key.
+    app.update(Action::Down, &status, pages, &source);
+    assert!(app.kv_top.is_some());
+    app.update(Action::Up, &status, pages, &source);
+    assert_eq!(
+        app.kv_top.as_deref(),
+        Some("bin"),
+        "the first key of the fake store"
+    );
+}

@@ -13,9 +13,10 @@ use crate::driver::AdminCommand;
 use crate::status::NodeStatus;
 
 /// The panels that take focus, in Tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Panel {
     /// The Raft log.
+    #[default]
     Log,
     /// The key-value pairs.
     Kv,
@@ -68,7 +69,7 @@ pub struct PageSizes {
 }
 
 /// The dashboard's state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct App {
     /// The focused panel.
     pub focus: Panel,
@@ -84,20 +85,6 @@ pub struct App {
     pub notice: Option<(String, Instant)>,
     /// The user asked to quit.
     pub quit: bool,
-}
-
-impl Default for App {
-    fn default() -> Self {
-        Self {
-            focus: Panel::Log,
-            show_help: false,
-            log_top: None,
-            kv_top: None,
-            events_back: 0,
-            notice: None,
-            quit: false,
-        }
-    }
 }
 
 /// How long an operator notice stays in the footer.
@@ -206,12 +193,13 @@ impl App {
         // The top of the last page: scrolling down stops there.
         let last_top = || source.keys_before(None, rows).into_iter().next();
         self.kv_top = match action {
-            Action::Up => source.keys_before(top, 1).pop().or(self.kv_top.clone()),
-            Action::PageUp => source
-                .keys_before(top, rows)
-                .into_iter()
-                .next()
-                .or(self.kv_top.clone()),
+            // At the first key (`None`) there is nothing above; `keys_before(None, ..)` would
+            // mean the last keys.
+            Action::Up | Action::PageUp => {
+                let n = if action == Action::Up { 1 } else { rows };
+                top.and_then(|t| source.keys_before(Some(t), n).into_iter().next())
+                    .or(self.kv_top.clone())
+            }
             Action::Home => None,
             Action::End => last_top(),
             Action::Down | Action::PageDown => {

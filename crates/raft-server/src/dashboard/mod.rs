@@ -62,11 +62,14 @@ async fn event_loop<B: Backend>(
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut changed = true;
     let mut last_draw = Instant::now();
+    // Page sizes of the last frame drawn: a resize redraws before the next key is read.
+    let mut pages = app::PageSizes::default();
     let result = loop {
         let now = Instant::now();
         if changed || now.duration_since(last_draw) >= Duration::from_secs(1) {
-            if let Err(e) = draw(terminal, &app, &data, info, started, &mut status_rx) {
-                break Err(e);
+            match draw(terminal, &app, &data, info, started, &mut status_rx) {
+                Ok(drawn) => pages = drawn,
+                Err(e) => break Err(e),
             }
             changed = false;
             last_draw = now;
@@ -76,7 +79,6 @@ async fn event_loop<B: Backend>(
             ev = keys.recv() => match ev {
                 Some(Event::Key(key)) => {
                     if let Some(action) = App::action_for(key) {
-                        let pages = ui::page_sizes(screen(terminal)?);
                         let status = status_rx.borrow().clone();
                         if let Some(cmd) = app.update(action, &status, pages, &data) {
                             let (node, tx) = (node.clone(), notice_tx.clone());
@@ -125,14 +127,14 @@ fn draw<B: Backend>(
     info: &NodeInfo,
     started: Instant,
     status_rx: &mut tokio::sync::watch::Receiver<crate::status::NodeStatus>,
-) -> std::io::Result<()> {
+) -> std::io::Result<app::PageSizes> {
     let status = status_rx.borrow_and_update().clone();
     let pages = ui::page_sizes(screen(terminal)?);
     let now = Instant::now();
     let data = app.frame(status, pages, source, info, started.elapsed(), now);
     let notice = app.current_notice(now);
     terminal.draw(|f| ui::draw(f, app, &data, notice))?;
-    Ok(())
+    Ok(pages)
 }
 
 /// Reads terminal events on a thread (crossterm's reads block) until `stop` is set or the

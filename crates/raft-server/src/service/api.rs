@@ -34,25 +34,20 @@ impl ApiService {
     fn status_of(&self, err: RequestError) -> Status {
         match err {
             RequestError::NotLeader { leader_id, term } => {
-                let api_addr = leader_id
-                    .and_then(|id| self.peers.get(id))
-                    .map(|p| p.api_addr.to_string())
-                    .unwrap_or_default();
-                let msg = match leader_id {
-                    Some(id) if !api_addr.is_empty() => {
-                        format!(
-                            "node {} is not the leader; leader is node {id} at {api_addr}",
-                            self.me
-                        )
-                    }
-                    _ => format!(
+                let leader = leader_id.and_then(|id| self.peers.get(id));
+                let msg = match leader {
+                    Some(p) => format!(
+                        "node {} is not the leader; leader is node {} at {}",
+                        self.me, p.id, p.api_addr
+                    ),
+                    None => format!(
                         "node {} is not the leader and knows of no leader (election in progress?)",
                         self.me
                     ),
                 };
                 let hint = pb::LeaderHint {
                     leader_id: leader_id.unwrap_or(0),
-                    api_addr,
+                    api_addr: leader.map(|p| p.api_addr.to_string()).unwrap_or_default(),
                     term,
                 };
                 Status::with_details(Code::FailedPrecondition, msg, hint.encode_to_vec().into())
@@ -153,15 +148,15 @@ impl KvApi for ApiService {
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let status = self.node.status().borrow().clone();
-        Ok(Response::new(status_to_pb(&status, &self.peers)))
+        Ok(Response::new(status_to_pb(&status)))
     }
 }
 
 /// The `Status` RPC's view of a node.
-pub fn status_to_pb(s: &NodeStatus, peers: &PeerMap) -> pb::StatusResponse {
+pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
+    // Every member is in the view; an unknown id (0: no leader) has no address.
     let addr_of = |id: u64| {
-        peers
-            .get(id)
+        s.peer(id)
             .map(|p| p.api_addr.to_string())
             .unwrap_or_default()
     };
@@ -176,11 +171,7 @@ pub fn status_to_pb(s: &NodeStatus, peers: &PeerMap) -> pb::StatusResponse {
         first_index: s.first_index,
         vote: s.vote,
         api_addr: addr_of(s.id),
-        leader_api_addr: if s.leader_id == 0 {
-            String::new()
-        } else {
-            addr_of(s.leader_id)
-        },
+        leader_api_addr: addr_of(s.leader_id),
         key_count: s.key_count as u64,
         peers: s
             .peers

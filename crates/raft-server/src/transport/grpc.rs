@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use super::Transport;
+use super::{Transport, is_snapshot};
 use crate::config::{Peer, PeerMap};
 use crate::driver::NodeHandle;
 
@@ -205,28 +205,18 @@ impl PeerLink {
                 msg = next_message(&mut self.held, &mut self.queue) => {
                     let Some(first) = msg else { return Ok(()) };
                     let (batch, snapshot) = self.batch(first);
-                    match tx.try_send(batch) {
-                        Ok(()) => {
-                            // raft-rs holds the peer until it hears about a snapshot. The
-                            // stream is ordered: by the time the peer answers anything sent
-                            // after this, it has installed the snapshot.
-                            if snapshot {
-                                self.node.report_snapshot(self.peer.id, true);
-                            }
-                        }
-                        Err(TrySendError::Full(_)) => {
-                            // The peer is not reading (stopped, or far behind): drop.
-                            self.node.report_unreachable(self.peer.id);
-                            if snapshot {
-                                self.node.report_snapshot(self.peer.id, false);
-                            }
-                        }
-                        Err(TrySendError::Closed(_)) => {
-                            if snapshot {
-                                self.node.report_snapshot(self.peer.id, false);
-                            }
-                            return Err("stream closed".to_string());
-                        }
+                    let sent = tx.try_send(batch);
+                    // raft-rs holds the peer until it hears about a snapshot. The stream is
+                    // ordered: by the time the peer answers anything sent after this, it has
+                    // installed the snapshot.
+                    if snapshot {
+                        self.node.report_snapshot(self.peer.id, sent.is_ok());
+                    }
+                    match sent {
+                        Ok(()) => {}
+                        // The peer is not reading (stopped, or far behind): drop.
+                        Err(TrySendError::Full(_)) => self.node.report_unreachable(self.peer.id),
+                        Err(TrySendError::Closed(_)) => return Err("stream closed".to_string()),
                     }
                 }
             }
@@ -283,8 +273,4 @@ async fn next_message(
         Some(msg) => Some(msg),
         None => queue.recv().await,
     }
-}
-
-fn is_snapshot(msg: &Message) -> bool {
-    msg.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use raft::eraftpb::Message;
 
-use super::Transport;
+use super::{Transport, is_snapshot};
 use crate::driver::NodeHandle;
 
 #[derive(Default)]
@@ -70,7 +70,7 @@ impl Transport for LocalTransport {
         for msg in msgs {
             if inner.cut.contains(&(msg.from, msg.to)) {
                 // A lost snapshot must be reported, or raft-rs waits for it all term.
-                if msg.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
+                if is_snapshot(&msg)
                     && let Some(sender) = inner.nodes.get(&msg.from)
                 {
                     sender.report_snapshot(msg.to, false);

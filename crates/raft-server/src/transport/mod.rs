@@ -8,6 +8,12 @@ pub mod local;
 
 use raft::eraftpb::Message;
 
+/// True for a message carrying a snapshot (the whole state machine): transports report
+/// its delivery to raft-rs, which holds the peer until it hears.
+pub(crate) fn is_snapshot(msg: &Message) -> bool {
+    msg.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
+}
+
 /// Sends Raft messages to peers. Implementations never block the driver: a message that
 /// cannot be queued is dropped (Raft retransmits) and the peer reported unreachable.
 pub trait Transport: Send + 'static {
