@@ -17,6 +17,17 @@ use crate::command::{Command, Op};
 #[error("snapshot data is not a kv.StateMachineSnapshot: {0}")]
 pub struct SnapshotError(#[from] prost::DecodeError);
 
+/// A key with the start of its value, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvPreview {
+    /// The key.
+    pub key: String,
+    /// The first bytes of the value.
+    pub head: Vec<u8>,
+    /// The whole value's length in bytes.
+    pub len: usize,
+}
+
 /// The result of applying one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyResult {
@@ -165,14 +176,24 @@ impl KvStateMachine {
         Ok(())
     }
 
-    /// Up to `limit` pairs starting at the first key `>= from` (or the first key). Costs
-    /// `O(log n + limit)`, so a view can page through a large store cheaply.
-    pub fn range_from(&self, from: Option<&str>, limit: usize) -> Vec<(String, Vec<u8>)> {
+    /// Up to `limit` pairs starting at the first key `>= from` (or the first key), each
+    /// value cut to its first `value_bytes` bytes. Costs `O(log n + limit * value_bytes)`,
+    /// so a view can page through a large store of large values cheaply.
+    pub fn range_from(
+        &self,
+        from: Option<&str>,
+        limit: usize,
+        value_bytes: usize,
+    ) -> Vec<KvPreview> {
         let start = from.map_or(Bound::Unbounded, Bound::Included);
         self.data
             .range::<str, _>((start, Bound::Unbounded))
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| KvPreview {
+                key: k.clone(),
+                head: v[..v.len().min(value_bytes)].to_vec(),
+                len: v.len(),
+            })
             .collect()
     }
 
@@ -274,13 +295,17 @@ mod tests {
             sm.apply(i as u64 + 1, &put(1, i as u64 + 1, k, k));
         }
         let page: Vec<String> = sm
-            .range_from(Some("b"), 2)
+            .range_from(Some("b"), 2, 64)
             .into_iter()
-            .map(|(k, _)| k)
+            .map(|p| p.key)
             .collect();
         assert_eq!(page, ["b", "c"]);
         assert_eq!(sm.keys_before(Some("d"), 2), ["b", "c"]);
         assert_eq!(sm.keys_before(None, 2), ["d", "e"]);
-        assert_eq!(sm.range_from(None, 1)[0].0, "a");
+        assert_eq!(sm.range_from(None, 1, 64)[0].key, "a");
+        // Values are cut to the bytes asked for; the length is the whole value's.
+        sm.apply(9, &put(2, 1, "big", &"x".repeat(1000)));
+        let preview = &sm.range_from(Some("big"), 1, 10)[0];
+        assert_eq!((preview.head.len(), preview.len), (10, 1000));
     }
 }

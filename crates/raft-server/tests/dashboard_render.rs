@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use raft_server::dashboard::app::{Action, App};
 use raft_server::dashboard::ui;
-use raft_server::dashboard::view::{DataSource, EntryKind, LogRow, NodeInfo};
+use raft_server::dashboard::view::{
+    DataSource, EntryKind, KvPreview, LogRow, NodeInfo, VALUE_PREVIEW_BYTES,
+};
 use raft_server::status::{Event, NodeStatus, PeerView, Progress, Role};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -54,12 +56,16 @@ impl DataSource for Fake {
             .collect()
     }
 
-    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)> {
+    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<KvPreview> {
         let start = from.unwrap_or("");
         self.kv
             .range(start.to_string()..)
             .take(n)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| KvPreview {
+                key: k.clone(),
+                head: v[..v.len().min(VALUE_PREVIEW_BYTES)].to_vec(),
+                len: v.len(),
+            })
             .collect()
     }
 

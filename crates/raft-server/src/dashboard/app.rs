@@ -206,7 +206,7 @@ impl App {
                 let step = if action == Action::Down { 1 } else { rows };
                 let ahead = source.kv_from(top, step + rows);
                 if ahead.len() >= step + rows {
-                    Some(ahead[step].0.clone())
+                    Some(ahead[step].key.clone())
                 } else {
                     last_top()
                 }

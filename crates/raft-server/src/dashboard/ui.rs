@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::app::{App, PageSizes, Panel};
-use super::view::{EntryKind, FrameData, escape};
+use super::view::{EntryKind, FrameData, escape, escape_head};
 use crate::status::{NodeStatus, Role};
 
 const UNCOMMITTED: Color = Color::Yellow;
@@ -248,10 +248,14 @@ fn kv_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
     let inner_width = usize::from(area.width.saturating_sub(2));
     let key_width = (inner_width * 2 / 5).max(4);
     let value_width = inner_width.saturating_sub(key_width + 1).max(4);
-    let rows = data.kv.iter().map(|(k, v)| {
+    let rows = data.kv.iter().map(|row| {
         Row::new(vec![
-            Cell::from(escape(k.as_bytes(), key_width.saturating_sub(1))),
-            Cell::from(escape(v, value_width.saturating_sub(12))),
+            Cell::from(escape(row.key.as_bytes(), key_width.saturating_sub(1))),
+            Cell::from(escape_head(
+                &row.head,
+                row.len,
+                value_width.saturating_sub(12),
+            )),
         ])
     });
     let table = Table::new(

@@ -10,7 +10,12 @@ use raft::eraftpb::{Entry, EntryType};
 
 use crate::command::{Command, Op};
 use crate::driver::NodeHandle;
+pub use crate::state_machine::KvPreview;
 use crate::state_machine::KvStateMachine;
+
+/// Bytes of each value the dashboard reads: more than a row ever shows, and a 1 MiB value
+/// costs a frame no more than a short one.
+pub const VALUE_PREVIEW_BYTES: usize = 256;
 use crate::status::NodeStatus;
 pub use crate::status::human_size;
 use crate::storage::EngineStorage;
@@ -95,8 +100,9 @@ impl LogRow {
 pub trait DataSource {
     /// Log rows with index in `[low, high)` that exist.
     fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow>;
-    /// Up to `n` pairs from the first key `>= from` (or the first key).
-    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)>;
+    /// Up to `n` keys from the first key `>= from` (or the first key), with the start of
+    /// each value (enough to fill a row) and its length.
+    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<KvPreview>;
     /// Up to `n` keys before `before` (or the last keys), ascending.
     fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String>;
 }
@@ -133,9 +139,9 @@ impl DataSource for NodeData {
         }
     }
 
-    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<(String, Vec<u8>)> {
+    fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<KvPreview> {
         let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
-        sm.range_from(from, n)
+        sm.range_from(from, n, VALUE_PREVIEW_BYTES)
     }
 
     fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String> {
@@ -151,8 +157,8 @@ pub struct FrameData {
     pub status: NodeStatus,
     /// Visible log rows, ascending.
     pub log: Vec<LogRow>,
-    /// Visible key-value pairs, ascending.
-    pub kv: Vec<(String, Vec<u8>)>,
+    /// Visible keys with the start of their values, ascending.
+    pub kv: Vec<KvPreview>,
     /// Node facts.
     pub info: NodeInfo,
     /// Time since the dashboard started.
@@ -165,15 +171,23 @@ pub struct FrameData {
 /// as `\xNN`, cut to `max` characters with a `…` and the full size. Reads only as much
 /// of `bytes` as it shows.
 pub fn escape(bytes: &[u8], max: usize) -> String {
+    escape_head(bytes, bytes.len(), max)
+}
+
+/// [`escape`] for the first bytes `head` of a value `len` bytes long.
+pub fn escape_head(head: &[u8], len: usize, max: usize) -> String {
     let mut out = String::new();
     let mut width = 0;
-    for piece in escaped_pieces(bytes) {
+    for piece in escaped_pieces(head) {
         let w = piece.chars().count();
         if width + w > max {
-            return format!("{out}… ({})", human_size(bytes.len()));
+            return format!("{out}… ({})", human_size(len));
         }
         width += w;
         out.push_str(&piece);
+    }
+    if len > head.len() {
+        out = format!("{out}… ({})", human_size(len));
     }
     out
 }
@@ -205,5 +219,9 @@ mod tests {
         assert_eq!(escape(b"abcdefghijkl", 5), "abcde… (12 B)");
         assert_eq!(escape(&vec![b'x'; 2048], 3), "xxx… (2.0 KiB)");
         assert_eq!(escape(b"", 5), "");
+        // Only the head of a long value was read: the size shown is the whole value's.
+        assert_eq!(escape_head(b"abc", 2048, 10), "abc… (2.0 KiB)");
+        assert_eq!(escape_head(b"abcdefghijkl", 1 << 20, 5), "abcde… (1.0 MiB)");
+        assert_eq!(escape_head(b"abc", 3, 10), "abc");
     }
 }
