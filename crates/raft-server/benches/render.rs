@@ -31,6 +31,7 @@ fn command(i: u64) -> Command {
     Command {
         client_id: 1,
         seq: i,
+        timestamp_ms: 0,
         op: Op::Put {
             key: format!("key-{i:08}"),
             value: format!("value number {i}").into_bytes(),

@@ -12,6 +12,9 @@ pub struct Command {
     pub client_id: u64,
     /// The client's sequence number for it; a retry reuses it.
     pub seq: u64,
+    /// The proposing leader's wall clock in ms since the Unix epoch (set by the driver
+    /// when it proposes; 0 before).
+    pub timestamp_ms: u64,
     /// What to do.
     pub op: Op,
 }
@@ -67,6 +70,7 @@ impl Command {
                 seq: self.seq,
             }),
             op: Some(op),
+            timestamp_ms: self.timestamp_ms,
         }
         .encode_to_vec()
     }
@@ -85,6 +89,7 @@ impl Command {
         Ok(Self {
             client_id: id.client_id,
             seq: id.seq,
+            timestamp_ms: cmd.timestamp_ms,
             op,
         })
     }
@@ -106,6 +111,7 @@ mod tests {
             let cmd = Command {
                 client_id: 7,
                 seq: 9,
+                timestamp_ms: 1_795_000_000_000,
                 op,
             };
             assert_eq!(Command::decode(&cmd.encode()).expect("decodes"), cmd);

@@ -47,7 +47,17 @@ pub struct ApplyResult {
 struct Session {
     seq: u64,
     result: ApplyResult,
+    /// Timestamp of that write.
+    last_ms: u64,
 }
+
+/// A client's session is forgotten once the log's clock is this far past its last write.
+/// Longer than any client's deadline (`--timeout` is at most an hour), so a retry never
+/// outlives the session that makes it a duplicate.
+pub const SESSION_TTL_MS: u64 = 2 * 60 * 60 * 1000;
+/// Expired sessions are swept when a command lands on an index that is a multiple of
+/// this: a property of the log, so every replica sweeps at the same entries.
+const SWEEP_EVERY: u64 = 1024;
 
 /// Sorted keys with byte values, plus the session table for at-most-once writes.
 #[derive(Debug, Default)]
@@ -55,6 +65,8 @@ pub struct KvStateMachine {
     data: BTreeMap<String, Vec<u8>>,
     sessions: HashMap<u64, Session>,
     applied: u64,
+    /// The latest command timestamp applied: the state machine's notion of now.
+    clock_ms: u64,
 }
 
 impl KvStateMachine {
@@ -68,6 +80,10 @@ impl KvStateMachine {
     /// marked `duplicate`; an older one changes nothing and is marked `superseded`.
     pub fn apply(&mut self, index: u64, cmd: &Command) -> ApplyResult {
         self.applied = self.applied.max(index);
+        self.clock_ms = self.clock_ms.max(cmd.timestamp_ms);
+        if index.is_multiple_of(SWEEP_EVERY) {
+            self.expire_sessions();
+        }
         if let Some(session) = self.sessions.get(&cmd.client_id) {
             if cmd.seq == session.seq {
                 return ApplyResult {
@@ -99,9 +115,22 @@ impl KvStateMachine {
             Session {
                 seq: cmd.seq,
                 result,
+                last_ms: self.clock_ms,
             },
         );
         result
+    }
+
+    /// Forgets clients whose last write is more than [`SESSION_TTL_MS`] behind the clock.
+    fn expire_sessions(&mut self) {
+        let clock = self.clock_ms;
+        self.sessions
+            .retain(|_, s| s.last_ms.saturating_add(SESSION_TTL_MS) >= clock);
+    }
+
+    /// Number of clients remembered for at-most-once writes.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Records that the entry at `index` (an empty or conf-change entry) was applied.
@@ -149,8 +178,10 @@ impl KvStateMachine {
                     seq: s.seq,
                     index: s.result.index,
                     existed: s.result.existed,
+                    last_ms: s.last_ms,
                 })
                 .collect(),
+            clock_ms: self.clock_ms,
         }
         .encode_to_vec()
     }
@@ -169,10 +200,16 @@ impl KvStateMachine {
                     duplicate: false,
                     superseded: false,
                 };
-                (s.client_id, Session { seq: s.seq, result })
+                let session = Session {
+                    seq: s.seq,
+                    result,
+                    last_ms: s.last_ms,
+                };
+                (s.client_id, session)
             })
             .collect();
         self.applied = snap.applied_index;
+        self.clock_ms = snap.clock_ms;
         Ok(())
     }
 
@@ -220,6 +257,7 @@ mod tests {
         Command {
             client_id,
             seq,
+            timestamp_ms: 0,
             op: Op::Put {
                 key: key.into(),
                 value: value.as_bytes().to_vec(),
@@ -231,6 +269,7 @@ mod tests {
         Command {
             client_id,
             seq,
+            timestamp_ms: 0,
             op: Op::Delete { key: key.into() },
         }
     }
@@ -286,6 +325,54 @@ mod tests {
         let again = restored.apply(4, &del(1, 2, "a"));
         assert!(again.duplicate && again.existed && again.index == 3);
         assert!(restored.restore(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    fn at(ms: u64, cmd: Command) -> Command {
+        Command {
+            timestamp_ms: ms,
+            ..cmd
+        }
+    }
+
+    #[test]
+    fn sessions_expire_by_the_log_clock() {
+        let t0 = 1_795_000_000_000;
+        let mut sm = KvStateMachine::new();
+        sm.apply(1, &at(t0, put(1, 1, "a", "1")));
+        sm.apply(2, &at(t0 + 1000, put(2, 1, "b", "1")));
+        // Within the TTL a retry is still a duplicate, even at a sweep index.
+        let later = t0 + SESSION_TTL_MS;
+        assert!(
+            sm.apply(SWEEP_EVERY, &at(later, put(1, 1, "a", "1")))
+                .duplicate
+        );
+        assert_eq!(sm.session_count(), 2);
+        // Past the TTL of client 1's last write (but not client 2's), the next sweep
+        // forgets client 1 only. Sweeps happen at indexes, so every replica agrees.
+        let past = t0 + SESSION_TTL_MS + 500;
+        sm.apply(SWEEP_EVERY + 1, &at(past, put(3, 1, "c", "1")));
+        assert_eq!(sm.session_count(), 3, "no sweep between sweep indexes");
+        sm.apply(2 * SWEEP_EVERY, &at(past, put(3, 2, "c", "2")));
+        assert_eq!(
+            sm.session_count(),
+            2,
+            "client 1 expired, clients 2 and 3 kept"
+        );
+        assert!(
+            sm.apply(2 * SWEEP_EVERY + 1, &at(past, put(2, 1, "b", "1")))
+                .duplicate
+        );
+
+        // The clock and the sessions' times survive a snapshot.
+        let mut restored = KvStateMachine::new();
+        restored.restore(&sm.snapshot()).expect("restore");
+        let far = past + SESSION_TTL_MS + 1;
+        restored.apply(3 * SWEEP_EVERY, &at(far, put(4, 1, "d", "1")));
+        assert_eq!(
+            restored.session_count(),
+            1,
+            "only the newest client is left"
+        );
     }
 
     #[test]

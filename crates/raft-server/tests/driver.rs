@@ -105,6 +105,7 @@ fn put(seq: u64, key: &str, value: &str) -> Command {
     Command {
         client_id: 42,
         seq,
+        timestamp_ms: 0,
         op: Op::Put {
             key: key.into(),
             value: value.as_bytes().to_vec(),

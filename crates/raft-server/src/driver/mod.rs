@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType};
@@ -312,11 +312,15 @@ impl NodeDriver {
         })
     }
 
-    fn propose(&mut self, cmd: Command, reply: handle::Reply<WriteOutcome>, deadline: Instant) {
+    fn propose(&mut self, mut cmd: Command, reply: handle::Reply<WriteOutcome>, deadline: Instant) {
         if let Err(e) = self.require_leader() {
             let _ = reply.send(Err(e));
             return;
         }
+        // The leader's clock goes into the log, so every replica expires sessions alike.
+        cmd.timestamp_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let before = self.raw.raft.raft_log.last_index();
         match self.raw.propose(Vec::new(), cmd.encode()) {
             Ok(()) => {

@@ -78,6 +78,8 @@ impl ApiService {
         let cmd = Command {
             client_id: id.client_id,
             seq: id.seq,
+            // Stamped by the driver when (and if) it proposes the command as leader.
+            timestamp_ms: 0,
             op,
         };
         let out = self
