@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Cluster, assert_exit, client_bin, free_port_base};
+use common::{Cluster, assert_exit, block_on, client_bin, free_port_base};
 use kv_proto::kv::kv_api_client::KvApiClient;
 use kv_proto::kv::{PutRequest, RequestId};
 
@@ -35,11 +35,7 @@ fn bad_keys_and_values_are_rejected_with_exit_4() {
 #[test]
 fn the_server_rejects_oversized_input_too() {
     let cluster = Cluster::start(1);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let mut api = KvApiClient::connect(format!("http://{}", cluster.api_addr(1)))
             .await
             .expect("connect")
@@ -124,11 +120,7 @@ fn usage_errors_give_exit_2() {
 #[test]
 fn the_server_applies_each_request_id_once_and_refuses_bad_ones() {
     let cluster = Cluster::start(1);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let mut api = KvApiClient::connect(format!("http://{}", cluster.api_addr(1)))
             .await
             .expect("connect");

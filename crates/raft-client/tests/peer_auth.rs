@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Cluster;
+use common::{Cluster, block_on};
 use kv_proto::peer::RaftBatch;
 use kv_proto::peer::raft_transport_client::RaftTransportClient;
 use protobuf::Message as _;
@@ -20,11 +20,7 @@ fn batches_from_strangers_are_refused() {
         .and_then(|v| v.parse().ok())
         .expect("cluster_id in marker");
     let peer_addr = format!("http://127.0.0.1:{}", cluster.base + 1);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let client = RaftTransportClient::connect(peer_addr)
             .await
             .expect("connect");

@@ -60,6 +60,16 @@ pub fn free_port_base(n: u16) -> u16 {
     panic!("no free port range found");
 }
 
+/// Runs `fut` to completion on a fresh single-threaded runtime (for tests that talk gRPC
+/// directly).
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(fut)
+}
+
 /// Polls `probe` until it returns `Ok`, failing after [`DEADLINE`] with what was expected
 /// and the last thing seen.
 pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
