@@ -8,7 +8,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe {
         std::env::set_var("PROTOC", protoc);
     }
-    tonic_build::configure().compile_protos(&["proto/kv.proto", "proto/peer.proto"], &["proto"])?;
+    tonic_build::configure().compile_protos(
+        &["proto/kv.proto", "proto/peer.proto", "proto/admin.proto"],
+        &["proto"],
+    )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -2,12 +2,18 @@
 //!
 //! - [`kv`]: the client API (`KvApi`: Put, Get, Delete, Status), the leader hint a non-leader
 //!   returns, and the `Command` that travels through the Raft log.
+//! - [`admin`]: the admin API (`Admin`: faults and slow motion), served beside `KvApi`.
 //! - [`peer`]: the peer transport (`RaftTransport`), whose batches carry raft-rs messages as
 //!   protobuf 2 bytes so raft-rs's types never meet prost's.
 
 /// The client API and the replicated command.
 pub mod kv {
     tonic::include_proto!("kv");
+}
+
+/// The admin API: faults and slow motion (later membership and leader transfer).
+pub mod admin {
+    tonic::include_proto!("admin");
 }
 
 /// The peer-to-peer Raft transport.

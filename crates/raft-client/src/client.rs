@@ -239,6 +239,21 @@ impl SmartClient {
         }
     }
 
+    /// A client of the admin API (faults, slow motion) of the node at `addr`.
+    pub fn admin_at(
+        &self,
+        addr: &str,
+    ) -> Result<kv_proto::admin::admin_client::AdminClient<Channel>, ClientError> {
+        Ok(kv_proto::admin::admin_client::AdminClient::new(
+            self.channel(addr)?,
+        ))
+    }
+
+    /// The request deadline this client was made with.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn channel(&self, addr: &str) -> Result<Channel, ClientError> {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(ch) = channels.get(addr) {
@@ -427,7 +442,7 @@ fn is_transport_error(status: &Status) -> bool {
 }
 
 /// One line for a failed call.
-fn describe(status: &Status) -> String {
+pub fn describe(status: &Status) -> String {
     use std::error::Error as _;
     let mut msg = status.message().to_string();
     let mut source = status.source();

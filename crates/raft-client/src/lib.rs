@@ -5,9 +5,13 @@
 //!   request id, deadlines. Used by the one-shot commands and the TUI alike.
 //! - [`trace`]: the record of every node a request tried and what it said.
 //! - [`output`]: the `status` table and the `status --json` contract.
+//! - [`admin`]: what the admin commands share: ids -> addresses, reports and exit codes.
+//! - [`faults`]: the fault commands (`fault ...`, `slow`).
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 
+pub mod admin;
 pub mod client;
+pub mod faults;
 pub mod output;
 pub mod trace;
 pub mod tui;

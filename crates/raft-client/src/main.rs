@@ -1,12 +1,14 @@
-//! `raft-client`: one-shot `put`/`get`/`delete`/`status` commands against a cluster, with
-//! the exit codes of the contract.
+//! `raft-client`: one-shot commands against a cluster (`put`/`get`/`delete`/`status`, the
+//! fault commands), with the exit codes of the contract; no subcommand opens the TUI.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use raft_client::admin::Report;
 use raft_client::client::DEFAULT_PEERS;
+use raft_client::faults::{self, FaultCommand};
 use raft_client::output::{status_json, status_table};
 use raft_client::trace::Trace;
 use raft_client::{ClientError, SmartClient};
@@ -60,6 +62,86 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Break the cluster on purpose: cut links, lose, delay or freeze messages.
+    Fault {
+        #[command(subcommand)]
+        action: FaultAction,
+    },
+    /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
+    Slow {
+        /// The factor; election and heartbeat timeouts stretch with it.
+        #[arg(allow_negative_numbers = true)]
+        factor: i64,
+    },
+}
+
+/// Faults live in each node's memory: restarting a node clears its own.
+#[derive(Subcommand, Debug)]
+enum FaultAction {
+    /// Cut every link of node ID, both directions.
+    Isolate {
+        /// The node.
+        id: u64,
+    },
+    /// Cut the link between nodes A and B, both directions.
+    Cut {
+        /// One node.
+        a: u64,
+        /// The other.
+        b: u64,
+    },
+    /// Node ID drops PERCENT (0-100) of its peer messages, in and out (0 stops it).
+    Drop {
+        /// The node.
+        id: u64,
+        /// Percentage of messages lost.
+        #[arg(allow_negative_numbers = true)]
+        percent: i64,
+    },
+    /// Node ID delays its peer messages by MS milliseconds, in and out (0 stops it).
+    Delay {
+        /// The node.
+        id: u64,
+        /// Milliseconds (up to 10000), plus up to 10% jitter.
+        #[arg(allow_negative_numbers = true)]
+        ms: i64,
+    },
+    /// Node ID stops ticking and handling messages and requests (they wait) until thawed.
+    Freeze {
+        /// The node.
+        id: u64,
+    },
+    /// A frozen node resumes.
+    Thaw {
+        /// The node.
+        id: u64,
+    },
+    /// Clear every fault of node ID (and the cuts towards it), or of every node.
+    Heal {
+        /// The node (all nodes when left out).
+        id: Option<u64>,
+    },
+    /// Show every node's faults and what they have dropped or delayed.
+    List {
+        /// One JSON array, one object per reachable node.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl From<FaultAction> for FaultCommand {
+    fn from(action: FaultAction) -> Self {
+        match action {
+            FaultAction::Isolate { id } => FaultCommand::Isolate(id),
+            FaultAction::Cut { a, b } => FaultCommand::Cut(a, b),
+            FaultAction::Drop { id, percent } => FaultCommand::Drop(id, percent),
+            FaultAction::Delay { id, ms } => FaultCommand::Delay(id, ms),
+            FaultAction::Freeze { id } => FaultCommand::Freeze(id),
+            FaultAction::Thaw { id } => FaultCommand::Thaw(id),
+            FaultAction::Heal { id } => FaultCommand::Heal(id),
+            FaultAction::List { json } => FaultCommand::List { json },
+        }
+    }
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -190,7 +272,26 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
                 ExitCode::from(EXIT_UNAVAILABLE)
             }
         }
+        Command::Fault { action } => print_report(&faults::run(client, &action.into()).await),
+        Command::Slow { factor } => {
+            print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
+        }
     }
+}
+
+/// Prints an admin command's report: lines to stdout, errors to stderr, then the JSON.
+fn print_report(report: &Report) -> ExitCode {
+    for line in &report.lines {
+        if line.error {
+            eprintln!("error: {}", line.text);
+        } else {
+            println!("{}", line.text);
+        }
+    }
+    if let Some(json) = &report.json {
+        println!("{json}");
+    }
+    ExitCode::from(report.ending.exit_code())
 }
 
 fn finish<T>(

@@ -188,6 +188,8 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Accept fault commands (`--no-faults` turns this off).
+    pub faults_enabled: bool,
 }
 
 /// The default of [`NodeConfig::snapshot_every`].

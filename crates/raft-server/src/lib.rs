@@ -7,8 +7,10 @@
 //! - [`state_machine`]: the pure key-value state machine with at-most-once sessions.
 //! - [`driver`]: the node driver, sole owner of the `RawNode`, and its [`driver::NodeHandle`].
 //! - [`status`]: the status view the driver publishes for the dashboard and `Status` RPC.
-//! - [`transport`]: the `Transport` trait, its gRPC and in-process implementations.
-//! - [`service`]: the gRPC services (client API, incoming peer streams).
+//! - [`transport`]: the `Transport` trait, its gRPC and in-process implementations, the
+//!   fault filter every peer message passes and the message tap.
+//! - [`service`]: the gRPC services (client API, admin API, incoming peer streams).
+//! - [`fault_control`]: the one place that changes this node's faults (admin API, keys).
 //! - [`server`]: wiring of all the above into a running node.
 //! - [`dashboard`]: the live ratatui dashboard of one node.
 //! - [`raft_logger`]: raft-rs's slog output, forwarded to `tracing`.
@@ -17,6 +19,7 @@ pub mod command;
 pub mod config;
 pub mod dashboard;
 pub mod driver;
+pub mod fault_control;
 pub mod raft_logger;
 pub mod server;
 pub mod service;

@@ -43,6 +43,9 @@ struct Args {
     /// Longest a client request may wait inside the server, in milliseconds.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     request_timeout_ms: u64,
+    /// Refuse every fault command (fault ..., slow) from clients and the dashboard.
+    #[arg(long)]
+    no_faults: bool,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
         },
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         snapshot_every: args.snapshot_every,
+        faults_enabled: !args.no_faults,
     })
 }
 

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::thread;
 
+use kv_proto::admin::admin_server::AdminServer;
 use kv_proto::kv::kv_api_server::KvApiServer;
 use kv_proto::peer::raft_transport_server::RaftTransportServer;
 use tokio::net::TcpListener;
@@ -16,9 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, NodeConfig};
 use crate::driver::{DriverError, NodeDriver, NodeHandle};
+use crate::fault_control::FaultControl;
+use crate::service::admin::AdminService;
 use crate::service::api::ApiService;
 use crate::service::peer::PeerService;
 use crate::storage::{EngineStorage, StorageError};
+use crate::transport::fault::FaultFilter;
 use crate::transport::grpc::{GrpcTransport, MAX_PEER_MESSAGE_BYTES};
 
 /// How long shutdown waits for open gRPC calls to finish.
@@ -63,6 +67,8 @@ pub enum ServerError {
 pub struct RunningNode {
     /// Talk to the node.
     pub handle: NodeHandle,
+    /// The node's fault filter (its network faults and message tap).
+    pub faults: FaultFilter,
     shutdown: CancellationToken,
     driver_done: oneshot::Receiver<Result<(), DriverError>>,
     servers: tokio::task::JoinSet<Result<(), tonic::transport::Error>>,
@@ -106,12 +112,14 @@ pub async fn start(
         );
     }
     let transport_shutdown = shutdown.clone();
+    let faults = FaultFilter::new(cfg.id, cfg.faults_enabled);
     let (driver, handle) = NodeDriver::new(&cfg, storage, recovered, |node| {
         Box::new(GrpcTransport::start(
             cfg.id,
             cluster_id,
             &cfg.peers,
             node,
+            faults.clone(),
             transport_shutdown,
         ))
     })?;
@@ -130,6 +138,7 @@ pub async fn start(
         cluster_id,
         cfg.peers.clone(),
         handle.clone(),
+        faults.clone(),
         shutdown.clone(),
     ))
     .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES);
@@ -145,11 +154,17 @@ pub async fn start(
     );
     let api_svc = KvApiServer::new(ApiService::new(cfg.id, cfg.peers.clone(), handle.clone()))
         .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
+    let admin_svc = AdminServer::new(AdminService::new(
+        cfg.id,
+        cfg.peers.clone(),
+        FaultControl::new(handle.clone(), faults.clone()),
+    ));
     let token = shutdown.clone();
     servers.spawn(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(api_svc)
+            .add_service(admin_svc)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(api_listener),
                 token.cancelled_owned(),
@@ -164,6 +179,7 @@ pub async fn start(
     );
     Ok(RunningNode {
         handle,
+        faults,
         shutdown,
         driver_done,
         servers,

@@ -126,6 +126,10 @@ pub struct NodeStatus {
     pub peers: Vec<PeerView>,
     /// Recent events, oldest first; shared so publishing the view stays cheap.
     pub events: Arc<VecDeque<Event>>,
+    /// Frozen by a fault: no ticks, no messages, no requests until thawed.
+    pub frozen: bool,
+    /// Slow-motion factor on the tick interval (1: normal speed).
+    pub slow_factor: u32,
 }
 
 impl NodeStatus {

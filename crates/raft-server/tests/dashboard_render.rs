@@ -170,6 +170,8 @@ fn leader_status(now: Instant, log_len: u64, keys: u64) -> NodeStatus {
             "leader is node 1 (term 5)",
             "link to node 3 down",
         ]),
+        frozen: false,
+        slow_factor: 1,
     }
 }
 
@@ -198,6 +200,8 @@ fn follower_status(now: Instant) -> NodeStatus {
             "granted node 1 a vote, term 5",
             "leader is node 1 (term 5)",
         ]),
+        frozen: false,
+        slow_factor: 1,
     }
 }
 

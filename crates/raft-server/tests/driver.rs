@@ -45,12 +45,13 @@ impl TestCluster {
                 },
                 request_timeout: Duration::from_secs(10),
                 snapshot_every,
+                faults_enabled: true,
             };
             let (storage, recovered) =
                 EngineStorage::open(&cfg.data_dir, id, peers.cluster_id(), &peers.ids())
                     .expect("open storage");
             let (driver, handle) =
-                NodeDriver::new(&cfg, storage, recovered, |_| Box::new(net.transport()))
+                NodeDriver::new(&cfg, storage, recovered, |_| Box::new(net.transport(id)))
                     .expect("driver");
             net.register(id, handle.clone());
             std::thread::spawn(move || driver.run());
@@ -178,7 +179,14 @@ async fn replicates_and_fails_over_with_retryable_errors() {
     cluster.net.recover();
     cluster.leader_among(&[1, 2, 3]).await;
     let start = Instant::now();
-    while cluster.node(leader).stale_read("c").value.is_none() {
+    while cluster
+        .node(leader)
+        .stale_read("c")
+        .await
+        .expect("stale read")
+        .value
+        .is_none()
+    {
         assert!(
             start.elapsed() < DEADLINE,
             "the old leader did not catch up"
@@ -186,7 +194,13 @@ async fn replicates_and_fails_over_with_retryable_errors() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
-        cluster.node(leader).stale_read("a").value.as_deref(),
+        cluster
+            .node(leader)
+            .stale_read("a")
+            .await
+            .expect("stale read")
+            .value
+            .as_deref(),
         Some(&b"1"[..])
     );
 }
@@ -269,7 +283,14 @@ async fn an_isolated_follower_catches_up_by_installing_a_snapshot() {
 
     cluster.net.recover();
     let start = Instant::now();
-    while cluster.node(lagger).stale_read("k60").value.is_none() {
+    while cluster
+        .node(lagger)
+        .stale_read("k60")
+        .await
+        .expect("stale read")
+        .value
+        .is_none()
+    {
         assert!(start.elapsed() < DEADLINE, "the follower did not catch up");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -283,7 +304,13 @@ async fn an_isolated_follower_catches_up_by_installing_a_snapshot() {
         status.events
     );
     assert_eq!(
-        cluster.node(lagger).stale_read("k1").value.as_deref(),
+        cluster
+            .node(lagger)
+            .stale_read("k1")
+            .await
+            .expect("stale read")
+            .value
+            .as_deref(),
         Some(&b"v"[..])
     );
     // At-most-once survives the snapshot: a retry of the last write is a duplicate.

@@ -3,7 +3,7 @@
 //! Requests go to the driver on a bounded channel and come back on oneshot channels, each
 //! with a deadline. Nothing here touches the `RawNode`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -103,6 +103,13 @@ pub(crate) enum DriverMsg {
         cmd: AdminCommand,
         reply: oneshot::Sender<String>,
     },
+    /// Freeze, thaw or slow motion; handled even while frozen. The reply says what happened.
+    Time {
+        ctl: TimeControl,
+        reply: oneshot::Sender<String>,
+    },
+    /// A line for the events timeline (a fault set or cleared elsewhere in the node).
+    Note(String),
     /// Stop the driver.
     Shutdown,
 }
@@ -116,6 +123,22 @@ pub enum AdminCommand {
     TransferLeader,
 }
 
+/// The time faults: they live in the driver, where ticks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeControl {
+    /// Stop ticking and handling Raft messages and client requests; they wait, as on a
+    /// paused process. The dashboard, `Status` and the fault commands keep answering.
+    Freeze,
+    /// Resume after a freeze, handling what waited in order.
+    Thaw,
+    /// Multiply the tick interval by this factor (1 = normal); election and heartbeat
+    /// timeouts stretch with it.
+    Slow(u32),
+}
+
+/// Largest slow-motion factor: at 50 ms ticks, elections then take 50-100 s.
+pub const MAX_SLOW_FACTOR: u32 = 100;
+
 /// What the handles and the driver share besides the queue.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -126,6 +149,10 @@ pub(crate) struct Shared {
     /// Snapshot deliveries reported by the transport, `(peer, delivered)`; the driver
     /// drains them every loop, so none can be lost to a full queue.
     pub(crate) snapshot_reports: std::sync::Mutex<Vec<(u64, bool)>>,
+    /// The driver is frozen (written by the driver when it freezes or thaws).
+    pub(crate) frozen: AtomicBool,
+    /// The slow-motion factor in force; 0 stands for 1 (written by the driver).
+    pub(crate) slow_factor: AtomicU32,
 }
 
 /// A cloneable handle to a running node.
@@ -161,13 +188,23 @@ impl NodeHandle {
         .await
     }
 
-    /// A read of this node's own state machine, possibly stale.
-    pub fn stale_read(&self, key: &str) -> ReadOutcome {
+    /// A read of this node's own state machine, possibly stale. A frozen node answers only
+    /// once thawed (within the request deadline), like a paused process.
+    pub async fn stale_read(&self, key: &str) -> Result<ReadOutcome, RequestError> {
+        if self.shared.frozen.load(Ordering::Relaxed) {
+            let mut status = self.status.clone();
+            let thawed = status.wait_for(|s| !s.frozen);
+            match tokio::time::timeout(self.request_timeout, thawed).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return Err(RequestError::ShuttingDown),
+                Err(_) => return Err(RequestError::Timeout),
+            }
+        }
         let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
-        ReadOutcome {
+        Ok(ReadOutcome {
             value: sm.get(key).map(<[u8]>::to_vec),
             applied_index: sm.applied(),
-        }
+        })
     }
 
     /// Hands a peer's Raft message to the driver; dropped when the driver is overloaded
@@ -186,6 +223,28 @@ impl NodeHandle {
             Ok(Ok(answer)) => answer,
             _ => "no answer from the node driver".to_string(),
         }
+    }
+
+    /// Freezes, thaws or slows the node; the answer is a line for the operator.
+    pub async fn time_control(&self, ctl: TimeControl) -> Result<String, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(DriverMsg::Time { ctl, reply })?;
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RequestError::ShuttingDown),
+            Err(_) => Err(RequestError::Timeout),
+        }
+    }
+
+    /// `(frozen, slow-motion factor)` as the driver last applied them.
+    pub fn time_faults(&self) -> (bool, u32) {
+        let slow = self.shared.slow_factor.load(Ordering::Relaxed).max(1);
+        (self.shared.frozen.load(Ordering::Relaxed), slow)
+    }
+
+    /// Adds a line to the node's events timeline (dropped if the queue is full).
+    pub fn note(&self, text: String) {
+        let _ = self.tx.try_send(DriverMsg::Note(text));
     }
 
     /// Tells Raft whether a snapshot for `peer` went out (raft-rs holds the peer until it

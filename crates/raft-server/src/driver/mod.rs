@@ -9,7 +9,8 @@
 //! - `pending`: proposals and reads waiting for Raft.
 //! - `snapshot`: taking, installing and reporting snapshots.
 //! - `publish`: the events timeline and the status view.
-//! - `admin`: operator commands (campaign, transfer leadership).
+//! - `admin`: operator commands (campaign, transfer leadership) and the time faults (freeze,
+//!   thaw, slow motion), which live here because ticks come from here.
 
 mod admin;
 mod handle;
@@ -28,7 +29,9 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, Message
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
-pub use handle::{AdminCommand, NodeHandle, ReadOutcome, RequestError, WriteOutcome};
+pub use handle::{
+    AdminCommand, MAX_SLOW_FACTOR, NodeHandle, ReadOutcome, RequestError, TimeControl, WriteOutcome,
+};
 use handle::{DriverMsg, Shared};
 use pending::{PendingReads, PendingWrites};
 
@@ -70,7 +73,14 @@ pub struct NodeDriver {
     rx: Receiver<DriverMsg>,
     status_tx: watch::Sender<NodeStatus>,
     peers: PeerMap,
+    /// The configured tick interval; slow motion multiplies it.
     tick: Duration,
+    /// Slow-motion factor (1: normal speed).
+    slow_factor: u32,
+    /// While frozen, only time controls, notes and shutdown are handled; everything else
+    /// waits in `held`, as it would in the socket buffers of a paused process.
+    frozen: Option<Instant>,
+    held: VecDeque<DriverMsg>,
     writes: PendingWrites,
     reads: PendingReads,
     last_heard: HashMap<u64, Instant>,
@@ -148,6 +158,9 @@ impl NodeDriver {
             status_tx,
             peers: cfg.peers.clone(),
             tick,
+            slow_factor: 1,
+            frozen: None,
+            held: VecDeque::new(),
             writes: PendingWrites::default(),
             reads: PendingReads::default(),
             last_heard: HashMap::new(),
@@ -183,41 +196,54 @@ impl NodeDriver {
     }
 
     fn run_loop(&mut self) -> Result<(), DriverError> {
-        let mut next_tick = Instant::now() + self.tick;
+        let mut next_tick = Instant::now() + self.tick_interval();
         loop {
-            let wait = if self.raw.has_ready() {
+            if self.frozen.is_some() {
+                if !self.wait_frozen()? {
+                    return Ok(());
+                }
+                // Thawed (or still frozen after a control): no burst of missed ticks.
+                next_tick = Instant::now() + self.tick_interval();
+                continue;
+            }
+            let wait = if self.raw.has_ready() || !self.held.is_empty() {
                 Duration::ZERO
             } else {
                 next_tick.saturating_duration_since(Instant::now())
             };
-            match self.rx.recv_timeout(wait) {
-                Ok(msg) => {
+            let first = match self.held.pop_front() {
+                Some(msg) => Some(msg),
+                None => match self.rx.recv_timeout(wait) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                },
+            };
+            if let Some(msg) = first {
+                if !self.handle(msg) {
+                    return Ok(());
+                }
+                for _ in 0..MAX_BATCH {
+                    // A freeze stops the batch: what follows it waits.
+                    if self.frozen.is_some() {
+                        break;
+                    }
+                    let next = self.held.pop_front().or_else(|| self.rx.try_recv().ok());
+                    let Some(msg) = next else { break };
                     if !self.handle(msg) {
                         return Ok(());
                     }
-                    for _ in 0..MAX_BATCH {
-                        match self.rx.try_recv() {
-                            Ok(msg) => {
-                                if !self.handle(msg) {
-                                    return Ok(());
-                                }
-                            }
-                            Err(_) => break,
-                        }
-                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
             self.take_snapshot_reports();
             let now = Instant::now();
-            if now >= next_tick {
+            if now >= next_tick && self.frozen.is_none() {
                 self.raw.tick();
                 // Skip ticks missed during a long stall rather than firing them in a burst.
-                next_tick = (next_tick + self.tick).max(now);
+                next_tick = (next_tick + self.tick_interval()).max(now);
                 self.writes.expire(now);
                 self.reads.expire(now);
             }
@@ -227,11 +253,46 @@ impl NodeDriver {
         }
     }
 
+    /// The tick interval in force (slow motion stretches it).
+    fn tick_interval(&self) -> Duration {
+        self.tick.saturating_mul(self.slow_factor.max(1))
+    }
+
+    /// One wait while frozen: handles time controls, notes and shutdown, holds the rest.
+    /// False means stop.
+    fn wait_frozen(&mut self) -> Result<bool, DriverError> {
+        let msg = match self.rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(msg) => Some(msg),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return Ok(false),
+        };
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        match msg {
+            Some(msg @ (DriverMsg::Time { .. } | DriverMsg::Note(_) | DriverMsg::Shutdown)) => {
+                if !self.handle(msg) {
+                    return Ok(false);
+                }
+            }
+            // A full socket buffer of a paused process loses what comes after; Raft
+            // resends. Client requests are bounded by their share of the queue.
+            Some(DriverMsg::Raft(_)) if self.held.len() >= QUEUE_CAPACITY => {}
+            Some(DriverMsg::Wake) | None => {}
+            Some(other) => self.held.push_back(other),
+        }
+        self.publish();
+        Ok(true)
+    }
+
     /// Handles one request; false means stop.
     fn handle(&mut self, msg: DriverMsg) -> bool {
         if matches!(
             msg,
-            DriverMsg::Propose { .. } | DriverMsg::Read { .. } | DriverMsg::Admin { .. }
+            DriverMsg::Propose { .. }
+                | DriverMsg::Read { .. }
+                | DriverMsg::Admin { .. }
+                | DriverMsg::Time { .. }
         ) {
             self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
         }
@@ -254,7 +315,10 @@ impl NodeDriver {
                 reply,
                 deadline,
             } => {
-                if let Err(e) = self.require_leader() {
+                if reply.is_closed() || deadline <= Instant::now() {
+                    // Waited out its deadline in the queue (e.g. while frozen).
+                    let _ = reply.send(Err(RequestError::Timeout));
+                } else if let Err(e) = self.require_leader() {
                     let _ = reply.send(Err(e));
                 } else {
                     self.reads.insert(key, reply, deadline);
@@ -267,6 +331,12 @@ impl NodeDriver {
                 self.event(answer.clone());
                 let _ = reply.send(answer);
             }
+            DriverMsg::Time { ctl, reply } => {
+                let answer = self.time_control(ctl);
+                self.event(answer.clone());
+                let _ = reply.send(answer);
+            }
+            DriverMsg::Note(text) => self.event(text),
             DriverMsg::Shutdown => return false,
         }
         true
@@ -313,6 +383,12 @@ impl NodeDriver {
     }
 
     fn propose(&mut self, mut cmd: Command, reply: handle::Reply<WriteOutcome>, deadline: Instant) {
+        if reply.is_closed() || deadline <= Instant::now() {
+            // Waited out its deadline in the queue (e.g. while frozen): the client has been
+            // told the outcome is unknown; proposing it now would only surprise it.
+            let _ = reply.send(Err(RequestError::Timeout));
+            return;
+        }
         if let Err(e) = self.require_leader() {
             let _ = reply.send(Err(e));
             return;

@@ -43,6 +43,14 @@ impl NodeDriver {
     pub(super) fn observe_leadership(&mut self) {
         let raft = &self.raw.raft;
         let (role, term, leader) = (Role::from(raft.state), raft.term, raft.leader_id);
+        // raft-rs steps a leader down in its own term only when check-quorum found no
+        // majority active within an election timeout; every other way out raises the term.
+        if self.seen.role == Role::Leader && role == Role::Follower && term == self.seen.term {
+            self.event(
+                "stepped down: check-quorum heard from no majority within the election timeout"
+                    .to_string(),
+            );
+        }
         if term != self.seen.term {
             self.seen.term = term;
             self.event(format!("term {term} begins"));
@@ -147,6 +155,8 @@ impl NodeDriver {
             key_count,
             peers,
             events: Arc::clone(&self.events),
+            frozen: self.frozen.is_some(),
+            slow_factor: self.slow_factor,
         };
         self.status_tx.send_if_modified(|old| {
             if *old == status {

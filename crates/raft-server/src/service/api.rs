@@ -130,7 +130,10 @@ impl KvApi for ApiService {
         let req = request.into_inner();
         kv_proto::validate_key(&req.key).map_err(Status::invalid_argument)?;
         let out = if req.stale {
-            self.node.stale_read(&req.key)
+            self.node
+                .stale_read(&req.key)
+                .await
+                .map_err(|e| self.status_of(e))?
         } else {
             self.node
                 .read(req.key)

@@ -1,5 +1,7 @@
 //! Incoming peer streams: checks who is talking, decodes raft-rs messages and hands them
 //! to the driver. Batches from another cluster or from a node not in `--peers` are refused.
+//! Every message passes the node's [`FaultFilter`] on the way in; delayed ones reach the
+//! driver through a delay line of the stream's own, so a stream never reorders.
 
 use kv_proto::peer::raft_transport_server::RaftTransport;
 use kv_proto::peer::{RaftBatch, StreamDone};
@@ -10,6 +12,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::PeerMap;
 use crate::driver::NodeHandle;
+use crate::transport::delay::DelayLines;
+use crate::transport::fault::{FaultFilter, Verdict};
 
 /// The `RaftTransport` service of one node.
 pub struct PeerService {
@@ -17,16 +21,19 @@ pub struct PeerService {
     cluster_id: u64,
     peers: PeerMap,
     node: NodeHandle,
+    filter: FaultFilter,
     shutdown: CancellationToken,
 }
 
 impl PeerService {
-    /// Serves node `me` of cluster `cluster_id` until `shutdown`.
+    /// Serves node `me` of cluster `cluster_id` until `shutdown`; incoming messages pass
+    /// `filter`.
     pub fn new(
         me: u64,
         cluster_id: u64,
         peers: PeerMap,
         node: NodeHandle,
+        filter: FaultFilter,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -34,6 +41,7 @@ impl PeerService {
             cluster_id,
             peers,
             node,
+            filter,
             shutdown,
         }
     }
@@ -68,6 +76,8 @@ impl RaftTransport for PeerService {
         request: Request<Streaming<RaftBatch>>,
     ) -> Result<Response<StreamDone>, Status> {
         let mut stream = request.into_inner();
+        let node = self.node.clone();
+        let mut delays = DelayLines::new(format!("node-{}-in", self.me), move |m| node.step(m));
         loop {
             // Peer streams never end by themselves; end them on shutdown, or the server's
             // graceful shutdown would wait for them forever.
@@ -98,7 +108,11 @@ impl RaftTransport for PeerService {
                     tracing::warn!("dropped a {:?} from node {}", msg.get_msg_type(), msg.from);
                     continue;
                 }
-                self.node.step(msg);
+                match self.filter.incoming(&msg) {
+                    Verdict::Deliver => delays.pass(msg.from, None, msg),
+                    Verdict::Delay(d) => delays.pass(msg.from, Some(d), msg),
+                    Verdict::Drop => {}
+                }
             }
         }
         Ok(Response::new(StreamDone {}))

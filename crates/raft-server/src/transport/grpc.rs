@@ -4,6 +4,9 @@
 //! never waits on the network. A task per peer connects, batches what is queued into
 //! `RaftBatch`es, and on any failure drops what it cannot deliver, reports the peer
 //! unreachable to Raft and reconnects with exponential backoff.
+//!
+//! Every message passes the node's [`FaultFilter`] before it is queued: a dropped one never
+//! reaches the queue, a delayed one reaches it through a [`DelayLines`] thread.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +22,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
+use super::delay::DelayLines;
+use super::fault::{FaultFilter, Verdict};
 use super::{Transport, is_snapshot};
 use crate::config::{Peer, PeerMap};
 use crate::driver::NodeHandle;
@@ -40,18 +45,45 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Sends to peers over gRPC streams; see the module doc.
 pub struct GrpcTransport {
-    queues: HashMap<u64, mpsc::Sender<Message>>,
+    queues: Arc<Queues>,
     links: HashMap<u64, Arc<AtomicBool>>,
+    filter: FaultFilter,
+    delays: DelayLines<Message>,
+}
+
+/// The per-peer queues, shared with the delay lines that feed them.
+struct Queues {
+    by_peer: HashMap<u64, mpsc::Sender<Message>>,
     node: NodeHandle,
 }
 
+impl Queues {
+    /// Queues `msg` for its peer; a full queue drops it and tells Raft.
+    fn push(&self, msg: Message) {
+        let to = msg.to;
+        match self.by_peer.get(&to) {
+            Some(queue) => {
+                if let Err(TrySendError::Full(msg)) = queue.try_send(msg) {
+                    self.node.report_unreachable(to);
+                    if is_snapshot(&msg) {
+                        self.node.report_snapshot(to, false);
+                    }
+                }
+            }
+            None => tracing::warn!("no route to node {to}: not in --peers"),
+        }
+    }
+}
+
 impl GrpcTransport {
-    /// Starts a sender task per peer on the current tokio runtime.
+    /// Starts a sender task per peer on the current tokio runtime; every message passes
+    /// `filter` first.
     pub fn start(
         me: u64,
         cluster_id: u64,
         peers: &PeerMap,
         node: NodeHandle,
+        filter: FaultFilter,
         shutdown: CancellationToken,
     ) -> Self {
         let mut queues = HashMap::new();
@@ -73,10 +105,16 @@ impl GrpcTransport {
             queues.insert(peer.id, tx);
             links.insert(peer.id, up);
         }
+        let queues = Arc::new(Queues {
+            by_peer: queues,
+            node,
+        });
+        let sink = Arc::clone(&queues);
         Self {
             queues,
             links,
-            node,
+            filter,
+            delays: DelayLines::new(format!("node-{me}-out"), move |msg| sink.push(msg)),
         }
     }
 }
@@ -84,17 +122,15 @@ impl GrpcTransport {
 impl Transport for GrpcTransport {
     fn send(&mut self, msgs: Vec<Message>) {
         for msg in msgs {
-            let to = msg.to;
-            match self.queues.get(&to) {
-                Some(queue) => {
-                    if let Err(TrySendError::Full(msg)) = queue.try_send(msg) {
-                        self.node.report_unreachable(to);
-                        if is_snapshot(&msg) {
-                            self.node.report_snapshot(to, false);
-                        }
+            match self.filter.outgoing(&msg) {
+                Verdict::Deliver => self.delays.pass(msg.to, None, msg),
+                Verdict::Delay(d) => self.delays.pass(msg.to, Some(d), msg),
+                Verdict::Drop => {
+                    // raft-rs holds a peer until it hears about its snapshot.
+                    if is_snapshot(&msg) {
+                        self.queues.node.report_snapshot(msg.to, false);
                     }
                 }
-                None => tracing::warn!("no route to node {to}: not in --peers"),
             }
         }
     }

@@ -1,20 +1,24 @@
 //! An in-process network in the style of raft-rs's test harness: messages go straight to
-//! the receiving node's handle, and links can be cut, nodes isolated and all recovered.
-//! For tests and fault injection; no sockets.
+//! the receiving node's handle, through the sender's and the receiver's [`FaultFilter`]s,
+//! the same filter the gRPC transport uses. Links can be cut, nodes isolated and all
+//! recovered. For tests; no sockets.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use raft::eraftpb::Message;
 
+use super::delay::DelayLines;
+use super::fault::{FaultChange, FaultFilter, Verdict};
 use super::{Transport, is_snapshot};
 use crate::driver::NodeHandle;
 
 #[derive(Default)]
 struct Inner {
     nodes: HashMap<u64, NodeHandle>,
-    /// Directed links (from, to) that drop everything.
-    cut: HashSet<(u64, u64)>,
+    filters: HashMap<u64, FaultFilter>,
+    /// Each node's incoming delay lines, by sender.
+    incoming: HashMap<u64, Arc<Mutex<DelayLines<Message>>>>,
 }
 
 /// A shared in-process network; clone it to hand it to each node.
@@ -26,32 +30,85 @@ pub struct LocalNetwork {
 impl LocalNetwork {
     /// Connects node `id` to the network.
     pub fn register(&self, id: u64, node: NodeHandle) {
-        self.lock().nodes.insert(id, node);
+        let step = node.clone();
+        let lines = DelayLines::new(format!("local-{id}-in"), move |msg| step.step(msg));
+        let mut inner = self.lock();
+        inner.nodes.insert(id, node);
+        inner.incoming.insert(id, Arc::new(Mutex::new(lines)));
     }
 
-    /// A transport that sends from any node over this network.
-    pub fn transport(&self) -> LocalTransport {
-        LocalTransport { net: self.clone() }
+    /// The fault filter of node `id` (created on first use).
+    pub fn filter(&self, id: u64) -> FaultFilter {
+        self.lock()
+            .filters
+            .entry(id)
+            .or_insert_with(|| FaultFilter::new(id, true))
+            .clone()
+    }
+
+    /// The transport node `id` sends through.
+    pub fn transport(&self, id: u64) -> LocalTransport {
+        let net = self.clone();
+        LocalTransport {
+            filter: self.filter(id),
+            net: self.clone(),
+            delays: DelayLines::new(format!("local-{id}"), move |msg| net.deliver(msg)),
+        }
     }
 
     /// Drops everything between `a` and `b`, both ways.
     pub fn cut(&self, a: u64, b: u64) {
-        let mut inner = self.lock();
-        inner.cut.insert((a, b));
-        inner.cut.insert((b, a));
+        self.change(a, FaultChange::Cut(b));
+        self.change(b, FaultChange::Cut(a));
     }
 
     /// Cuts `id` off from every other node.
     pub fn isolate(&self, id: u64) {
-        let ids: Vec<u64> = self.lock().nodes.keys().copied().collect();
-        for other in ids.into_iter().filter(|o| *o != id) {
-            self.cut(id, other);
+        self.change(id, FaultChange::Isolate);
+    }
+
+    /// Heals every node.
+    pub fn recover(&self) {
+        let ids: Vec<u64> = self.lock().filters.keys().copied().collect();
+        for id in ids {
+            self.change(id, FaultChange::Heal);
         }
     }
 
-    /// Restores every link.
-    pub fn recover(&self) {
-        self.lock().cut.clear();
+    fn change(&self, id: u64, change: FaultChange) {
+        if let Err(e) = self.filter(id).apply(change) {
+            tracing::warn!("local network: {e}");
+        }
+    }
+
+    /// Hands `msg` to its receiver through the receiver's filter and delay lines.
+    fn deliver(&self, msg: Message) {
+        let (lines, filter) = {
+            let inner = self.lock();
+            (
+                inner.incoming.get(&msg.to).cloned(),
+                inner.filters.get(&msg.to).cloned(),
+            )
+        };
+        let Some(lines) = lines else { return };
+        let delay = match filter.map_or(Verdict::Deliver, |f| f.incoming(&msg)) {
+            Verdict::Deliver => None,
+            Verdict::Delay(d) => Some(d),
+            Verdict::Drop => return self.lost(&msg),
+        };
+        lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pass(msg.from, delay, msg);
+    }
+
+    /// A lost snapshot must be reported, or raft-rs waits for it all term.
+    fn lost(&self, msg: &Message) {
+        if is_snapshot(msg)
+            && let Some(sender) = self.lock().nodes.get(&msg.from)
+        {
+            sender.report_snapshot(msg.to, false);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -61,24 +118,18 @@ impl LocalNetwork {
 
 /// One node's sending side of a [`LocalNetwork`].
 pub struct LocalTransport {
+    filter: FaultFilter,
     net: LocalNetwork,
+    delays: DelayLines<Message>,
 }
 
 impl Transport for LocalTransport {
     fn send(&mut self, msgs: Vec<Message>) {
-        let inner = self.net.lock();
         for msg in msgs {
-            if inner.cut.contains(&(msg.from, msg.to)) {
-                // A lost snapshot must be reported, or raft-rs waits for it all term.
-                if is_snapshot(&msg)
-                    && let Some(sender) = inner.nodes.get(&msg.from)
-                {
-                    sender.report_snapshot(msg.to, false);
-                }
-                continue;
-            }
-            if let Some(node) = inner.nodes.get(&msg.to) {
-                node.step(msg);
+            match self.filter.outgoing(&msg) {
+                Verdict::Deliver => self.delays.pass(msg.to, None, msg),
+                Verdict::Delay(d) => self.delays.pass(msg.to, Some(d), msg),
+                Verdict::Drop => self.net.lost(&msg),
             }
         }
     }

@@ -1,10 +1,17 @@
 //! How Raft messages leave this node: the [`Transport`] trait the driver sends through.
 //!
 //! - [`grpc`]: the real one, a long-lived gRPC stream per peer fed by a bounded queue.
-//! - [`local`]: an in-process network for tests and fault injection (cut, isolate, recover).
+//! - [`local`]: an in-process network for tests (cut, isolate, recover through the same
+//!   filter as the real transport).
+//! - [`fault`]: the fault filter every peer message passes, out and in, with its counters.
+//! - [`delay`]: delivery after a delay, in order per link (the delay fault's mechanism).
+//! - [`tap`]: a bounded ring of recent messages and per-type counts (the messages panel).
 
+pub mod delay;
+pub mod fault;
 pub mod grpc;
 pub mod local;
+pub mod tap;
 
 use raft::eraftpb::Message;
 
