@@ -3,12 +3,13 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // `set_var` is `unsafe` in edition 2024 because another thread could read the environment
-    // at the same time; this build script has no other threads, and prost-build reads PROTOC.
+    // at the same time; this build script has no other threads, and prost-build (which
+    // tonic-prost-build drives) reads PROTOC.
     #[allow(unsafe_code)]
     unsafe {
         std::env::set_var("PROTOC", protoc);
     }
-    tonic_build::configure().compile_protos(
+    tonic_prost_build::configure().compile_protos(
         &["proto/kv.proto", "proto/peer.proto", "proto/admin.proto"],
         &["proto"],
     )?;

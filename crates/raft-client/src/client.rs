@@ -106,12 +106,12 @@ impl SmartClient {
         if peers.is_empty() {
             return Err(ClientError::BadAddress(String::new()));
         }
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         Ok(Self {
             writes: tokio::sync::Mutex::new(()),
             peers,
             timeout,
-            client_id: rng.gen_range(1..u64::MAX),
+            client_id: rng.random_range(1..u64::MAX),
             next_seq: AtomicU64::new(1),
             leader: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
@@ -286,7 +286,7 @@ impl SmartClient {
             hops: Vec::new(),
             request_id: write_id.map(|id| (id.client_id, id.seq)),
         };
-        let mut next_peer = rand::thread_rng().gen_range(0..self.peers.len());
+        let mut next_peer = rand::rng().random_range(0..self.peers.len());
         let (mut target, mut reason) = match self.leader_hint() {
             Some(addr) => (addr, Reason::KnownLeader),
             None => (self.peers[next_peer].clone(), Reason::NextPeer),
@@ -397,7 +397,7 @@ impl SmartClient {
                     reason = Reason::NextPeer;
                 }
             }
-            let pause = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+            let pause = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
             let pause = pause.min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(pause).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);

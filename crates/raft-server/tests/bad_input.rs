@@ -42,9 +42,9 @@ fn bindable(port: u16) -> bool {
 /// Ports are never handed out twice in this process, so parallel tests cannot collide.
 fn free_peer_port() -> u16 {
     static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     for _ in 0..1000 {
-        let p: u16 = rng.gen_range(30000..39000);
+        let p: u16 = rng.random_range(30000..39000);
         let api = p + API_PORT_OFFSET;
         let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
         if handed_out.contains(&p) || handed_out.contains(&api) {

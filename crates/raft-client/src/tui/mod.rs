@@ -40,7 +40,7 @@ pub async fn run(client: Arc<SmartClient>) -> std::io::Result<()> {
     result
 }
 
-async fn event_loop<B: Backend>(
+async fn event_loop<B: Backend<Error = std::io::Error>>(
     terminal: &mut Terminal<B>,
     client: Arc<SmartClient>,
 ) -> std::io::Result<()> {

@@ -45,7 +45,7 @@ pub async fn run(
     result
 }
 
-async fn event_loop<B: Backend>(
+async fn event_loop<B: Backend<Error = std::io::Error>>(
     terminal: &mut Terminal<B>,
     node: &NodeHandle,
     info: &NodeInfo,
@@ -115,12 +115,12 @@ async fn event_loop<B: Backend>(
     result
 }
 
-fn screen<B: Backend>(terminal: &Terminal<B>) -> std::io::Result<Rect> {
+fn screen<B: Backend<Error = std::io::Error>>(terminal: &Terminal<B>) -> std::io::Result<Rect> {
     let size = terminal.size()?;
     Ok(Rect::new(0, 0, size.width, size.height))
 }
 
-fn draw<B: Backend>(
+fn draw<B: Backend<Error = std::io::Error>>(
     terminal: &mut Terminal<B>,
     app: &App,
     source: &NodeData,
