@@ -83,6 +83,7 @@ fn build(n: u64, dir: &std::path::Path) -> (NodeData, NodeStatus) {
     let data = NodeData {
         storage,
         sm: Arc::new(RwLock::new(sm)),
+        filter: raft_server::transport::fault::FaultFilter::new(1, true),
     };
     (data, status)
 }
@@ -94,7 +95,7 @@ fn time_frames(app: &App, data: &NodeData, status: &NodeStatus) -> Duration {
         peer_addr: "127.0.0.1:6001".into(),
         api_addr: "127.0.0.1:7001".into(),
     };
-    let pages = ui::page_sizes(Rect::new(0, 0, WIDTH, HEIGHT));
+    let pages = ui::page_sizes(Rect::new(0, 0, WIDTH, HEIGHT), false);
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
     let start = Instant::now();
     for _ in 0..FRAMES {

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use raft_server::config::{DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Timing};
 use raft_server::dashboard::{self, view::NodeInfo};
+use raft_server::fault_control::FaultControl;
 use raft_server::server::{self, ServerError};
 use tokio_util::sync::CancellationToken;
 
@@ -162,7 +163,13 @@ async fn serve(cfg: NodeConfig, headless: bool) -> Result<(), ServerError> {
     if headless {
         return node.wait().await;
     }
-    let dashboard = tokio::spawn(dashboard::run(node.handle.clone(), info, shutdown.clone()));
+    let control = FaultControl::new(node.handle.clone(), node.faults.clone());
+    let dashboard = tokio::spawn(dashboard::run(
+        node.handle.clone(),
+        control,
+        info,
+        shutdown.clone(),
+    ));
     // Quitting the dashboard cancels `shutdown`; a failing node cancels it too, which
     // closes the dashboard and restores the terminal before the error is printed.
     let result = node.wait().await;

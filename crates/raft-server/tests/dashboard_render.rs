@@ -5,20 +5,25 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use raft::eraftpb::MessageType;
 use raft_server::dashboard::app::{Action, App};
 use raft_server::dashboard::ui;
 use raft_server::dashboard::view::{
-    DataSource, EntryKind, KvPreview, LogRow, NodeInfo, VALUE_PREVIEW_BYTES,
+    DataSource, Direction, EntryKind, Fate, KvPreview, LogRow, MessageRecord, NodeInfo,
+    VALUE_PREVIEW_BYTES,
 };
 use raft_server::status::{Event, NodeStatus, PeerView, Progress, Role};
+use raft_server::transport::fault::NetFaults;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
-/// A log of `n` entries and a sorted store, in memory.
+/// A log of `n` entries and a sorted store, in memory; faults and messages to show.
 struct Fake {
     log_len: u64,
     kv: BTreeMap<String, Vec<u8>>,
+    faults: NetFaults,
+    messages: Vec<MessageRecord>,
 }
 
 impl Fake {
@@ -30,7 +35,12 @@ impl Fake {
             kv.insert("bin".into(), vec![0x00, 0xff, b'o', b'k', b'\n']);
             kv.insert("long".into(), vec![b'x'; 5000]);
         }
-        Self { log_len, kv }
+        Self {
+            log_len,
+            kv,
+            faults: NetFaults::default(),
+            messages: Vec::new(),
+        }
     }
 }
 
@@ -82,6 +92,24 @@ impl DataSource for Fake {
         };
         keys.reverse();
         keys
+    }
+
+    fn messages(&self, n: usize, up_to: Option<u64>) -> Vec<MessageRecord> {
+        let shown: Vec<MessageRecord> = self
+            .messages
+            .iter()
+            .filter(|m| up_to.is_none_or(|u| m.seq <= u))
+            .copied()
+            .collect();
+        shown[shown.len().saturating_sub(n)..].to_vec()
+    }
+
+    fn message_seqs(&self) -> Option<(u64, u64)> {
+        Some((self.messages.first()?.seq, self.messages.last()?.seq))
+    }
+
+    fn faults(&self) -> NetFaults {
+        self.faults.clone()
     }
 }
 
@@ -239,7 +267,7 @@ fn render(
     height: u16,
     actions: &[Action],
 ) -> TestBackend {
-    let pages = ui::page_sizes(Rect::new(0, 0, width, height));
+    let pages = ui::page_sizes(Rect::new(0, 0, width, height), false);
     let mut app = App::default();
     for a in actions {
         app.update(*a, &status, pages, source);
@@ -262,7 +290,7 @@ fn draw(app: &App, status: NodeStatus, source: &Fake, width: u16, height: u16) -
             .collect(),
         ..status
     };
-    let pages = ui::page_sizes(Rect::new(0, 0, width, height));
+    let pages = ui::page_sizes(Rect::new(0, 0, width, height), app.show_messages);
     let id = status.id;
     let data = app.frame(
         status,
@@ -320,7 +348,7 @@ fn long_log_scrolled_to_the_middle() {
     let now = Instant::now();
     let source = Fake::new(1_000_000, 200);
     let status = leader_status(now, 1_000_000, 202);
-    let pages = ui::page_sizes(Rect::new(0, 0, 120, 32));
+    let pages = ui::page_sizes(Rect::new(0, 0, 120, 32), false);
     // As if the user had paged to the middle of a million-entry log: the view is anchored
     // at an index, so only the visible rows are ever read.
     let mut app = App {
@@ -362,7 +390,7 @@ fn log_end_returns_to_follow_mode() {
     let now = Instant::now();
     let source = Fake::new(500, 0);
     let status = leader_status(now, 500, 0);
-    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30));
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30), false);
     let mut app = App::default();
     app.update(Action::PageUp, &status, pages, &source);
     assert!(app.log_top.is_some(), "PgUp leaves follow mode");
@@ -379,7 +407,7 @@ fn up_at_the_first_key_stays_at_the_first_key() {
     let now = Instant::now();
     let source = Fake::new(20, 200);
     let status = leader_status(now, 20, 202);
-    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30));
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30), false);
     let mut app = App::default();
     app.update(Action::FocusNext, &status, pages, &source);
     for action in [Action::Up, Action::PageUp] {
@@ -398,4 +426,332 @@ fn up_at_the_first_key_stays_at_the_first_key() {
         Some("bin"),
         "the first key of the fake store"
     );
+}
+
+#[test]
+fn header_and_cluster_show_faults() {
+    let now = Instant::now();
+    let mut source = Fake::new(20, 10);
+    source.faults = NetFaults {
+        isolated: false,
+        cut: [3].into_iter().collect(),
+        drop_percent: 30,
+        delay_ms: 200,
+    };
+    let status = NodeStatus {
+        frozen: true,
+        slow_factor: 10,
+        ..leader_status(now, 20, 12)
+    };
+    insta::assert_snapshot!(render(status, &source, 120, 32, &[]));
+}
+
+#[test]
+fn an_isolated_follower_marks_every_link_cut() {
+    let now = Instant::now();
+    let mut source = Fake::new(20, 1);
+    source.faults.isolated = true;
+    insta::assert_snapshot!(render(follower_status(now), &source, 100, 30, &[]));
+}
+
+/// An election as node 2's tap saw it, in slow motion: pre-votes, votes, the first appends.
+fn election_messages() -> Vec<MessageRecord> {
+    let base = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    let m = |seq: u64, dir, t, from, to, term, index, log_term, entries, commit, reject, fate| {
+        MessageRecord {
+            seq,
+            at: base + Duration::from_millis(250 * seq),
+            dir,
+            msg_type: t,
+            from,
+            to,
+            term,
+            index,
+            log_term,
+            entries,
+            commit,
+            reject,
+            snapshot_index: 0,
+            fate,
+        }
+    };
+    use Direction::{In, Out};
+    use MessageType::*;
+    let mut v = vec![
+        m(
+            1,
+            Out,
+            MsgRequestPreVote,
+            2,
+            1,
+            6,
+            20,
+            5,
+            0,
+            18,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            2,
+            Out,
+            MsgRequestPreVote,
+            2,
+            3,
+            6,
+            20,
+            5,
+            0,
+            18,
+            false,
+            Fate::Dropped,
+        ),
+        m(
+            3,
+            In,
+            MsgRequestPreVoteResponse,
+            1,
+            2,
+            6,
+            0,
+            0,
+            0,
+            0,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            4,
+            Out,
+            MsgRequestVote,
+            2,
+            1,
+            6,
+            20,
+            5,
+            0,
+            18,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            5,
+            Out,
+            MsgRequestVote,
+            2,
+            3,
+            6,
+            20,
+            5,
+            0,
+            18,
+            false,
+            Fate::Delayed(213),
+        ),
+        m(
+            6,
+            In,
+            MsgRequestVoteResponse,
+            1,
+            2,
+            6,
+            0,
+            0,
+            0,
+            0,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            7,
+            Out,
+            MsgAppend,
+            2,
+            1,
+            6,
+            20,
+            5,
+            1,
+            18,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            8,
+            In,
+            MsgAppendResponse,
+            1,
+            2,
+            6,
+            21,
+            0,
+            0,
+            0,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            9,
+            In,
+            MsgRequestVoteResponse,
+            3,
+            2,
+            6,
+            0,
+            0,
+            0,
+            0,
+            true,
+            Fate::Delivered,
+        ),
+        m(
+            10,
+            Out,
+            MsgHeartbeat,
+            2,
+            3,
+            6,
+            0,
+            0,
+            0,
+            21,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            11,
+            In,
+            MsgHeartbeatResponse,
+            3,
+            2,
+            6,
+            0,
+            0,
+            0,
+            0,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            12,
+            Out,
+            MsgAppend,
+            2,
+            3,
+            6,
+            15,
+            4,
+            6,
+            21,
+            false,
+            Fate::Delivered,
+        ),
+        m(
+            13,
+            In,
+            MsgAppendResponse,
+            3,
+            2,
+            6,
+            15,
+            0,
+            0,
+            0,
+            true,
+            Fate::Delivered,
+        ),
+    ];
+    v.push(MessageRecord {
+        snapshot_index: 12,
+        ..m(
+            14,
+            Out,
+            MsgSnapshot,
+            2,
+            3,
+            6,
+            0,
+            0,
+            0,
+            21,
+            false,
+            Fate::Delivered,
+        )
+    });
+    v
+}
+
+#[test]
+fn messages_panel_follows_an_election() {
+    let now = Instant::now();
+    let mut source = Fake::new(20, 1);
+    source.messages = election_messages();
+    let status = NodeStatus {
+        id: 2,
+        slow_factor: 10,
+        ..leader_status(now, 21, 3)
+    };
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 36), true);
+    let mut app = App::default();
+    app.update(Action::Messages, &status, pages, &source);
+    app.rates.rates = vec![
+        (MessageType::MsgHeartbeat, 2, 0),
+        (MessageType::MsgHeartbeatResponse, 0, 2),
+        (MessageType::MsgAppend, 1, 0),
+    ];
+    insta::assert_snapshot!(draw(&app, status, &source, 100, 36));
+}
+
+#[test]
+fn messages_scroll_is_anchored_and_stops_at_both_ends() {
+    let now = Instant::now();
+    let mut source = Fake::new(20, 1);
+    source.messages = election_messages();
+    let status = leader_status(now, 21, 3);
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30), true);
+    let mut app = App::default();
+    app.update(Action::Messages, &status, pages, &source);
+    assert_eq!(app.focus, raft_server::dashboard::app::Panel::Messages);
+    app.update(Action::Up, &status, pages, &source);
+    assert_eq!(
+        app.msgs_bottom,
+        Some(13),
+        "one message back from the newest (14)"
+    );
+    for _ in 0..5 {
+        app.update(Action::PageUp, &status, pages, &source);
+    }
+    let first_page_bottom = (pages.messages as u64).min(14);
+    assert_eq!(
+        app.msgs_bottom.unwrap_or(14),
+        first_page_bottom,
+        "stops at the first page"
+    );
+    app.update(Action::End, &status, pages, &source);
+    assert_eq!(app.msgs_bottom, None, "End follows again");
+    // m again brings the log back.
+    app.update(Action::Messages, &status, pages, &source);
+    assert!(!app.show_messages);
+}
+
+#[test]
+fn any_key_closes_the_help() {
+    let now = Instant::now();
+    let status = follower_status(now);
+    let source = Fake::new(20, 1);
+    let pages = ui::page_sizes(Rect::new(0, 0, 100, 30), false);
+    let mut app = App::default();
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    for code in [
+        KeyCode::Char('x'),
+        KeyCode::Char(' '),
+        KeyCode::Esc,
+        KeyCode::Enter,
+    ] {
+        app.update(Action::Help, &status, pages, &source);
+        assert!(app.show_help);
+        let action = App::action_for(KeyEvent::new(code, KeyModifiers::NONE)).expect("an action");
+        app.update(action, &status, pages, &source);
+        assert!(!app.show_help, "{code:?} should close the help");
+    }
 }

@@ -1,16 +1,19 @@
 //! Dashboard state and what each key does. No drawing and no I/O beyond the bounded
 //! reads of a [`DataSource`]; the loop in `mod.rs` feeds it keys and status updates.
 //!
-//! Scrolling is anchored, never counted: the log view remembers its top index and the key
-//! view its first key, so moving a page costs a page, however long the log or the store.
+//! Scrolling is anchored, never counted: the log view remembers its top index, the key
+//! view its first key and the messages view its newest message's sequence number, so moving
+//! a page costs a page, however long the log, the store or the message history.
 
 use std::time::{Duration, Instant};
 
+use protobuf::ProtobufEnum as _;
+use raft::eraftpb::MessageType;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::view::{DataSource, FrameData, NodeInfo};
-use crate::driver::AdminCommand;
+use super::view::{DataSource, FrameData, NodeInfo, TypeCounts};
 use crate::status::NodeStatus;
+use crate::transport::tap::MSG_TYPES;
 
 /// The panels that take focus, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,9 +27,12 @@ pub enum Panel {
     Cluster,
     /// The timeline.
     Events,
+    /// Recent peer messages (shown instead of the log and the keys).
+    Messages,
 }
 
 const PANELS: [Panel; 4] = [Panel::Log, Panel::Kv, Panel::Cluster, Panel::Events];
+const PANELS_WITH_MESSAGES: [Panel; 3] = [Panel::Messages, Panel::Cluster, Panel::Events];
 
 /// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +61,33 @@ pub enum Action {
     Campaign,
     /// Transfer leadership.
     Transfer,
+    /// Show or hide the messages panel.
+    Messages,
+    /// Isolate this node (a fault).
+    Isolate,
+    /// Freeze this node, or thaw it when frozen.
+    Freeze,
+    /// Clear this node's faults.
+    Heal,
+    /// Any other key (it closes the help).
+    Other,
+}
+
+/// What a key asks the node to do; the loop carries it out and shows the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    /// Start an election now.
+    Campaign,
+    /// On the leader: hand leadership to the most up-to-date follower.
+    Transfer,
+    /// Cut every link of this node.
+    Isolate,
+    /// Freeze this node.
+    Freeze,
+    /// Thaw this node.
+    Thaw,
+    /// Clear this node's faults (and thaw it).
+    Heal,
 }
 
 /// Rows each scrollable panel shows, from the current layout.
@@ -66,6 +99,8 @@ pub struct PageSizes {
     pub kv: usize,
     /// Event rows.
     pub events: usize,
+    /// Message rows (when the messages panel is shown).
+    pub messages: usize,
 }
 
 /// The dashboard's state.
@@ -81,6 +116,12 @@ pub struct App {
     pub kv_top: Option<String>,
     /// Events scrolled back from the newest (0 shows the newest).
     pub events_back: usize,
+    /// The messages panel replaces the log and the keys.
+    pub show_messages: bool,
+    /// Newest message seq shown; `None` follows new messages.
+    pub msgs_bottom: Option<u64>,
+    /// Message rates over the last second.
+    pub rates: RateMeter,
     /// The answer to the last operator command, and when it came.
     pub notice: Option<(String, Instant)>,
     /// The user asked to quit.
@@ -111,19 +152,22 @@ impl App {
             KeyCode::End | KeyCode::Char('G') => Action::End,
             KeyCode::Char('c') => Action::Campaign,
             KeyCode::Char('t') => Action::Transfer,
-            KeyCode::Esc => Action::Help,
-            _ => return None,
+            KeyCode::Char('m') => Action::Messages,
+            KeyCode::Char('i') => Action::Isolate,
+            KeyCode::Char('f') => Action::Freeze,
+            KeyCode::Char('h') => Action::Heal,
+            _ => Action::Other,
         })
     }
 
-    /// Applies an action; returns an operator command for the node, if one was asked for.
+    /// Applies an action; returns what the node must do, if anything.
     pub fn update(
         &mut self,
         action: Action,
         status: &NodeStatus,
         pages: PageSizes,
         source: &dyn DataSource,
-    ) -> Option<AdminCommand> {
+    ) -> Option<Operator> {
         if self.show_help && action != Action::Quit {
             // Any key closes the help.
             self.show_help = false;
@@ -132,25 +176,66 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::Help => self.show_help = true,
+            Action::Other => {}
             Action::FocusNext | Action::FocusPrev => {
-                let i = PANELS.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let panels: &[Panel] = if self.show_messages {
+                    &PANELS_WITH_MESSAGES
+                } else {
+                    &PANELS
+                };
+                let i = panels.iter().position(|p| *p == self.focus).unwrap_or(0);
                 let step = if action == Action::FocusNext {
                     1
                 } else {
-                    PANELS.len() - 1
+                    panels.len() - 1
                 };
-                self.focus = PANELS[(i + step) % PANELS.len()];
+                self.focus = panels[(i + step) % panels.len()];
             }
-            Action::Campaign => return Some(AdminCommand::Campaign),
-            Action::Transfer => return Some(AdminCommand::TransferLeader),
+            Action::Messages => {
+                self.show_messages = !self.show_messages;
+                self.focus = if self.show_messages {
+                    Panel::Messages
+                } else {
+                    Panel::Log
+                };
+            }
+            Action::Campaign => return Some(Operator::Campaign),
+            Action::Transfer => return Some(Operator::Transfer),
+            Action::Isolate => return Some(Operator::Isolate),
+            Action::Heal => return Some(Operator::Heal),
+            Action::Freeze if status.frozen => return Some(Operator::Thaw),
+            Action::Freeze => return Some(Operator::Freeze),
             scroll => match self.focus {
                 Panel::Log => self.scroll_log(scroll, status, pages.log),
                 Panel::Kv => self.scroll_kv(scroll, pages.kv, source),
                 Panel::Events => self.scroll_events(scroll, status, pages.events),
+                Panel::Messages => self.scroll_messages(scroll, pages.messages, source),
                 Panel::Cluster => {}
             },
         }
         None
+    }
+
+    /// Messages are anchored by the newest seq shown: new messages do not move a view that
+    /// was scrolled back, and scrolling costs a page.
+    fn scroll_messages(&mut self, action: Action, rows: usize, source: &dyn DataSource) {
+        let Some((oldest, newest)) = source.message_seqs() else {
+            self.msgs_bottom = None;
+            return;
+        };
+        let rows = rows.max(1) as u64;
+        // The bottom of the first page: scrolling up stops there.
+        let first_page = (oldest + rows - 1).min(newest);
+        let bottom = self.msgs_bottom.unwrap_or(newest).clamp(first_page, newest);
+        let new = match action {
+            Action::Up => bottom.saturating_sub(1).max(first_page),
+            Action::Down => bottom + 1,
+            Action::PageUp => bottom.saturating_sub(rows).max(first_page),
+            Action::PageDown => bottom + rows,
+            Action::Home => first_page,
+            _ => newest,
+        };
+        self.msgs_bottom = (new < newest).then_some(new);
     }
 
     /// Shows the answer to an operator command in the footer for a while.
@@ -239,17 +324,60 @@ impl App {
         uptime: Duration,
         now: Instant,
     ) -> FrameData {
-        let top = self.log_view_top(&status, pages.log);
-        let log = source.log_rows(top, top + pages.log as u64);
-        let kv = source.kv_from(self.kv_top.as_deref(), pages.kv);
+        let (log, kv, messages) = if self.show_messages {
+            let messages = source.messages(pages.messages, self.msgs_bottom);
+            (Vec::new(), Vec::new(), messages)
+        } else {
+            let top = self.log_view_top(&status, pages.log);
+            let log = source.log_rows(top, top + pages.log as u64);
+            let kv = source.kv_from(self.kv_top.as_deref(), pages.kv);
+            (log, kv, Vec::new())
+        };
         FrameData {
             status,
             log,
             kv,
+            messages,
+            faults: source.faults(),
+            rates: self.rates.rates.clone(),
             info: info.clone(),
             uptime,
             now,
         }
+    }
+}
+
+/// Messages per second by type, from the tap's counters sampled about once a second.
+#[derive(Debug, Clone, Default)]
+pub struct RateMeter {
+    last: Option<(Instant, TypeCounts)>,
+    /// `(type, out/s, in/s)` over the last sample, busiest first, idle types left out.
+    pub rates: Vec<(MessageType, u64, u64)>,
+}
+
+impl RateMeter {
+    /// Takes a sample; rates change at most once a second.
+    pub fn sample(&mut self, counts: TypeCounts, now: Instant) {
+        let Some((at, before)) = self.last else {
+            self.last = Some((now, counts));
+            return;
+        };
+        let secs = now.saturating_duration_since(at).as_secs_f64();
+        if secs < 1.0 {
+            return;
+        }
+        let per_sec = |a: u64, b: u64| (a.saturating_sub(b) as f64 / secs).round() as u64;
+        let mut rates: Vec<(MessageType, u64, u64)> = (0..MSG_TYPES)
+            .filter_map(|i| {
+                let out = per_sec(counts.sent[i], before.sent[i]);
+                let inn = per_sec(counts.received[i], before.received[i]);
+                let t = MessageType::from_i32(i32::try_from(i).ok()?)?;
+                (out + inn > 0).then_some((t, out, inn))
+            })
+            .collect();
+        rates.sort_by_key(|(t, out, inn)| (std::cmp::Reverse(out + inn), *t as i32));
+        self.rates = rates;
+        self.last = Some((now, counts));
     }
 }
 

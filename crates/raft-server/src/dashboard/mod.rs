@@ -1,4 +1,5 @@
-//! The live dashboard of one node: header, log, state machine, cluster and events panels.
+//! The live dashboard of one node: header (with its faults), log, state machine, cluster and
+//! events panels, and the messages panel in place of the log and the keys on `m`.
 //!
 //! - [`view`]: what a frame shows, read from the node at a cost bounded by the screen.
 //! - [`app`]: dashboard state and what each key does.
@@ -23,9 +24,11 @@ use ratatui::{DefaultTerminal, Terminal, backend::Backend};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::NodeHandle;
-use app::App;
-use view::{NodeData, NodeInfo};
+use crate::driver::{AdminCommand, NodeHandle, TimeControl};
+use crate::fault_control::FaultControl;
+use crate::transport::fault::FaultChange;
+use app::{App, Operator};
+use view::{DataSource as _, NodeData, NodeInfo};
 
 /// Shortest time between two frames caused by status changes.
 const FRAME: Duration = Duration::from_millis(50);
@@ -35,11 +38,12 @@ const FRAME: Duration = Duration::from_millis(50);
 /// hook restores it after a panic too.
 pub async fn run(
     node: NodeHandle,
+    control: FaultControl,
     info: NodeInfo,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut terminal: DefaultTerminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, &node, &info, &shutdown).await;
+    let result = event_loop(&mut terminal, &node, &control, &info, &shutdown).await;
     ratatui::restore();
     shutdown.cancel();
     result
@@ -48,6 +52,7 @@ pub async fn run(
 async fn event_loop<B: Backend<Error = std::io::Error>>(
     terminal: &mut Terminal<B>,
     node: &NodeHandle,
+    control: &FaultControl,
     info: &NodeInfo,
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
@@ -55,7 +60,7 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     let (mut keys, reader) = spawn_input_reader(Arc::clone(&stop));
     let (notice_tx, mut notices) = mpsc::unbounded_channel::<String>();
     let mut status_rx = node.status();
-    let data = NodeData::of(node);
+    let data = NodeData::of(node, control.filter().clone());
     let mut app = App::default();
     let started = Instant::now();
     let mut frames = tokio::time::interval(FRAME);
@@ -67,6 +72,7 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     let result = loop {
         let now = Instant::now();
         if changed || now.duration_since(last_draw) >= Duration::from_secs(1) {
+            app.rates.sample(data.message_counts(), now);
             match draw(terminal, &app, &data, info, started, &mut status_rx) {
                 Ok(drawn) => pages = drawn,
                 Err(e) => break Err(e),
@@ -80,10 +86,11 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
                 Some(Event::Key(key)) => {
                     if let Some(action) = App::action_for(key) {
                         let status = status_rx.borrow().clone();
-                        if let Some(cmd) = app.update(action, &status, pages, &data) {
-                            let (node, tx) = (node.clone(), notice_tx.clone());
+                        if let Some(op) = app.update(action, &status, pages, &data) {
+                            let (node, control, tx) =
+                                (node.clone(), control.clone(), notice_tx.clone());
                             tokio::spawn(async move {
-                                let _ = tx.send(node.admin(cmd).await);
+                                let _ = tx.send(operate(&node, &control, op).await);
                             });
                         }
                         if app.quit {
@@ -115,6 +122,23 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     result
 }
 
+/// Carries out what a key asked for; the answer is a line for the footer.
+async fn operate(node: &NodeHandle, control: &FaultControl, op: Operator) -> String {
+    let answer = match op {
+        Operator::Campaign => return node.admin(AdminCommand::Campaign).await,
+        Operator::Transfer => return node.admin(AdminCommand::TransferLeader).await,
+        Operator::Isolate => control.network(FaultChange::Isolate),
+        Operator::Heal => control.heal().await,
+        Operator::Freeze => control.time(TimeControl::Freeze).await,
+        Operator::Thaw => control.time(TimeControl::Thaw).await,
+    };
+    match answer {
+        Ok(said) if said.is_empty() => "no fault to clear".to_string(),
+        Ok(said) => said,
+        Err(e) => e.to_string(),
+    }
+}
+
 fn screen<B: Backend<Error = std::io::Error>>(terminal: &Terminal<B>) -> std::io::Result<Rect> {
     let size = terminal.size()?;
     Ok(Rect::new(0, 0, size.width, size.height))
@@ -129,7 +153,7 @@ fn draw<B: Backend<Error = std::io::Error>>(
     status_rx: &mut tokio::sync::watch::Receiver<crate::status::NodeStatus>,
 ) -> std::io::Result<app::PageSizes> {
     let status = status_rx.borrow_and_update().clone();
-    let pages = ui::page_sizes(screen(terminal)?);
+    let pages = ui::page_sizes(screen(terminal)?, app.show_messages);
     let now = Instant::now();
     let data = app.frame(status, pages, source, info, started.elapsed(), now);
     let notice = app.current_notice(now);

@@ -10,8 +10,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::app::{App, PageSizes, Panel};
-use super::view::{EntryKind, FrameData, escape, escape_head};
+use super::view::{Direction, EntryKind, Fate, FrameData, MessageRecord, escape, escape_head};
 use crate::status::{NodeStatus, Role};
+use crate::transport::tap::short_name;
+use raft::eraftpb::MessageType;
 
 const UNCOMMITTED: Color = Color::Yellow;
 const COMMITTED: Color = Color::Cyan;
@@ -23,16 +25,19 @@ pub struct Areas {
     header: Rect,
     log: Rect,
     kv: Rect,
+    /// The log's and the keys' place, when the messages panel takes it.
+    messages: Rect,
     cluster: Rect,
     events: Rect,
     footer: Rect,
 }
 
 /// Splits the screen. Works down to 80x24 and below (panels just get smaller). The
-/// cluster panel is as wide as its columns need; the events panel takes the rest.
-pub fn areas(area: Rect, cluster_width: u16) -> Areas {
+/// cluster panel is as wide as its columns need; the events panel takes the rest. With
+/// `show_messages` the messages panel takes the log's and the keys' place.
+pub fn areas(area: Rect, cluster_width: u16, show_messages: bool) -> Areas {
     let [header, body, footer] = Layout::vertical([
-        Constraint::Length(5),
+        Constraint::Length(6),
         Constraint::Min(6),
         Constraint::Length(1),
     ])
@@ -41,6 +46,11 @@ pub fn areas(area: Rect, cluster_width: u16) -> Areas {
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
     let [log, kv] =
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(top);
+    let (log, kv, messages) = if show_messages {
+        (Rect::default(), Rect::default(), top)
+    } else {
+        (log, kv, Rect::default())
+    };
     let cluster_width = cluster_width.min(bottom.width * 3 / 5);
     let [cluster, events] =
         Layout::horizontal([Constraint::Length(cluster_width), Constraint::Fill(1)]).areas(bottom);
@@ -48,6 +58,7 @@ pub fn areas(area: Rect, cluster_width: u16) -> Areas {
         header,
         log,
         kv,
+        messages,
         cluster,
         events,
         footer,
@@ -55,27 +66,32 @@ pub fn areas(area: Rect, cluster_width: u16) -> Areas {
 }
 
 /// Rows each scrollable panel shows in a screen of `area`.
-pub fn page_sizes(area: Rect) -> PageSizes {
+pub fn page_sizes(area: Rect, show_messages: bool) -> PageSizes {
     // Page heights do not depend on the cluster panel's width.
-    let a = areas(area, 0);
+    let a = areas(area, 0, show_messages);
     let inner = |r: Rect, header_rows: u16| usize::from(r.height.saturating_sub(2 + header_rows));
     PageSizes {
         log: inner(a.log, 1),
         kv: inner(a.kv, 1),
         events: inner(a.events, 0),
+        messages: inner(a.messages, 1),
     }
 }
 
 /// Draws everything.
 pub fn draw(frame: &mut Frame<'_>, app: &App, data: &FrameData, notice: Option<&str>) {
     let columns = cluster_columns(data.status.role == Role::Leader, frame.area().width);
-    let a = areas(frame.area(), cluster_width(&columns));
+    let a = areas(frame.area(), cluster_width(&columns), app.show_messages);
     header(frame, a.header, data);
-    log_panel(frame, a.log, app, data);
-    kv_panel(frame, a.kv, app, data);
+    if app.show_messages {
+        messages_panel(frame, a.messages, app, data);
+    } else {
+        log_panel(frame, a.log, app, data);
+        kv_panel(frame, a.kv, app, data);
+    }
     cluster_panel(frame, a.cluster, app, data, &columns);
     events_panel(frame, a.events, app, &data.status);
-    footer(frame, a.footer, notice);
+    footer(frame, a.footer, app, data, notice);
     if app.show_help {
         help(frame, frame.area());
     }
@@ -172,12 +188,64 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
             format!("data {}", data.info.data_dir.display()).into(),
         ])
         .fg(Color::Gray),
+        faults_line(data),
     ];
     let title = Line::from(format!(" raft-playground · node {} ", s.id)).bold();
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(title).border_style(Color::DarkGray)),
         area,
     );
+}
+
+/// This node's faults at a glance: loud badges for what stops it, plain words for the rest.
+fn faults_line(data: &FrameData) -> Line<'static> {
+    let s = &data.status;
+    let f = &data.faults;
+    let badge = |text: &str| {
+        Span::styled(
+            format!(" {text} "),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        )
+    };
+    let mut spans: Vec<Span<'static>> = vec![" ".into()];
+    if s.frozen {
+        spans.push(badge("FROZEN"));
+        spans.push(" ".into());
+    }
+    if f.isolated {
+        spans.push(badge("ISOLATED"));
+        spans.push(" ".into());
+    }
+    let mut words = Vec::new();
+    if !f.cut.is_empty() {
+        let ids: Vec<String> = f.cut.iter().map(u64::to_string).collect();
+        words.push(format!("cut from {}", ids.join(",")));
+    }
+    if f.drop_percent > 0 {
+        words.push(format!("drop {}%", f.drop_percent));
+    }
+    if f.delay_ms > 0 {
+        words.push(format!("delay {} ms", f.delay_ms));
+    }
+    if s.slow_factor > 1 {
+        words.push(format!("slow motion x{}", s.slow_factor));
+    }
+    let any = s.frozen || f.isolated || !words.is_empty();
+    if !words.is_empty() {
+        spans.push(Span::styled(
+            words.join(" · "),
+            Style::new().fg(Color::Yellow).bold(),
+        ));
+    }
+    if any {
+        spans.push(Span::styled(
+            "  (faults clear when the node restarts)",
+            Style::new().fg(Color::DarkGray),
+        ));
+    } else {
+        spans.push(Span::styled("no faults", Style::new().fg(Color::DarkGray)));
+    }
+    Line::from(spans)
 }
 
 fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
@@ -344,6 +412,7 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
                 Col::Node if p.is_self => format!("{} me", p.id),
                 Col::Node => p.id.to_string(),
                 Col::Address => p.peer_addr.to_string(),
+                Col::Link if !p.is_self && data.faults.link_cut(p.id) => "cut".to_string(),
                 Col::Link => match p.link_up {
                     Some(true) => "up".to_string(),
                     Some(false) => "down".to_string(),
@@ -366,7 +435,7 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
             };
             let color = match (col, text.as_str()) {
                 (Col::Link, "up") | (Col::Behind, "0") => Color::Green,
-                (Col::Link, "down") => Color::Red,
+                (Col::Link, "down" | "cut") => Color::Red,
                 (Col::Behind, _) => Color::Yellow,
                 _ => Color::Reset,
             };
@@ -422,58 +491,93 @@ fn event_style(text: &str) -> Style {
     }
 }
 
-fn footer(frame: &mut Frame<'_>, area: Rect, notice: Option<&str>) {
-    let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Black).bg(Color::Gray));
-    let mut spans = vec![
-        key(" q "),
-        " quit ".into(),
-        key(" Tab "),
-        " focus ".into(),
-        key(" ↑↓ PgUp PgDn Home End "),
-        " scroll ".into(),
-        key(" c "),
-        " campaign ".into(),
-        key(" t "),
-        " transfer ".into(),
-        key(" ? "),
-        " help ".into(),
+fn footer(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData, notice: Option<&str>) {
+    let key = |k: &str| {
+        Span::styled(
+            format!(" {k} "),
+            Style::new().fg(Color::Black).bg(Color::Gray),
+        )
+    };
+    let messages = if app.show_messages { "log" } else { "msgs" };
+    let freeze = if data.status.frozen { "thaw" } else { "freeze" };
+    // By priority: what does not fit the width is left out (all of it is in the help).
+    let mut items = vec![
+        ("q", "quit"),
+        ("?", "help"),
+        ("m", messages),
+        ("i", "isolate"),
+        ("f", freeze),
+        ("h", "heal"),
+        ("c", "campaign"),
+        ("t", "transfer"),
+        ("Tab", "focus"),
     ];
+    let width = usize::from(area.width);
+    let mut spans: Vec<Span<'static>> = Vec::new();
     if let Some(n) = notice {
+        // An answer to a key is news: it gets the room, with quit and help kept.
+        items.truncate(2);
+        push_keys(&mut spans, &items, &key);
         spans.push(Span::styled(
             format!(" {n}"),
             Style::new().fg(Color::Yellow).bold(),
         ));
+    } else {
+        let cost = |items: &[(&str, &str)]| -> usize {
+            items
+                .iter()
+                .map(|(k, l)| k.chars().count() + 3 + l.len())
+                .sum()
+        };
+        while items.len() > 2 && cost(&items) > width {
+            items.pop();
+        }
+        // Help goes last, where the eye looks for it.
+        let help = items.remove(1);
+        items.push(help);
+        push_keys(&mut spans, &items, &key);
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+fn push_keys(
+    spans: &mut Vec<Span<'static>>,
+    items: &[(&str, &str)],
+    key: &dyn Fn(&str) -> Span<'static>,
+) {
+    for (k, label) in items {
+        spans.push(key(k));
+        spans.push(format!("{label} ").into());
+    }
+}
+
 const HELP: &str = "\
 Keys
-  q, Ctrl+C        stop this node and quit (the terminal is restored)
-  Tab, Shift+Tab   move focus between Log, State machine, Cluster, Events
-  ↑ ↓ PgUp PgDn    scroll the focused panel
-  Home / End       jump to the start / end (End makes the log follow again)
-  c                campaign: start an election now
-  t                on the leader: transfer leadership to the most up-to-date follower
-  ?                this help; any key closes it
+  q, Ctrl+C      stop this node and quit (the terminal is restored)
+  Tab            move focus between panels
+  ↑↓ PgUp PgDn   scroll the focused panel; Home/End: start/end (End follows)
+  m              messages panel, in place of the log and the keys
+  c              campaign: start an election now (pre-vote first)
+  t              on the leader: hand leadership to the best follower
+  i / f / h      isolate / freeze (f again thaws) / heal this node
+  ?              this help; any key closes it
+
+Faults live in memory: restarting the node clears its own. The header
+shows them; raft-client fault ... sets them on any node.
 
 Why a campaign may not win
-  With pre-vote on, this node first asks for pre-votes. A peer grants one only if it
-  has not heard from a leader within its election timeout and our log is at least as
-  up to date as its own. While a healthy leader is sending heartbeats the others
-  refuse, so the campaign fails and this node stays a follower: Raft protects a
-  working cluster from a disruptive node. Stop the leader first, and it can win.
+  A peer grants a pre-vote only if it has not heard from a leader within
+  its election timeout and our log is at least as up to date as its own.
+  While a leader is healthy the others refuse: stop or isolate it first.
 
-Log colours
-  yellow uncommitted (not yet on a majority) · cyan committed · green applied
-
-Snapshots
-  Every --snapshot-every entries a node saves its state machine and drops the log
-  behind it; a follower too far behind gets the leader's snapshot instead.";
+Log: yellow uncommitted · cyan committed · green applied
+Snapshots: every --snapshot-every entries the state machine is saved and
+the log behind it dropped; a follower far behind gets the snapshot.";
 
 fn help(frame: &mut Frame<'_>, area: Rect) {
-    let width = area.width.min(90);
-    let height = area.height.min(24);
+    let lines = HELP.lines().count() as u16;
+    let width = area.width.min(78);
+    let height = area.height.min(lines + 2);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -488,6 +592,121 @@ fn help(frame: &mut Frame<'_>, area: Rect) {
             .block(Block::bordered().title(" Help ").border_style(Color::Cyan)),
         popup,
     );
+}
+
+/// The messages panel: recent peer messages, newest at the bottom, and the rates by type.
+fn messages_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
+    let mode = if app.msgs_bottom.is_none() {
+        "follow"
+    } else {
+        "scrolled · End follows"
+    };
+    let title = Line::from(format!(" Messages ({mode}) · → sent ← received "));
+    let rates: Vec<String> = data
+        .rates
+        .iter()
+        .take(4)
+        .map(|(t, out, inn)| format!("{} {out}/{inn}", short_name(*t)))
+        .collect();
+    let rate_line = if rates.is_empty() {
+        " no messages in the last second ".to_string()
+    } else {
+        format!(" per second (out/in): {} ", rates.join(" · "))
+    };
+    let me = data.status.id;
+    let rows = data.messages.iter().map(|m| message_row(m, me));
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(12),
+            Constraint::Length(6),
+            Constraint::Length(13),
+            Constraint::Length(4),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Length(4),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(
+        Row::new([
+            "time", "link", "type", "term", "index", "lterm", "ents", "commit", "",
+        ])
+        .style(Style::new().bold()),
+    )
+    .block(
+        panel(title, app.focus == Panel::Messages)
+            .title_bottom(Line::from(rate_line).fg(Color::Gray)),
+    );
+    frame.render_widget(table, area);
+    if data.messages.is_empty() {
+        let hint = Paragraph::new("(no peer messages yet)").fg(Color::DarkGray);
+        frame.render_widget(hint, inset(area, 2));
+    }
+}
+
+fn message_row(m: &MessageRecord, me: u64) -> Row<'static> {
+    let link = match m.dir {
+        Direction::Out => format!("→ {}", m.to),
+        Direction::In => format!("← {}", m.from),
+    };
+    let _ = me;
+    let mut note = Vec::new();
+    let vote_answer = matches!(
+        m.msg_type,
+        MessageType::MsgRequestVoteResponse | MessageType::MsgRequestPreVoteResponse
+    );
+    match (vote_answer, m.reject) {
+        (true, false) => note.push("granted".to_string()),
+        (true, true) => note.push("refused".to_string()),
+        (false, true) => note.push("rejected".to_string()),
+        (false, false) => {}
+    }
+    if m.snapshot_index > 0 {
+        note.push(format!("snapshot @{}", m.snapshot_index));
+    }
+    let color = match m.fate {
+        Fate::Delivered => Color::Reset,
+        Fate::Dropped => {
+            note.push("✗ dropped".to_string());
+            Color::Red
+        }
+        Fate::Delayed(ms) => {
+            note.push(format!("⏱ +{ms} ms"));
+            Color::Yellow
+        }
+    };
+    let dash = |n: u64| {
+        if n == 0 {
+            "-".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let type_style = match m.msg_type {
+        t if short_name(t).contains("Vote") => Style::new().fg(Color::Magenta),
+        _ => Style::new(),
+    };
+    Row::new(vec![
+        Cell::from(time_of_day(m.at)),
+        Cell::from(link).style(Style::new().fg(match m.dir {
+            Direction::Out => Color::Cyan,
+            Direction::In => Color::Green,
+        })),
+        Cell::from(short_name(m.msg_type)).style(type_style),
+        Cell::from(m.term.to_string()),
+        Cell::from(dash(m.index)),
+        Cell::from(dash(m.log_term)),
+        Cell::from(if m.entries == 0 {
+            String::new()
+        } else {
+            m.entries.to_string()
+        }),
+        Cell::from(dash(m.commit)),
+        Cell::from(note.join(" ")),
+    ])
+    .style(Style::new().fg(color))
 }
 
 fn inset(area: Rect, top: u16) -> Rect {

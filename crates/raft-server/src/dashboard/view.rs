@@ -1,12 +1,13 @@
 //! What one frame shows, gathered from the node at a cost bounded by the screen: the visible
 //! log rows are read from raft-engine by index range, the visible keys from the state
-//! machine by key range. [`DataSource`] lets render tests and benchmarks supply fixed data.
+//! machine by key range, the visible messages from the transport's tap by sequence number.
+//! [`DataSource`] lets render tests and benchmarks supply fixed data.
 
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use raft::eraftpb::{Entry, EntryType};
+use raft::eraftpb::{Entry, EntryType, MessageType};
 
 use crate::command::{Command, Op};
 use crate::driver::NodeHandle;
@@ -19,6 +20,8 @@ pub const VALUE_PREVIEW_BYTES: usize = 256;
 use crate::status::NodeStatus;
 pub use crate::status::human_size;
 use crate::storage::EngineStorage;
+use crate::transport::fault::{FaultFilter, NetFaults};
+pub use crate::transport::tap::{Direction, Fate, MessageRecord, TypeCounts};
 
 /// Fixed facts about the node, for the header.
 #[derive(Debug, Clone)]
@@ -105,23 +108,43 @@ pub trait DataSource {
     fn kv_from(&self, from: Option<&str>, n: usize) -> Vec<KvPreview>;
     /// Up to `n` keys before `before` (or the last keys), ascending.
     fn keys_before(&self, before: Option<&str>, n: usize) -> Vec<String>;
+    /// Up to `n` of the newest recorded peer messages with `seq <= up_to` (all when
+    /// `None`), oldest first.
+    fn messages(&self, _n: usize, _up_to: Option<u64>) -> Vec<MessageRecord> {
+        Vec::new()
+    }
+    /// The oldest and newest recorded message seq, if any.
+    fn message_seqs(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// Messages sent and received so far, by type.
+    fn message_counts(&self) -> TypeCounts {
+        TypeCounts::default()
+    }
+    /// This node's network faults.
+    fn faults(&self) -> NetFaults {
+        NetFaults::default()
+    }
 }
 
-/// The real data source: a node's log storage and state machine.
+/// The real data source: a node's log storage, state machine and fault filter.
 #[derive(Clone)]
 pub struct NodeData {
     /// The node's raft-engine storage.
     pub storage: EngineStorage,
     /// The node's state machine.
     pub sm: Arc<RwLock<KvStateMachine>>,
+    /// The node's fault filter and message tap.
+    pub filter: FaultFilter,
 }
 
 impl NodeData {
     /// The data of a running node.
-    pub fn of(node: &NodeHandle) -> Self {
+    pub fn of(node: &NodeHandle, filter: FaultFilter) -> Self {
         Self {
             storage: node.storage().clone(),
             sm: node.state_machine(),
+            filter,
         }
     }
 }
@@ -148,6 +171,22 @@ impl DataSource for NodeData {
         let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
         sm.keys_before(before, n)
     }
+
+    fn messages(&self, n: usize, up_to: Option<u64>) -> Vec<MessageRecord> {
+        self.filter.tap().recent(n, up_to)
+    }
+
+    fn message_seqs(&self) -> Option<(u64, u64)> {
+        self.filter.tap().seq_range()
+    }
+
+    fn message_counts(&self) -> TypeCounts {
+        self.filter.tap().counts()
+    }
+
+    fn faults(&self) -> NetFaults {
+        self.filter.faults()
+    }
 }
 
 /// Everything one frame draws.
@@ -159,6 +198,12 @@ pub struct FrameData {
     pub log: Vec<LogRow>,
     /// Visible keys with the start of their values, ascending.
     pub kv: Vec<KvPreview>,
+    /// Visible peer messages, oldest first (empty unless the messages panel is open).
+    pub messages: Vec<MessageRecord>,
+    /// This node's network faults.
+    pub faults: NetFaults,
+    /// Messages per second by type over the last second, busiest first: `(type, out, in)`.
+    pub rates: Vec<(MessageType, u64, u64)>,
     /// Node facts.
     pub info: NodeInfo,
     /// Time since the dashboard started.

@@ -340,7 +340,7 @@ mod tests {
         assert_eq!(f.outgoing(&msg(1, 3)), Verdict::Deliver);
         let counts = f.counts();
         assert_eq!(counts.len(), 1);
-        assert_eq!((counts[0].msg_type, counts[0].dropped), ("MsgAppend", 5));
+        assert_eq!((counts[0].msg_type, counts[0].dropped), ("MsgAppend", 4));
     }
 
     #[test]
