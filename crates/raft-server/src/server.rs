@@ -152,8 +152,13 @@ pub async fn start(
                 token.cancelled_owned(),
             ),
     );
-    let api_svc = KvApiServer::new(ApiService::new(cfg.id, cfg.peers.clone(), handle.clone()))
-        .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
+    let api_svc = KvApiServer::new(ApiService::new(
+        cfg.id,
+        cfg.peers.clone(),
+        handle.clone(),
+        faults.clone(),
+    ))
+    .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
     let admin_svc = AdminServer::new(AdminService::new(
         cfg.id,
         cfg.peers.clone(),

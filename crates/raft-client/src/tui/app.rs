@@ -10,7 +10,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::command::{self, Command, HELP};
 use super::input::LineEditor;
+use crate::admin::{Ending, Report};
 use crate::client::{ClientError, NodeReport, Reply};
+use crate::faults::FaultCommand;
 use crate::output::status_table;
 use crate::trace::{Hop, Reason, Trace};
 
@@ -65,6 +67,8 @@ pub enum Request {
     },
     /// Every node's status.
     Status,
+    /// A fault command.
+    Fault(FaultCommand),
 }
 
 impl Request {
@@ -91,6 +95,8 @@ pub enum Outcome {
     Read(Result<Reply<GetResponse>, ClientError>),
     /// A status round.
     Status(Vec<NodeReport>),
+    /// An admin command's report.
+    Admin(Report),
 }
 
 /// The request in flight.
@@ -222,6 +228,7 @@ impl App {
             Command::Get { key, stale } => Request::Get { key, stale },
             Command::Delete { key } => Request::Delete { key },
             Command::Status => Request::Status,
+            Command::Fault(f) => Request::Fault(f),
         };
         self.push(Tone::Command, format!("› {line}"));
         if let Some(running) = &self.in_flight {
@@ -309,6 +316,26 @@ impl App {
                     self.info(format!("  {line}"));
                 }
                 self.on_cluster(reports, Instant::now());
+            }
+            Outcome::Admin(report) => {
+                for line in &report.lines {
+                    let tone = if line.error { Tone::Error } else { Tone::Ok };
+                    let mark = if line.error { "✗" } else { "✓" };
+                    self.push(tone, format!("  {mark} {}", line.text));
+                }
+                if let Some(json) = &report.json {
+                    self.info(format!("  {json}"));
+                }
+                match report.ending {
+                    Ending::Done => {}
+                    Ending::Unreachable => self.push(
+                        Tone::Error,
+                        "  (a node involved was unreachable: the rest was applied)".into(),
+                    ),
+                    Ending::Refused => {
+                        self.push(Tone::Error, "  (refused: nothing was changed)".into());
+                    }
+                }
             }
         }
     }

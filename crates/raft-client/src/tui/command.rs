@@ -1,6 +1,8 @@
 //! The TUI's command language: shell-like words (quotes, backslash escapes) and the
 //! commands built from them. Pure; errors are one line for the user.
 
+use crate::faults::FaultCommand;
+
 /// A command typed at the prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -25,6 +27,8 @@ pub enum Command {
     },
     /// `status`: every node's role, term and indexes.
     Status,
+    /// `fault ...` and `slow <factor>`: break the cluster on purpose.
+    Fault(FaultCommand),
     /// `leader`: who the client thinks leads.
     Leader,
     /// `clear`: empty the output pane.
@@ -37,7 +41,12 @@ pub enum Command {
 
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
-    "put", "get", "sget", "delete", "status", "leader", "clear", "help", "quit",
+    "put", "get", "sget", "delete", "status", "fault", "slow", "leader", "clear", "help", "quit",
+];
+
+/// `fault` subcommands, for Tab completion.
+pub const FAULT_SUBCOMMANDS: &[&str] = &[
+    "isolate", "cut", "drop", "delay", "freeze", "thaw", "heal", "list",
 ];
 
 /// One line of help per command.
@@ -53,6 +62,23 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("delete <key>", "remove a key"),
     ("status", "every node's role, term and indexes"),
+    (
+        "fault isolate <id>",
+        "cut every link of a node (both directions)",
+    ),
+    ("fault cut <a> <b>", "cut the link between two nodes"),
+    (
+        "fault drop <id> <percent>",
+        "a node loses that share of its messages",
+    ),
+    ("fault delay <id> <ms>", "a node's messages arrive late"),
+    (
+        "fault freeze <id>, fault thaw <id>",
+        "pause a node / resume it",
+    ),
+    ("fault heal [<id>]", "clear a node's faults, or everyone's"),
+    ("fault list", "every node's faults"),
+    ("slow <factor>", "slow motion: ticks x factor (1 = normal)"),
     ("leader", "the leader this client knows of"),
     ("clear", "empty this pane"),
     ("help", "this list"),
@@ -170,6 +196,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             return Err(format!("{name} takes no arguments"));
         }
         "status" => Command::Status,
+        "fault" | "faults" => Command::Fault(parse_fault(args)?),
+        "slow" => match args {
+            [f] => Command::Fault(FaultCommand::Slow(number(f, "slow <factor>")?)),
+            _ => return Err("usage: slow <factor> (1 = normal speed, up to 100)".to_string()),
+        },
         "leader" => Command::Leader,
         "clear" => Command::Clear,
         "help" | "?" => Command::Help,
@@ -184,21 +215,73 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     Ok(Some(cmd))
 }
 
-/// Completes the command name being typed at the start of `line`: the single match, or
-/// the longest common prefix of several, or nothing.
+/// `fault <subcommand> ...`.
+fn parse_fault(args: &[String]) -> Result<FaultCommand, String> {
+    let usage = "usage: fault isolate|cut|drop|delay|freeze|thaw|heal|list ... (help lists them)";
+    let Some((sub, rest)) = args.split_first() else {
+        return Err(format!("missing fault: {usage}"));
+    };
+    let id = |w: &String, u: &str| -> Result<u64, String> {
+        w.parse::<u64>()
+            .map_err(|_| format!("{w:?} is not a node id: usage: {u}"))
+    };
+    let wrong = |u: &str| Err(format!("usage: {u}"));
+    Ok(match (sub.to_lowercase().as_str(), rest) {
+        ("isolate", [a]) => FaultCommand::Isolate(id(a, "fault isolate <id>")?),
+        ("isolate", _) => return wrong("fault isolate <id>"),
+        ("cut", [a, b]) => {
+            FaultCommand::Cut(id(a, "fault cut <a> <b>")?, id(b, "fault cut <a> <b>")?)
+        }
+        ("cut", _) => return wrong("fault cut <a> <b>"),
+        ("drop", [a, p]) => FaultCommand::Drop(
+            id(a, "fault drop <id> <percent>")?,
+            number(p, "fault drop <id> <percent>")?,
+        ),
+        ("drop", _) => return wrong("fault drop <id> <percent>"),
+        ("delay", [a, ms]) => FaultCommand::Delay(
+            id(a, "fault delay <id> <ms>")?,
+            number(ms, "fault delay <id> <ms>")?,
+        ),
+        ("delay", _) => return wrong("fault delay <id> <ms>"),
+        ("freeze", [a]) => FaultCommand::Freeze(id(a, "fault freeze <id>")?),
+        ("freeze", _) => return wrong("fault freeze <id>"),
+        ("thaw", [a]) => FaultCommand::Thaw(id(a, "fault thaw <id>")?),
+        ("thaw", _) => return wrong("fault thaw <id>"),
+        ("heal", []) => FaultCommand::Heal(None),
+        ("heal", [a]) => FaultCommand::Heal(Some(id(a, "fault heal [<id>]")?)),
+        ("heal", _) => return wrong("fault heal [<id>]"),
+        ("list", []) => FaultCommand::List { json: false },
+        ("list", [flag]) if flag == "--json" => FaultCommand::List { json: true },
+        ("list", _) => return wrong("fault list [--json]"),
+        (other, _) => return Err(format!("unknown fault {other:?}: {usage}")),
+    })
+}
+
+fn number(word: &str, usage: &str) -> Result<i64, String> {
+    word.parse::<i64>()
+        .map_err(|_| format!("{word:?} is not a number: usage: {usage}"))
+}
+
+/// Completes the word being typed: a command name at the start of the line, a `fault`
+/// subcommand after `fault `. The single match, or the longest common prefix of several,
+/// or nothing.
 pub fn complete(line: &str) -> Option<String> {
     let trimmed = line.trim_start();
-    if trimmed.contains(char::is_whitespace) {
-        return None;
-    }
-    let matches: Vec<&str> = COMMANDS
+    let (done, partial, names) = match trimmed.split_once(char::is_whitespace) {
+        None => ("", trimmed, COMMANDS),
+        Some((first, rest)) if first == "fault" && !rest.trim_start().contains(' ') => {
+            ("fault ", rest.trim_start(), FAULT_SUBCOMMANDS)
+        }
+        Some(_) => return None,
+    };
+    let matches: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|c| c.starts_with(trimmed))
+        .filter(|c| c.starts_with(partial))
         .collect();
     match matches.as_slice() {
         [] => None,
-        [one] => Some(format!("{one} ")),
+        [one] => Some(format!("{done}{one} ")),
         many => {
             let mut prefix = many[0].to_string();
             for m in &many[1..] {
@@ -206,7 +289,7 @@ pub fn complete(line: &str) -> Option<String> {
                     prefix.pop();
                 }
             }
-            (prefix.len() > trimmed.len()).then_some(prefix)
+            (prefix.len() > partial.len()).then(|| format!("{done}{prefix}"))
         }
     }
 }
@@ -313,6 +396,47 @@ mod tests {
             assert!(err.contains(needle), "{line:?} -> {err:?}");
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
+    }
+
+    #[test]
+    fn parses_fault_commands() {
+        use FaultCommand as F;
+        for (line, want) in [
+            ("fault isolate 2", F::Isolate(2)),
+            ("fault cut 1 3", F::Cut(1, 3)),
+            ("fault drop 2 30", F::Drop(2, 30)),
+            ("fault delay 3 -5", F::Delay(3, -5)),
+            ("fault freeze 1", F::Freeze(1)),
+            ("fault thaw 1", F::Thaw(1)),
+            ("fault heal", F::Heal(None)),
+            ("fault heal 2", F::Heal(Some(2))),
+            ("fault list", F::List { json: false }),
+            ("fault list --json", F::List { json: true }),
+            ("slow 10", F::Slow(10)),
+        ] {
+            assert_eq!(parse(line).unwrap(), Some(Command::Fault(want)), "{line}");
+        }
+        for (line, needle) in [
+            ("fault", "missing fault"),
+            ("fault zap 1", "unknown fault"),
+            ("fault isolate", "usage: fault isolate <id>"),
+            ("fault isolate x", "not a node id"),
+            ("fault cut 1", "usage: fault cut"),
+            ("fault drop 1 lots", "not a number"),
+            ("slow", "usage: slow"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert!(err.contains(needle), "{line:?} -> {err:?}");
+        }
+    }
+
+    #[test]
+    fn completes_fault_subcommands() {
+        assert_eq!(complete("fa").as_deref(), Some("fault "));
+        assert_eq!(complete("fault is").as_deref(), Some("fault isolate "));
+        assert_eq!(complete("fault d"), None, "drop and delay share only 'd'");
+        assert_eq!(complete("fault de").as_deref(), Some("fault delay "));
+        assert_eq!(complete("fault isolate 2"), None);
     }
 
     #[test]

@@ -134,6 +134,7 @@ fn spawn_request(
             Request::Delete { key } => Outcome::Write(client.delete(&key).await),
             Request::Get { key, stale } => Outcome::Read(client.get(&key, stale).await),
             Request::Status => Outcome::Status(client.status_all().await),
+            Request::Fault(cmd) => Outcome::Admin(crate::faults::run(&client, &cmd).await),
         };
         let _ = done.send(Finished {
             id,

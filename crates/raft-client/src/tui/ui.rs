@@ -83,6 +83,12 @@ fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
                     format!(" t{} applied {}", s.term, s.applied_index),
                     Style::new().fg(Color::Gray),
                 ));
+                if !s.faults.is_empty() {
+                    spans.push(Span::styled(
+                        format!(" ⚡{}", s.faults),
+                        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                    ));
+                }
             }
             Err(_) => {
                 spans.push(Span::styled(" ✗ ", Style::new().fg(Color::Red)));

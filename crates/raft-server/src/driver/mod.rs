@@ -448,6 +448,7 @@ impl NodeDriver {
         self.apply(ready.take_committed_entries())?;
 
         // 4+5. Append new entries and record the hard state: one synced write.
+        self.note_replaced(ready.entries());
         self.storage.persist(ready.entries(), ready.hs())?;
 
         // ReadIndex confirmations: answered once the state machine reaches them.
@@ -471,6 +472,26 @@ impl NodeDriver {
             .answer_ready(&self.sm.read().unwrap_or_else(PoisonError::into_inner));
         self.observe_leadership();
         self.maybe_snapshot()
+    }
+
+    /// Entries that start at or before our last stored index replace a conflicting suffix
+    /// (entries a deposed leader appended and never committed): worth a line on the timeline.
+    fn note_replaced(&mut self, entries: &[Entry]) {
+        let Some(first) = entries.first() else { return };
+        let last = self.storage.last_index_stored();
+        if first.index > last {
+            return;
+        }
+        let old_term = raft::Storage::term(&self.storage, first.index).unwrap_or(0);
+        let range = if first.index == last {
+            format!("entry {last}")
+        } else {
+            format!("entries {}-{last}", first.index)
+        };
+        self.event(format!(
+            "log {range} (term {old_term}, never committed) replaced by the leader's (term {})",
+            first.term
+        ));
     }
 
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {

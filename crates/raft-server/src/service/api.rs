@@ -17,18 +17,25 @@ use crate::command::{Command, Op};
 use crate::config::PeerMap;
 use crate::driver::{NodeHandle, RequestError};
 use crate::status::NodeStatus;
+use crate::transport::fault::{FaultFilter, describe};
 
 /// The `KvApi` service of one node.
 pub struct ApiService {
     me: u64,
     peers: PeerMap,
     node: NodeHandle,
+    faults: FaultFilter,
 }
 
 impl ApiService {
-    /// Serves node `me`.
-    pub fn new(me: u64, peers: PeerMap, node: NodeHandle) -> Self {
-        Self { me, peers, node }
+    /// Serves node `me`; `Status` also tells the faults in `faults`.
+    pub fn new(me: u64, peers: PeerMap, node: NodeHandle, faults: FaultFilter) -> Self {
+        Self {
+            me,
+            peers,
+            node,
+            faults,
+        }
     }
 
     fn status_of(&self, err: RequestError) -> Status {
@@ -153,7 +160,17 @@ impl KvApi for ApiService {
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let status = self.node.status().borrow().clone();
-        Ok(Response::new(status_to_pb(&status)))
+        let mut faults = describe(&self.faults.faults());
+        if status.frozen {
+            faults.insert(0, "FROZEN".to_string());
+        }
+        if status.slow_factor > 1 {
+            faults.push(format!("slow x{}", status.slow_factor));
+        }
+        Ok(Response::new(pb::StatusResponse {
+            faults: faults.join(", "),
+            ..status_to_pb(&status)
+        }))
     }
 }
 
@@ -178,6 +195,7 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
         api_addr: addr_of(s.id),
         leader_api_addr: addr_of(s.leader_id),
         key_count: s.key_count as u64,
+        faults: String::new(),
         peers: s
             .peers
             .iter()

@@ -382,6 +382,11 @@ impl EngineStorage {
         Ok(out)
     }
 
+    /// The last index on disk (the truncation point when the log is empty).
+    pub fn last_index_stored(&self) -> u64 {
+        self.last()
+    }
+
     fn truncated(&self) -> (u64, u64) {
         self.meta
             .read()
