@@ -20,7 +20,7 @@ fn fault_list(cluster: &Cluster) -> Vec<Value> {
     }
 }
 
-fn node<'a>(list: &'a [Value], id: u64) -> &'a Value {
+fn node(list: &[Value], id: u64) -> &Value {
     list.iter()
         .find(|n| n["id"] == id)
         .unwrap_or_else(|| panic!("node {id} missing from {list:?}"))
