@@ -412,7 +412,7 @@ impl NodeDriver {
                 }
                 EntryType::EntryNormal => match Command::decode(&entry.data) {
                     Ok(cmd) => {
-                        let result = sm.apply(entry.index, &cmd);
+                        let result = sm.apply(entry.index, entry.term, &cmd);
                         self.writes.applied(entry.index, entry.term, Some(result));
                     }
                     Err(e) => {
