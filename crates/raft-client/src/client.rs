@@ -4,6 +4,12 @@
 //! One [`SmartClient`] serves both the one-shot commands and the TUI. Writes carry a
 //! `(client_id, seq)`; every retry of one write reuses it, so the cluster applies it at
 //! most once however often it is resent.
+//!
+//! How long to wait: the node believed to lead gets the request's whole remaining deadline
+//! (a slow commit is not a dead leader); any other node a short attempt. A node that is
+//! gone or frozen is told apart by its connection, not by its silence: it refuses or does
+//! not accept one within 500 ms, or stops answering HTTP/2 pings while a call waits. Only
+//! such a node is skipped when a hint names it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,8 +28,16 @@ use crate::trace::{Hop, HopOutcome, Reason, Trace};
 
 /// The default client API addresses.
 pub const DEFAULT_PEERS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
-/// Longest a single attempt at one node may take, so a frozen node costs little.
+/// Longest an attempt at a node not known to lead may take: a live node that does not lead
+/// answers at once (naming the leader), so one that is silent this long is stuck or busy,
+/// and the next node is asked. The known leader gets the whole deadline (see `call`).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// While a call waits, its connection is pinged (HTTP/2 PING) this often, and dropped when
+/// a ping is not answered within [`KEEPALIVE_TIMEOUT`]. A node's gRPC server answers pings
+/// whatever its Raft thread is doing, so this tells a node that is gone or frozen (SIGSTOP,
+/// a dead host) from one that is slow to commit, within about a second and a half.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(1000);
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
 /// Longest pause between attempts: short, so a write lands soon after an election ends.
 const BACKOFF_MAX: Duration = Duration::from_millis(100);
@@ -307,7 +321,18 @@ impl SmartClient {
                     trace,
                 });
             }
-            let attempt = (deadline - now).min(ATTEMPT_TIMEOUT);
+            // The node believed to lead (it answered as leader last time, or a node just
+            // named it) may take the whole remaining deadline: its commit can be slow (a slow
+            // disk, a large snapshot being written), and cutting it short would only
+            // re-propose elsewhere, be sent back to it, and end in "outcome unknown" for a
+            // write that would have succeeded. If it is gone or frozen instead, the
+            // connection's keepalive fails the call (a transport error, see `endpoint`).
+            let patient = matches!(reason, Reason::KnownLeader | Reason::Redirect);
+            let attempt = if patient {
+                deadline - now
+            } else {
+                (deadline - now).min(ATTEMPT_TIMEOUT)
+            };
             let client = KvApiClient::new(self.channel(&target)?)
                 .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES)
                 .max_encoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
@@ -365,8 +390,8 @@ impl SmartClient {
                     }
                 },
                 Err(_) => {
-                    self.forget_leader(&target);
-                    failed.push(target.clone());
+                    // Slow, not gone (its connection still answers pings): a hint naming it
+                    // is followed, and then it gets the whole deadline.
                     hop.outcome = HopOutcome::Timeout;
                 }
             }
@@ -429,6 +454,8 @@ fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
         .map(|e| {
             e.connect_timeout(Duration::from_millis(500))
                 .tcp_nodelay(true)
+                .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+                .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         })
         .map_err(|_| ClientError::BadAddress(addr.to_string()))
 }

@@ -65,6 +65,21 @@ fn leader_sigkill_elects_a_new_leader_and_loses_no_acknowledged_write() {
 }
 
 #[test]
+fn a_frozen_leader_is_given_up_on_and_the_write_lands_on_the_new_leader() {
+    let cluster = Cluster::start(3);
+    cluster.put("before", "freeze");
+    let leader = cluster.wait_leader();
+    cluster.freeze(leader);
+    // The others name the frozen node until they elect another, and the client waits on
+    // the leader it is sent to for as long as the request may take; the frozen node's
+    // connection, no longer answering pings, is what tells the client to go on.
+    let out = cluster.client(&["--timeout", "10", "-v", "put", "after", "freeze"]);
+    assert_ok(&out, "put with the leader frozen");
+    cluster.thaw(leader);
+    assert_eq!(cluster.get("after"), "freeze");
+}
+
+#[test]
 fn sigkill_of_every_node_loses_no_acknowledged_write() {
     let mut cluster = Cluster::start(3);
     for i in 0..10 {

@@ -59,7 +59,7 @@ fn build(n: u64, dir: &std::path::Path) -> (NodeData, NodeStatus) {
         next = end;
     }
     for i in 1..=n {
-        sm.apply(i, &command(i));
+        sm.apply(i, 1, &command(i));
     }
     let hs = HardState {
         term: 1,

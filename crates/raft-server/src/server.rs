@@ -58,10 +58,16 @@ pub enum ServerError {
     /// The terminal could not be driven.
     #[error("dashboard: {0}")]
     Dashboard(std::io::Error),
-    /// The driver thread could not be started or panicked.
+    /// A thread or task could not be started or failed.
     #[error("node driver thread: {0}")]
     Thread(String),
+    /// The driver panicked (raft-rs panics on what it considers impossible).
+    #[error("the node driver panicked: {0}")]
+    DriverPanicked(String),
 }
+
+/// What the driver thread ends with: its own result, or the message of its panic.
+type DriverExit = Result<Result<(), DriverError>, String>;
 
 /// A started node: its handle for views, and what to wait on.
 pub struct RunningNode {
@@ -70,7 +76,7 @@ pub struct RunningNode {
     /// The node's fault filter (its network faults and message tap).
     pub faults: FaultFilter,
     shutdown: CancellationToken,
-    driver_done: oneshot::Receiver<Result<(), DriverError>>,
+    driver_done: oneshot::Receiver<DriverExit>,
     servers: tokio::task::JoinSet<Result<(), tonic::transport::Error>>,
 }
 
@@ -128,7 +134,12 @@ pub async fn start(
     thread::Builder::new()
         .name(format!("node-{}-driver", cfg.id))
         .spawn(move || {
-            let _ = done_tx.send(driver.run());
+            // Caught so that the reason reaches the user's last line. Unwind safety: the
+            // driver is gone after a panic, and what it shared with the handles (the state
+            // machine, the status) is only read by views while the node shuts down.
+            let exit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
+                .map_err(|payload| panic_message(payload.as_ref()));
+            let _ = done_tx.send(exit);
         })
         .map_err(|e| ServerError::Thread(e.to_string()))?;
 
@@ -194,13 +205,16 @@ pub async fn start(
 impl RunningNode {
     /// Waits until shutdown is requested or something fails, then stops everything.
     pub async fn wait(mut self) -> Result<(), ServerError> {
+        // The driver's result once it is in. A oneshot receiver must not be polled again
+        // after it completed (tokio panics), so the driver is awaited below only if the
+        // `select!` did not already take its result.
+        let mut driver = None;
         let outcome = tokio::select! {
             _ = self.shutdown.cancelled() => Ok(()),
-            done = &mut self.driver_done => match done {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(ServerError::Driver(e)),
-                Err(_) => Err(ServerError::Thread("the driver thread panicked".into())),
-            },
+            done = &mut self.driver_done => {
+                driver = Some(driver_outcome(done));
+                Ok(())
+            }
             Some(res) = self.servers.join_next() => match res {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(ServerError::Grpc(e)),
@@ -209,8 +223,11 @@ impl RunningNode {
         };
         self.shutdown.cancel();
         self.handle.shutdown();
-        // Let the driver flush; its result matters only if nothing failed before.
-        let driver = (&mut self.driver_done).await;
+        // Let the driver flush.
+        let driver = match driver {
+            Some(done) => done,
+            None => driver_outcome((&mut self.driver_done).await),
+        };
         // Graceful shutdown waits for open RPCs; all of ours end on shutdown or by their
         // deadline, and this bound keeps a misbehaving client from holding the exit.
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -220,10 +237,30 @@ impl RunningNode {
             tracing::warn!("gRPC connections still open after {SHUTDOWN_GRACE:?}; closing them");
             self.servers.abort_all();
         }
-        outcome?;
-        match driver {
-            Ok(Err(e)) => Err(ServerError::Driver(e)),
-            _ => Ok(()),
-        }
+        // The first failure is the cause; a driver error after a gRPC failure is its echo.
+        outcome.and(driver)
+    }
+}
+
+fn driver_outcome(done: Result<DriverExit, oneshot::error::RecvError>) -> Result<(), ServerError> {
+    match done {
+        Ok(Ok(result)) => Ok(result?),
+        Ok(Err(message)) => Err(ServerError::DriverPanicked(message)),
+        // The thread ended without sending: only possible if the panic could not be caught
+        // (a panic while panicking aborts the process anyway).
+        Err(_) => Err(ServerError::DriverPanicked(
+            "no result from the driver thread".into(),
+        )),
+    }
+}
+
+/// The text of a panic, which is a `&str` or a `String` for every `panic!` with a message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }

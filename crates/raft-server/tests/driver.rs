@@ -1,11 +1,13 @@
 //! The node driver over the in-process network: elections, replication, and what happens
 //! to requests when a leader is cut off. No sockets, fast ticks, real raft-engine on disk.
 
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use raft::eraftpb::{Entry, Message, MessageType};
 use raft_server::command::{Command, Op};
 use raft_server::config::{NodeConfig, PeerMap, Timing};
-use raft_server::driver::{AdminCommand, NodeDriver, NodeHandle, RequestError};
+use raft_server::driver::{AdminCommand, DriverError, NodeDriver, NodeHandle, RequestError};
 use raft_server::status::Role;
 use raft_server::storage::EngineStorage;
 use raft_server::transport::local::LocalNetwork;
@@ -13,9 +15,13 @@ use raft_server::transport::local::LocalNetwork;
 const DEADLINE: Duration = Duration::from_secs(20);
 
 struct TestCluster {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    peers: PeerMap,
+    snapshot_every: u64,
     net: LocalNetwork,
     nodes: Vec<NodeHandle>,
+    /// Each node's driver thread, to see it stop (or panic).
+    drivers: Vec<JoinHandle<Result<(), DriverError>>>,
 }
 
 impl TestCluster {
@@ -31,36 +37,98 @@ impl TestCluster {
             .map(|i| format!("{i}=127.0.0.1:{}", 1 + i))
             .collect();
         let peers = PeerMap::parse(&spec.join(",")).expect("peers");
-        let net = LocalNetwork::default();
-        let mut nodes = Vec::new();
+        let mut cluster = Self {
+            dir,
+            peers,
+            snapshot_every,
+            net: LocalNetwork::default(),
+            nodes: Vec::new(),
+            drivers: Vec::new(),
+        };
         for id in 1..=n {
-            let cfg = NodeConfig {
-                id,
-                peers: peers.clone(),
-                data_dir: dir.path().join(format!("node-{id}")),
-                timing: Timing {
-                    tick: Duration::from_millis(10),
-                    election_ticks: 10,
-                    heartbeat_ticks: 2,
-                },
-                request_timeout: Duration::from_secs(10),
-                snapshot_every,
-                faults_enabled: true,
-            };
-            let (storage, recovered) =
-                EngineStorage::open(&cfg.data_dir, id, peers.cluster_id(), &peers.ids())
-                    .expect("open storage");
-            let (driver, handle) =
-                NodeDriver::new(&cfg, storage, recovered, |_| Box::new(net.transport(id)))
-                    .expect("driver");
-            net.register(id, handle.clone());
-            std::thread::spawn(move || driver.run());
-            nodes.push(handle);
+            let (handle, driver) = cluster.run_node(id);
+            cluster.nodes.push(handle);
+            cluster.drivers.push(driver);
         }
-        Self {
-            _dir: dir,
-            net,
-            nodes,
+        cluster
+    }
+
+    fn data_dir(&self, id: u64) -> std::path::PathBuf {
+        self.dir.path().join(format!("node-{id}"))
+    }
+
+    /// Opens node `id`'s data dir, starts its driver and connects it to the network.
+    fn run_node(&self, id: u64) -> (NodeHandle, JoinHandle<Result<(), DriverError>>) {
+        let cfg = NodeConfig {
+            id,
+            peers: self.peers.clone(),
+            data_dir: self.data_dir(id),
+            timing: Timing {
+                tick: Duration::from_millis(10),
+                election_ticks: 10,
+                heartbeat_ticks: 2,
+            },
+            request_timeout: Duration::from_secs(10),
+            snapshot_every: self.snapshot_every,
+            faults_enabled: true,
+        };
+        let peers = &self.peers;
+        let (storage, recovered) =
+            EngineStorage::open(&cfg.data_dir, id, peers.cluster_id(), &peers.ids())
+                .expect("open storage");
+        let (driver, handle) = NodeDriver::new(&cfg, storage, recovered, |_| {
+            Box::new(self.net.transport(id))
+        })
+        .expect("driver");
+        self.net.register(id, handle.clone());
+        (handle, std::thread::spawn(move || driver.run()))
+    }
+
+    /// Stops node `id`, wipes its data dir and starts it again, cut off from every node.
+    fn restart_wiped_and_isolated(&mut self, id: u64) {
+        let slot = id as usize - 1;
+        self.node(id).shutdown();
+        let start = Instant::now();
+        while !self.drivers[slot].is_finished() {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "node {id}'s driver did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.net.isolate(id);
+        std::fs::remove_dir_all(self.data_dir(id)).expect("wipe the data dir");
+        let (handle, driver) = self.run_node(id);
+        self.nodes[slot] = handle;
+        self.drivers[slot] = driver;
+    }
+
+    /// Polls node `id`'s status until `ready` holds; fails saying `what` and the last view.
+    async fn wait_status(
+        &self,
+        id: u64,
+        what: &str,
+        ready: impl Fn(&raft_server::status::NodeStatus) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            let status = self.node(id).status().borrow().clone();
+            if ready(&status) {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "expected {what}; node {id} is {:?} in term {} (leader {}), commit {}, \
+                 applied {}, last {}; events: {:?}",
+                status.role,
+                status.term,
+                status.leader_id,
+                status.commit_index,
+                status.applied_index,
+                status.last_index,
+                status.events.iter().map(|e| &e.text).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -321,4 +389,153 @@ async fn an_isolated_follower_catches_up_by_installing_a_snapshot() {
         .await
         .expect("retry");
     assert!(again.duplicate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_node_never_commits_what_a_stale_leader_appended() {
+    let mut cluster = TestCluster::start(5);
+    let all = [1, 2, 3, 4, 5];
+    let stale = cluster.leader_among(&all).await;
+    let stale_term = cluster.node(stale).status().borrow().term;
+    let before = cluster
+        .node(stale)
+        .propose(put(1, "before", "1"))
+        .await
+        .expect("put")
+        .index;
+
+    // A newer leader takes over (the old one is cut off meanwhile) and commits a write.
+    cluster.net.isolate(stale);
+    let others: Vec<u64> = all.iter().copied().filter(|id| *id != stale).collect();
+    cluster.leader_among(&others).await;
+    cluster.net.recover();
+    let leader = cluster.leader_among(&all).await;
+    let fresh = cluster
+        .node(leader)
+        .propose(put(2, "fresh", "1"))
+        .await
+        .expect("put")
+        .index;
+    let wiped = *others
+        .iter()
+        .find(|id| **id != leader)
+        .expect("a follower other than the old leader");
+    cluster
+        .wait_status(wiped, "the follower to apply the fresh write", |s| {
+            s.applied_index >= fresh
+        })
+        .await;
+
+    // Its data dir is wiped while the leader still counts its log as matched.
+    cluster.restart_wiped_and_isolated(wiped);
+
+    // The stale leader reaches it first: its log up to "before" (committed everywhere)
+    // and a write it never got committed, at the index where the leader has other entries.
+    let mut entries = cluster
+        .node(stale)
+        .storage()
+        .read_entries(1, before + 1)
+        .expect("read the old leader's log");
+    let ghost = Command {
+        client_id: 43,
+        seq: 1,
+        timestamp_ms: 0,
+        op: Op::Put {
+            key: "ghost".into(),
+            value: b"never committed".to_vec(),
+        },
+    };
+    entries.push(Entry {
+        index: before + 1,
+        term: stale_term,
+        data: ghost.encode().into(),
+        ..Entry::default()
+    });
+    let mut append = Message::default();
+    append.set_msg_type(MessageType::MsgAppend);
+    append.from = stale;
+    append.to = wiped;
+    append.term = stale_term;
+    append.commit = before;
+    append.set_entries(entries.into());
+    cluster.node(wiped).step(append);
+    cluster
+        .wait_status(
+            wiped,
+            "the wiped node to take the stale leader's log",
+            |s| s.last_index == before + 1 && s.applied_index == before,
+        )
+        .await;
+
+    // Now the real leader's heartbeats arrive, claiming a commit past that log.
+    cluster.net.recover();
+    cluster
+        .wait_status(wiped, "the wiped node to hear the leader and warn", |s| {
+            s.leader_id == leader && s.events.iter().any(|e| e.text.contains("data dir wiped"))
+        })
+        .await;
+    let status = cluster.node(wiped).status().borrow().clone();
+    assert!(
+        status.commit_index <= before
+            && cluster
+                .node(wiped)
+                .stale_read("ghost")
+                .await
+                .expect("stale read")
+                .value
+                .is_none(),
+        "the wiped node committed entries its leader never sent it: commit {}, ghost {:?}",
+        status.commit_index,
+        cluster
+            .node(wiped)
+            .stale_read("ghost")
+            .await
+            .expect("stale read")
+            .value
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    );
+
+    // A new leader probes every log afresh and repairs this one; the node survives it.
+    cluster.net.isolate(leader);
+    let rest: Vec<u64> = all.iter().copied().filter(|id| *id != leader).collect();
+    let new_leader = cluster.leader_among(&rest).await;
+    cluster.net.recover();
+    let after = cluster
+        .node(new_leader)
+        .propose(put(3, "after", "1"))
+        .await
+        .expect("put")
+        .index;
+    cluster
+        .wait_status(
+            wiped,
+            "the wiped node to catch up with the new leader",
+            |s| s.applied_index >= after,
+        )
+        .await;
+    let node = cluster.node(wiped);
+    assert_eq!(
+        node.stale_read("fresh")
+            .await
+            .expect("stale read")
+            .value
+            .as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        node.stale_read("after")
+            .await
+            .expect("stale read")
+            .value
+            .as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        node.stale_read("ghost").await.expect("stale read").value,
+        None
+    );
+    assert!(
+        !cluster.drivers[wiped as usize - 1].is_finished(),
+        "the wiped node's driver stopped"
+    );
 }

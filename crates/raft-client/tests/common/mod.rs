@@ -103,18 +103,23 @@ impl Cluster {
 
     /// Starts `n` nodes with extra server arguments and waits for a leader.
     pub fn start_with(n: u16, server_args: &[&str]) -> Self {
-        let mut cluster = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-            base: free_port_base(n),
-            n,
-            server_args: server_args.iter().map(|a| a.to_string()).collect(),
-            children: (0..n).map(|_| None).collect(),
-        };
+        let mut cluster = Self::unstarted(n, server_args);
         for id in 1..=n as u64 {
             cluster.spawn(id);
         }
         cluster.wait_leader();
         cluster
+    }
+
+    /// Ports and a temp dir for `n` nodes, none started yet (to prepare a data dir first).
+    pub fn unstarted(n: u16, server_args: &[&str]) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            base: free_port_base(n),
+            n,
+            server_args: server_args.iter().map(|a| a.to_string()).collect(),
+            children: (0..n).map(|_| None).collect(),
+        }
     }
 
     pub fn peers_arg(&self) -> String {
@@ -209,6 +214,22 @@ impl Cluster {
                 Err(e) => Err(e.to_string()),
             },
         )
+    }
+
+    /// Waits (with a deadline) for node `id` to exit by itself; returns its exit code. A
+    /// node still running at the deadline stays in the cluster, to be killed with it.
+    pub fn wait_exit(&mut self, id: u64) -> Option<i32> {
+        let slot = id as usize - 1;
+        let code = wait_for(&format!("node {id} to exit"), || {
+            let child = self.children[slot].as_mut().expect("node is running");
+            match child.try_wait() {
+                Ok(Some(status)) => Ok(status.code()),
+                Ok(None) => Err("still running".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        self.children[slot] = None;
+        code
     }
 
     /// SIGSTOPs node `id`: it stays alive but does nothing.

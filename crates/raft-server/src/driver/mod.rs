@@ -342,12 +342,22 @@ impl NodeDriver {
         true
     }
 
-    /// A leader's heartbeat carries its commit index capped at what it believes we have. If
-    /// our log is shorter (a data dir wiped while the node was away), raft-rs would panic on
-    /// it; commit only what we have and let the leader's probe refill the rest.
+    /// A leader's heartbeat carries its commit index capped at what it has matched in our
+    /// log, and raft-rs commits whatever it says (panicking past our last index). That is
+    /// only as good as our log: a node whose data dir was wiped lost what it acknowledged,
+    /// and may since have taken entries from a stale leader. So the commit is let through
+    /// only where our log is provably this leader's: when our last entry is of the leader's
+    /// term, log matching makes every entry up to it the leader's. Otherwise it is dropped;
+    /// appends, which raft-rs checks entry by entry, bring the commit once the leader's
+    /// probe has repaired our log.
     fn clamp_heartbeat_commit(&mut self, m: &mut Message) {
-        let last = self.raw.raft.raft_log.last_index();
-        if m.get_msg_type() == MessageType::MsgHeartbeat && m.commit > last {
+        let log = &self.raw.raft.raft_log;
+        if m.get_msg_type() != MessageType::MsgHeartbeat || m.commit <= log.committed {
+            return;
+        }
+        let (last, committed) = (log.last_index(), log.committed);
+        let proven = log.term(last).is_ok_and(|term| term == m.term);
+        if m.commit > last {
             let text = format!(
                 "node {} says index {} is committed here, but our log ends at {last}: was this \
                  node's data dir wiped? Raft needs a node's log and vote to survive; it cannot \
@@ -356,8 +366,12 @@ impl NodeDriver {
             );
             tracing::warn!("{text}");
             self.event(text);
-            m.commit = last;
         }
+        m.commit = if proven {
+            m.commit.min(last)
+        } else {
+            committed
+        };
     }
 
     /// Sends messages, noting vote traffic for the timeline.
@@ -509,7 +523,7 @@ impl NodeDriver {
                 }
                 EntryType::EntryNormal => match Command::decode(&entry.data) {
                     Ok(cmd) => {
-                        let result = sm.apply(entry.index, &cmd);
+                        let result = sm.apply(entry.index, entry.term, &cmd);
                         self.writes.applied(entry.index, entry.term, Some(result));
                     }
                     Err(e) => {

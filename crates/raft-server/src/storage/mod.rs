@@ -15,6 +15,7 @@ mod marker;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use marker::{MARKER_FILE, parse_marker, write_marker};
@@ -67,10 +68,52 @@ pub enum StorageError {
     /// The marker file cannot be parsed.
     #[error("{0} is damaged; move the data dir away to start this node afresh")]
     BadMarker(PathBuf),
+    /// The file system holding the data dir is full. Named apart from other raft-engine
+    /// errors because raft-engine reports it as "IO Error: nospace" or "TryAgain", which
+    /// says little to someone who has to make room.
+    #[error("no space left on device in {0}")]
+    NoSpace(PathBuf),
     /// raft-engine failed.
     #[error("raft-engine: {0}")]
     Engine(#[from] raft_engine::Error),
 }
+
+impl StorageError {
+    /// Classifies an error of raft-engine working in `dir`: a full disk becomes
+    /// [`StorageError::NoSpace`], whatever raft-engine wrapped it in.
+    fn engine(dir: &Path, e: raft_engine::Error) -> Self {
+        if is_no_space(&e) {
+            Self::NoSpace(dir.to_path_buf())
+        } else {
+            Self::Engine(e)
+        }
+    }
+}
+
+/// True when `e`, or anything in its source chain, says the disk is full. raft-engine hands
+/// ENOSPC on as `Io` (kind `StorageFull`, message "nospace"), as `TryAgain` with that message
+/// in its text (after rotating to a new file failed to help), or inside `Other`.
+fn is_no_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(ENOSPC))
+        {
+            return true;
+        }
+        if let Some(raft_engine::Error::TryAgain(text)) = err.downcast_ref::<raft_engine::Error>()
+            && text.contains("nospace")
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Linux's errno for "no space left on device" (kept here rather than pulling in libc for
+/// one constant; `StorageFull` covers the platforms where the number differs).
+const ENOSPC: i32 = 28;
 
 /// What the data dir held when it was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +162,25 @@ struct Meta {
 pub struct EngineStorage {
     engine: Arc<Engine>,
     meta: Arc<RwLock<Meta>>,
+    /// The data dir, named in errors.
+    dir: Arc<Path>,
+    /// Failures injected by tests (see [`EngineStorage::fail_writes`]).
+    faults: Arc<Faults>,
+}
+
+/// OS errors that reads or writes fail with on demand (0: none).
+#[derive(Default)]
+struct Faults {
+    write: AtomicI32,
+    read: AtomicI32,
+}
+
+/// The injected failure in `slot`, if any.
+fn injected(slot: &AtomicI32) -> Option<std::io::Error> {
+    match slot.load(Ordering::Relaxed) {
+        0 => None,
+        errno => Some(std::io::Error::from_raw_os_error(errno)),
+    }
 }
 
 impl EngineStorage {
@@ -171,7 +233,8 @@ impl EngineStorage {
             purge_threshold: ReadableSize::mb(64),
             ..EngineConfig::default()
         };
-        let engine = Arc::new(Engine::open(cfg)?);
+        let engine_err = |e| StorageError::engine(dir, e);
+        let engine = Arc::new(Engine::open(cfg).map_err(engine_err)?);
         let mut meta = Meta {
             hard_state: engine
                 .get_message::<HardState>(GROUP, KEY_HARD_STATE)?
@@ -194,7 +257,7 @@ impl EngineStorage {
             meta.conf_state.voters = voters.to_vec();
             let mut batch = LogBatch::default();
             batch.put_message(GROUP, KEY_CONF_STATE.to_vec(), &meta.conf_state)?;
-            engine.write(&mut batch, true)?;
+            engine.write(&mut batch, true).map_err(engine_err)?;
         }
         let recovered = Recovered {
             fresh,
@@ -207,6 +270,8 @@ impl EngineStorage {
         let storage = Self {
             engine,
             meta: Arc::new(RwLock::new(meta)),
+            dir: Arc::from(dir),
+            faults: Arc::default(),
         };
         Ok((storage, recovered))
     }
@@ -233,8 +298,43 @@ impl EngineStorage {
         if batch.is_empty() {
             return Ok(());
         }
-        self.engine.write(&mut batch, true)?;
+        self.write(&mut batch)?;
         Ok(())
+    }
+
+    /// Makes every later write fail with OS error `errno` (28, ENOSPC, is what a full disk
+    /// does), or succeed again with `None`. Lets tests reach the failure paths of a running
+    /// node; the error goes through the same handling as one from raft-engine.
+    pub fn fail_writes(&self, errno: Option<i32>) {
+        self.faults
+            .write
+            .store(errno.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Makes every later read of the log by raft-rs fail with OS error `errno` (5, EIO, is
+    /// what a failing disk does), or succeed again with `None`. For tests, like
+    /// [`EngineStorage::fail_writes`].
+    pub fn fail_reads(&self, errno: Option<i32>) {
+        self.faults
+            .read
+            .store(errno.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// One synced write to raft-engine.
+    fn write(&self, batch: &mut LogBatch) -> Result<(), StorageError> {
+        let result = match injected(&self.faults.write) {
+            Some(e) => Err(raft_engine::Error::Io(e)),
+            None => self.engine.write(batch, true).map(drop),
+        };
+        result.map_err(|e| StorageError::engine(&self.dir, e))
+    }
+
+    /// The injected read failure, as raft-rs sees a failed read.
+    fn read_fault(&self) -> raft::Result<()> {
+        match injected(&self.faults.read) {
+            Some(e) => Err(raft::Error::Store(raft::StorageError::Other(Box::new(e)))),
+            None => Ok(()),
+        }
     }
 
     /// Records a commit index learned from a light ready; it reaches disk with the next batch.
@@ -250,7 +350,7 @@ impl EngineStorage {
     pub fn set_conf_state(&self, conf_state: &ConfState) -> Result<(), StorageError> {
         let mut batch = LogBatch::default();
         batch.put_message(GROUP, KEY_CONF_STATE.to_vec(), conf_state)?;
-        self.engine.write(&mut batch, true)?;
+        self.write(&mut batch)?;
         self.meta
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -290,7 +390,7 @@ impl EngineStorage {
                 );
             }
         }
-        self.engine.write(&mut batch, true)?;
+        self.write(&mut batch)?;
         meta.truncated = truncated;
         meta.snapshot_index = index;
         meta.commit_dirty = false;
@@ -326,7 +426,7 @@ impl EngineStorage {
             meta.hard_state.commit = md.index;
         }
         batch.put_message(GROUP, KEY_HARD_STATE.to_vec(), &meta.hard_state)?;
-        self.engine.write(&mut batch, true)?;
+        self.write(&mut batch)?;
         meta.conf_state = md.get_conf_state().clone();
         meta.truncated = truncated;
         meta.snapshot_index = md.index;
@@ -432,6 +532,7 @@ impl raft::Storage for EngineStorage {
         max_size: impl Into<Option<u64>>,
         _context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
+        self.read_fault()?;
         if low < self.first() {
             return Err(raft::Error::Store(raft::StorageError::Compacted));
         }
@@ -450,6 +551,7 @@ impl raft::Storage for EngineStorage {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.read_fault()?;
         // The last compacted entry's term is kept (for index 0 it is 0): raft-rs matches
         // the entry before the first one against it.
         let (t_index, t_term) = self.truncated();

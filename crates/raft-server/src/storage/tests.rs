@@ -374,3 +374,28 @@ fn applying_a_snapshot_replaces_the_whole_log() {
     assert_eq!(s.first_index().expect("first"), 21);
     assert!(is_unavailable(s.term(23)));
 }
+
+#[test]
+fn a_full_disk_is_named_as_such_whatever_raft_engine_wraps_it_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    s.fail_writes(Some(28));
+    let err = s
+        .persist(&entries(1..=1, 1), None)
+        .expect_err("the disk is full");
+    assert_eq!(
+        err.to_string(),
+        format!("no space left on device in {}", dir.path().display())
+    );
+    s.fail_writes(None);
+    s.persist(&entries(1..=1, 1), None).expect("room again");
+
+    // The shapes raft-engine gives ENOSPC: an io::Error (kind StorageFull, its own message),
+    // or its text inside TryAgain once rotating to a new file did not help.
+    let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "nospace");
+    assert!(is_no_space(&raft_engine::Error::Io(io)));
+    let again = raft_engine::Error::TryAgain("error when append [Append:3]: nospace".into());
+    assert!(is_no_space(&again));
+    let other = std::io::Error::from_raw_os_error(5);
+    assert!(!is_no_space(&raft_engine::Error::Io(other)));
+}
