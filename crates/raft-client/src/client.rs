@@ -6,10 +6,12 @@
 //! most once however often it is resent.
 //!
 //! How long to wait: the node believed to lead gets the request's whole remaining deadline
-//! (a slow commit is not a dead leader); any other node a short attempt. A node that is
-//! gone or frozen is told apart by its connection, not by its silence: it refuses or does
-//! not accept one within 500 ms, or stops answering HTTP/2 pings while a call waits. Only
-//! such a node is skipped when a hint names it.
+//! (a slow commit is not a dead leader); any other node a short attempt, after which it is
+//! asked (`Status`, answered beside Raft) whether it leads: if it does, the same call goes
+//! on waiting, so a slow commit at a node met for the first time is not re-proposed either.
+//! A node that is gone or frozen is told apart by its connection, not by its silence: it
+//! refuses or does not accept one within 500 ms, or stops answering HTTP/2 pings while a
+//! call waits. Only such a node is skipped when a hint names it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -337,7 +339,16 @@ impl SmartClient {
                 .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES)
                 .max_encoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
             let t0 = Instant::now();
-            let result = tokio::time::timeout(attempt, op(client)).await;
+            let call = op(client);
+            tokio::pin!(call);
+            let mut result = tokio::time::timeout(attempt, &mut call).await;
+            if result.is_err() && !patient && Instant::now() < deadline && self.leads(&target).await
+            {
+                // Silent but leading: its commit is slow. Keep waiting on the same call.
+                self.set_leader(Some(target.clone()));
+                let rest = deadline.saturating_duration_since(Instant::now());
+                result = tokio::time::timeout(rest, &mut call).await;
+            }
             let mut hop = Hop {
                 addr: target.clone(),
                 reason,
@@ -426,6 +437,25 @@ impl SmartClient {
             let pause = pause.min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(pause).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Whether the node at `addr` says, within a short bound, that it leads and is not
+    /// frozen. `Status` is answered beside the node's Raft thread, so a leader busy
+    /// committing still answers it.
+    async fn leads(&self, addr: &str) -> bool {
+        let Ok(channel) = self.channel(addr) else {
+            return false;
+        };
+        let mut api = KvApiClient::new(channel);
+        let asked =
+            tokio::time::timeout(Duration::from_millis(300), api.status(pb::StatusRequest {}));
+        match asked.await {
+            Ok(Ok(s)) => {
+                let s = s.into_inner();
+                s.role == "Leader" && !s.frozen
+            }
+            _ => false,
         }
     }
 

@@ -427,3 +427,29 @@ fn an_unreachable_node_is_named_and_the_rest_is_applied() {
         "applied on node 1: {list:?}"
     );
 }
+
+#[test]
+fn a_commit_slowed_by_delayed_followers_is_waited_for_in_one_attempt() {
+    // Raft needs messages much faster than its election timeout: with 1 s delays a leader
+    // keeps its quorum only if elections wait longer (100 ticks of 30 ms: 3-6 s).
+    let cluster = Cluster::start_with(3, &["--tick-ms", "30", "--election-ticks", "100"]);
+    let leader = cluster.wait_leader();
+    // Every message to and from both followers takes 1 s more each way: a commit needs
+    // about 2 s, longer than the client's 1.5 s cut for an attempt at an unknown node.
+    for id in (1..=3).filter(|id| *id != leader) {
+        assert_ok(
+            &cluster.client(&["fault", "delay", &id.to_string(), "1000"]),
+            "fault delay",
+        );
+    }
+    let out = cluster.client_at(
+        &cluster.api_addr(leader),
+        &["-v", "--timeout", "10", "put", "slow", "commit"],
+    );
+    assert_ok(&out, "a put through a slow commit");
+    let trace = String::from_utf8_lossy(&out.stderr);
+    let hops = trace.lines().filter(|l| l.contains(" [")).count();
+    assert_eq!(hops, 1, "one attempt, waited for:\n{trace}");
+    assert_ok(&cluster.client(&["fault", "heal"]), "fault heal");
+    assert_eq!(cluster.get("slow"), "commit");
+}

@@ -169,6 +169,7 @@ impl KvApi for ApiService {
         }
         Ok(Response::new(pb::StatusResponse {
             faults: faults.join(", "),
+            frozen: status.frozen,
             ..status_to_pb(&status)
         }))
     }
@@ -196,6 +197,7 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
         leader_api_addr: addr_of(s.leader_id),
         key_count: s.key_count as u64,
         faults: String::new(),
+        frozen: s.frozen,
         peers: s
             .peers
             .iter()
