@@ -67,6 +67,9 @@ pub enum ClientError {
     /// then, and whether it was applied before is unknown. Not retried.
     #[error("{0}")]
     Superseded(String),
+    /// The one node asked (a pinned client) is not the leader: nothing was written there.
+    #[error("{0}; asked only that node, so nothing was done")]
+    NotLeaderHere(String),
     /// An address in `--peers` is not usable.
     #[error("bad address {0:?} in --peers: use host:port, e.g. 127.0.0.1:7001")]
     BadAddress(String),
@@ -110,6 +113,8 @@ pub struct SmartClient {
     next_seq: AtomicU64,
     leader: Mutex<Option<String>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Ask only the nodes in `peers`, and take "not the leader" as the answer.
+    pinned: bool,
 }
 
 impl SmartClient {
@@ -131,7 +136,15 @@ impl SmartClient {
             next_seq: AtomicU64::new(1),
             leader: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
+            pinned: false,
         })
+    }
+
+    /// This client, made to ask only its own nodes: a "not the leader" answer ends the
+    /// request (no hint is followed elsewhere). For asking one node on purpose.
+    pub fn pinned(mut self) -> Self {
+        self.pinned = true;
+        self
     }
 
     /// The addresses this client knows.
@@ -383,6 +396,10 @@ impl SmartClient {
                         hop.outcome = HopOutcome::NotLeader {
                             leader: leader.clone(),
                         };
+                        if self.pinned {
+                            let said = format!("{}: {}", hop.addr, hop.outcome);
+                            return Err(ClientError::NotLeaderHere(said));
+                        }
                         match leader {
                             Some((_, addr)) if addr != target && !failed.contains(&addr) => {
                                 redirect = Some(addr)

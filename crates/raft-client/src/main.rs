@@ -313,7 +313,9 @@ fn finish<T>(
             eprintln!("error: {e}");
             ExitCode::from(match e {
                 ClientError::Rejected(_) => EXIT_REJECTED,
-                ClientError::Unavailable { .. } | ClientError::Superseded(_) => EXIT_UNAVAILABLE,
+                ClientError::Unavailable { .. }
+                | ClientError::Superseded(_)
+                | ClientError::NotLeaderHere(_) => EXIT_UNAVAILABLE,
                 ClientError::BadAddress(_) => EXIT_USAGE,
             })
         }

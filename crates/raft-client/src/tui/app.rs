@@ -52,6 +52,8 @@ pub enum Request {
         key: String,
         /// The value.
         value: String,
+        /// Only this node's API address (no leader search), if given.
+        at: Option<String>,
     },
     /// Read a key.
     Get {
@@ -59,11 +61,15 @@ pub enum Request {
         key: String,
         /// From any node's own state machine.
         stale: bool,
+        /// Only this node's API address, if given.
+        at: Option<String>,
     },
     /// Remove a key.
     Delete {
         /// The key.
         key: String,
+        /// Only this node's API address, if given.
+        at: Option<String>,
     },
     /// Every node's status.
     Status,
@@ -224,9 +230,18 @@ impl App {
                 self.info(text);
                 return None;
             }
-            Command::Put { key, value } => Request::Put { key, value },
-            Command::Get { key, stale } => Request::Get { key, stale },
-            Command::Delete { key } => Request::Delete { key },
+            Command::Put { key, value, node } => match self.address_of(node) {
+                Ok(at) => Request::Put { key, value, at },
+                Err(e) => return self.refuse(&line, e),
+            },
+            Command::Get { key, stale, node } => match self.address_of(node) {
+                Ok(at) => Request::Get { key, stale, at },
+                Err(e) => return self.refuse(&line, e),
+            },
+            Command::Delete { key, node } => match self.address_of(node) {
+                Ok(at) => Request::Delete { key, at },
+                Err(e) => return self.refuse(&line, e),
+            },
             Command::Status => Request::Status,
             Command::Fault(f) => Request::Fault(f),
         };
@@ -378,6 +393,40 @@ impl App {
             hop.outcome,
             ms(hop.elapsed)
         )
+    }
+
+    /// The API address of node `id`, from what the nodes said about themselves.
+    fn address_of(&self, id: Option<u64>) -> Result<Option<String>, String> {
+        let Some(id) = id else { return Ok(None) };
+        if let Some((addr, _)) = self.known_ids.iter().find(|(_, known)| **known == id) {
+            return Ok(Some(addr.clone()));
+        }
+        // Members listed by any node that answered, down ones included.
+        for r in &self.cluster {
+            if let Ok(s) = &r.status
+                && let Some(p) = s
+                    .peers
+                    .iter()
+                    .find(|p| p.id == id && !p.api_addr.is_empty())
+            {
+                return Ok(Some(p.api_addr.clone()));
+            }
+        }
+        let mut known: Vec<u64> = self.known_ids.values().copied().collect();
+        known.sort_unstable();
+        let known: Vec<String> = known.iter().map(u64::to_string).collect();
+        Err(if known.is_empty() {
+            format!("node {id} is not known yet: wait for the cluster bar to show the nodes")
+        } else {
+            format!("unknown node {id}: the nodes are {}", known.join(", "))
+        })
+    }
+
+    /// Shows a command line and why it cannot run.
+    fn refuse(&mut self, line: &str, why: String) -> Option<Effect> {
+        self.push(Tone::Command, format!("› {line}"));
+        self.push(Tone::Error, format!("  {why}"));
+        None
     }
 
     /// `node 3` when a status answer said which node serves `addr`, else the address.

@@ -6,24 +6,30 @@ use crate::faults::FaultCommand;
 /// A command typed at the prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `put <key> <value...>`
+    /// `put [--node <id>] <key> <value...>`
     Put {
         /// The key.
         key: String,
         /// The value: the remaining words joined by single spaces (quote to keep spacing).
         value: String,
+        /// Send to this node only (no leader search, no failover).
+        node: Option<u64>,
     },
-    /// `get [--stale] <key>` or `sget <key>`
+    /// `get [--stale] [--node <id>] <key>` or `sget <key>`
     Get {
         /// The key.
         key: String,
         /// Answer from any node's own state machine.
         stale: bool,
+        /// Ask this node only.
+        node: Option<u64>,
     },
-    /// `delete <key>` (or `del`)
+    /// `delete [--node <id>] <key>` (or `del`)
     Delete {
         /// The key.
         key: String,
+        /// Send to this node only.
+        node: Option<u64>,
     },
     /// `status`: every node's role, term and indexes.
     Status,
@@ -61,6 +67,10 @@ pub const HELP: &[(&str, &str)] = &[
         "read any node's own state machine (may be stale)",
     ),
     ("delete <key>", "remove a key"),
+    (
+        "--node <id> (put, get, delete)",
+        "ask that node only: no leader search, no failover",
+    ),
     ("status", "every node's role, term and indexes"),
     (
         "fault isolate <id>",
@@ -153,45 +163,47 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     let Some((name, args)) = words.split_first() else {
         return Ok(None);
     };
-    let one_key = |usage: &str| -> Result<String, String> {
-        match args {
-            [key] => Ok(key.clone()),
-            [] => Err(format!("missing key: usage: {usage}")),
-            _ => Err(format!(
-                "too many words: usage: {usage} (quote a key that has spaces)"
-            )),
-        }
-    };
     let cmd = match name.to_lowercase().as_str() {
-        "put" | "set" => match args {
-            [key, value @ ..] if !value.is_empty() => Command::Put {
-                key: key.clone(),
-                value: value.join(" "),
-            },
-            [_] => return Err("missing value: usage: put <key> <value>".to_string()),
-            _ => return Err("missing key and value: usage: put <key> <value>".to_string()),
-        },
-        "get" => match args {
-            [flag, key] if flag == "--stale" => Command::Get {
-                key: key.clone(),
+        "put" | "set" => {
+            let usage = "put [--node <id>] <key> <value>";
+            // Options come first: the value is everything after the key, dashes and all.
+            let (opts, rest) = leading_options(args, &["--node"], usage)?;
+            match rest {
+                [key, value @ ..] if !value.is_empty() => Command::Put {
+                    key: key.clone(),
+                    value: value.join(" "),
+                    node: opts.node,
+                },
+                [_] => return Err(format!("missing value: usage: {usage}")),
+                _ => return Err(format!("missing key and value: usage: {usage}")),
+            }
+        }
+        "get" => {
+            let usage = "get [--stale] [--node <id>] <key>";
+            let (opts, rest) = options_anywhere(args, usage)?;
+            Command::Get {
+                key: exactly_one_key(&rest, usage)?,
+                stale: opts.stale,
+                node: opts.node,
+            }
+        }
+        "sget" => {
+            let usage = "sget [--node <id>] <key>";
+            let (opts, rest) = leading_options(args, &["--node"], usage)?;
+            Command::Get {
+                key: exactly_one_key(rest, usage)?,
                 stale: true,
-            },
-            [key, flag] if flag == "--stale" => Command::Get {
-                key: key.clone(),
-                stale: true,
-            },
-            _ => Command::Get {
-                key: one_key("get [--stale] <key>")?,
-                stale: false,
-            },
-        },
-        "sget" => Command::Get {
-            key: one_key("sget <key>")?,
-            stale: true,
-        },
-        "delete" | "del" | "rm" => Command::Delete {
-            key: one_key("delete <key>")?,
-        },
+                node: opts.node,
+            }
+        }
+        "delete" | "del" | "rm" => {
+            let usage = "delete [--node <id>] <key>";
+            let (opts, rest) = leading_options(args, &["--node"], usage)?;
+            Command::Delete {
+                key: exactly_one_key(rest, usage)?,
+                node: opts.node,
+            }
+        }
         "status" | "leader" | "clear" | "help" | "quit" | "exit" if !args.is_empty() => {
             return Err(format!("{name} takes no arguments"));
         }
@@ -213,6 +225,99 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         }
     };
     Ok(Some(cmd))
+}
+
+/// Options of put, get and delete.
+#[derive(Debug, Default)]
+struct Options {
+    stale: bool,
+    node: Option<u64>,
+}
+
+/// Reads the option at `args[i]` into `opts`; returns how many words it took (0: not an
+/// option). `--` ends the options, so a key may start with dashes.
+fn option(
+    args: &[String],
+    i: usize,
+    allowed: &[&str],
+    opts: &mut Options,
+    usage: &str,
+) -> Result<usize, String> {
+    let word = args[i].as_str();
+    if !word.starts_with("--") {
+        return Ok(0);
+    }
+    if word == "--" {
+        return Ok(0);
+    }
+    if !allowed.contains(&word) {
+        return Err(format!("unknown option {word}: usage: {usage}"));
+    }
+    match word {
+        "--stale" => {
+            opts.stale = true;
+            Ok(1)
+        }
+        _ => {
+            let id = args
+                .get(i + 1)
+                .ok_or_else(|| format!("--node needs a node id: usage: {usage}"))?;
+            let id = id
+                .parse::<u64>()
+                .map_err(|_| format!("{id:?} is not a node id: usage: {usage}"))?;
+            opts.node = Some(id);
+            Ok(2)
+        }
+    }
+}
+
+/// Options before the first other word (and a `--` that ends them); the rest.
+fn leading_options<'a>(
+    args: &'a [String],
+    allowed: &[&str],
+    usage: &str,
+) -> Result<(Options, &'a [String]), String> {
+    let mut opts = Options::default();
+    let mut i = 0;
+    while i < args.len() {
+        match option(args, i, allowed, &mut opts, usage)? {
+            0 if args[i] == "--" => return Ok((opts, &args[i + 1..])),
+            0 => break,
+            n => i += n,
+        }
+    }
+    Ok((opts, &args[i..]))
+}
+
+/// `--stale` and `--node` anywhere among `args` (before a `--`); the other words.
+fn options_anywhere(args: &[String], usage: &str) -> Result<(Options, Vec<String>), String> {
+    let mut opts = Options::default();
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--" {
+            rest.extend(args[i + 1..].iter().cloned());
+            break;
+        }
+        match option(args, i, &["--stale", "--node"], &mut opts, usage)? {
+            0 => {
+                rest.push(args[i].clone());
+                i += 1;
+            }
+            n => i += n,
+        }
+    }
+    Ok((opts, rest))
+}
+
+fn exactly_one_key(words: &[String], usage: &str) -> Result<String, String> {
+    match words {
+        [key] => Ok(key.clone()),
+        [] => Err(format!("missing key: usage: {usage}")),
+        _ => Err(format!(
+            "too many words: usage: {usage} (quote a key that has spaces)"
+        )),
+    }
 }
 
 /// `fault <subcommand> ...`.
@@ -302,6 +407,7 @@ mod tests {
         Some(Command::Put {
             key: key.into(),
             value: value.into(),
+            node: None,
         })
     }
 
@@ -339,33 +445,40 @@ mod tests {
             parse("get --stale k").unwrap(),
             Some(Command::Get {
                 key: "k".into(),
-                stale: true
+                stale: true,
+                node: None
             })
         );
         assert_eq!(
             parse("get k --stale").unwrap(),
             Some(Command::Get {
                 key: "k".into(),
-                stale: true
+                stale: true,
+                node: None
             })
         );
         assert_eq!(
             parse("sget k").unwrap(),
             Some(Command::Get {
                 key: "k".into(),
-                stale: true
+                stale: true,
+                node: None
             })
         );
         assert_eq!(
             parse("get k").unwrap(),
             Some(Command::Get {
                 key: "k".into(),
-                stale: false
+                stale: false,
+                node: None
             })
         );
         assert_eq!(
             parse("del k").unwrap(),
-            Some(Command::Delete { key: "k".into() })
+            Some(Command::Delete {
+                key: "k".into(),
+                node: None
+            })
         );
         assert_eq!(parse("status").unwrap(), Some(Command::Status));
         assert_eq!(parse("exit").unwrap(), Some(Command::Quit));
@@ -395,6 +508,65 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert!(err.contains(needle), "{line:?} -> {err:?}");
             assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn parses_node_and_stale_options() {
+        let get = |key: &str, stale, node| {
+            Some(Command::Get {
+                key: key.into(),
+                stale,
+                node,
+            })
+        };
+        assert_eq!(parse("get --node 2 x").unwrap(), get("x", false, Some(2)));
+        assert_eq!(
+            parse("get --stale --node 2 x").unwrap(),
+            get("x", true, Some(2))
+        );
+        assert_eq!(
+            parse("get x --node 2 --stale").unwrap(),
+            get("x", true, Some(2))
+        );
+        assert_eq!(parse("sget --node 3 x").unwrap(), get("x", true, Some(3)));
+        assert_eq!(
+            parse("get -- --stale").unwrap(),
+            get("--stale", false, None)
+        );
+        assert_eq!(
+            parse("put --node 1 x lost value").unwrap(),
+            Some(Command::Put {
+                key: "x".into(),
+                value: "lost value".into(),
+                node: Some(1)
+            })
+        );
+        assert_eq!(
+            parse("put k --node 1").unwrap(),
+            Some(Command::Put {
+                key: "k".into(),
+                value: "--node 1".into(),
+                node: None
+            }),
+            "after the key, words are the value"
+        );
+        assert_eq!(
+            parse("delete --node 2 k").unwrap(),
+            Some(Command::Delete {
+                key: "k".into(),
+                node: Some(2)
+            })
+        );
+        for (line, needle) in [
+            ("get --stale", "missing key"),
+            ("get --node", "--node needs a node id"),
+            ("get --node x k", "not a node id"),
+            ("get --fast k", "unknown option --fast"),
+            ("put --node 2 k", "missing value"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert!(err.contains(needle), "{line:?} -> {err:?}");
         }
     }
 

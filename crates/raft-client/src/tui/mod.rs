@@ -130,9 +130,18 @@ fn spawn_request(
     tokio::spawn(async move {
         let started = Instant::now();
         let outcome = match req {
-            Request::Put { key, value } => Outcome::Write(client.put(&key, value.as_bytes()).await),
-            Request::Delete { key } => Outcome::Write(client.delete(&key).await),
-            Request::Get { key, stale } => Outcome::Read(client.get(&key, stale).await),
+            Request::Put { key, value, at } => match only(&client, at) {
+                Ok(c) => Outcome::Write(c.put(&key, value.as_bytes()).await),
+                Err(e) => Outcome::Write(Err(e)),
+            },
+            Request::Delete { key, at } => match only(&client, at) {
+                Ok(c) => Outcome::Write(c.delete(&key).await),
+                Err(e) => Outcome::Write(Err(e)),
+            },
+            Request::Get { key, stale, at } => match only(&client, at) {
+                Ok(c) => Outcome::Read(c.get(&key, stale).await),
+                Err(e) => Outcome::Read(Err(e)),
+            },
             Request::Status => Outcome::Status(client.status_all().await),
             Request::Fault(cmd) => Outcome::Admin(crate::faults::run(&client, &cmd).await),
         };
@@ -142,6 +151,20 @@ fn spawn_request(
             elapsed: started.elapsed(),
         });
     })
+}
+
+/// The client to use: the shared one, or a client of node `at` alone (`--node`), which
+/// asks nobody else and follows no hint elsewhere.
+fn only(
+    client: &Arc<SmartClient>,
+    at: Option<String>,
+) -> Result<Arc<SmartClient>, crate::ClientError> {
+    match at {
+        None => Ok(Arc::clone(client)),
+        Some(addr) => Ok(Arc::new(
+            SmartClient::new(vec![addr], client.timeout())?.pinned(),
+        )),
+    }
 }
 
 /// Reads terminal events on a thread (crossterm's reads block) until `stop` is set. Join
