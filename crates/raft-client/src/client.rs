@@ -67,12 +67,29 @@ pub enum ClientError {
     /// then, and whether it was applied before is unknown. Not retried.
     #[error("{0}")]
     Superseded(String),
-    /// The one node asked (a pinned client) is not the leader: nothing was written there.
-    #[error("{0}; asked only that node, so nothing was done")]
-    NotLeaderHere(String),
+    /// The one node asked (a pinned client) is not the leader: nothing was written there, or
+    /// it cannot confirm a value is current.
+    #[error("{}", not_leader_here(.said, *.write))]
+    NotLeaderHere {
+        /// What the node said.
+        said: String,
+        /// Was the request a write.
+        write: bool,
+    },
     /// An address in `--peers` is not usable.
     #[error("bad address {0:?} in --peers: use host:port, e.g. 127.0.0.1:7001")]
     BadAddress(String),
+}
+
+fn not_leader_here(said: &str, write: bool) -> String {
+    if write {
+        format!("{said}; asked only that node: nothing was written")
+    } else {
+        format!(
+            "{said}; asked only that node: only the leader can confirm a value is current \
+             (get --stale reads it anyway)"
+        )
+    }
 }
 
 fn unavailable_message(write: bool, timeout: Duration, last: &str) -> String {
@@ -398,7 +415,28 @@ impl SmartClient {
                         };
                         if self.pinned {
                             let said = format!("{}: {}", hop.addr, hop.outcome);
-                            return Err(ClientError::NotLeaderHere(said));
+                            // An earlier attempt that timed out or lost leadership may have
+                            // been proposed: then the outcome is unknown, not "nothing".
+                            let maybe_proposed = write_id.is_some()
+                                && trace.hops.iter().any(|h| {
+                                    matches!(
+                                        h.outcome,
+                                        HopOutcome::Timeout | HopOutcome::Unavailable(_)
+                                    )
+                                });
+                            if !maybe_proposed {
+                                return Err(ClientError::NotLeaderHere {
+                                    said,
+                                    write: write_id.is_some(),
+                                });
+                            }
+                            trace.hops.push(hop);
+                            return Err(ClientError::Unavailable {
+                                write: true,
+                                timeout: start.elapsed(),
+                                last: said,
+                                trace,
+                            });
                         }
                         match leader {
                             Some((_, addr)) if addr != target && !failed.contains(&addr) => {

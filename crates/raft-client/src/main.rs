@@ -315,7 +315,7 @@ fn finish<T>(
                 ClientError::Rejected(_) => EXIT_REJECTED,
                 ClientError::Unavailable { .. }
                 | ClientError::Superseded(_)
-                | ClientError::NotLeaderHere(_) => EXIT_UNAVAILABLE,
+                | ClientError::NotLeaderHere { .. } => EXIT_UNAVAILABLE,
                 ClientError::BadAddress(_) => EXIT_USAGE,
             })
         }

@@ -503,7 +503,7 @@ impl NodeDriver {
             format!("entries {}-{last}", first.index)
         };
         self.event(format!(
-            "log {range} (term {old_term}, never committed) replaced by the leader's (term {})",
+            "uncommitted {range} (term {old_term}) replaced by the leader's (term {})",
             first.term
         ));
     }
