@@ -12,6 +12,11 @@
 //! A node that is gone or frozen is told apart by its connection, not by its silence: it
 //! refuses or does not accept one within 500 ms, or stops answering HTTP/2 pings while a
 //! call waits. Only such a node is skipped when a hint names it.
+//!
+//! The cluster changes shape: the client starts from `--peers` and learns the API address
+//! of every member it hears of (a hint naming a node it did not know, the members a node's
+//! `Status` lists, looked up now and then after a success), so it keeps working after the
+//! nodes it was started with are removed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -124,7 +129,12 @@ pub struct NodeReport {
 /// write, so sequence numbers must reach it in order.
 pub struct SmartClient {
     writes: tokio::sync::Mutex<()>,
-    peers: Vec<String>,
+    /// `--peers`, then every member address learned since.
+    peers: Mutex<Vec<String>>,
+    /// When members were last looked up from a node's `Status`.
+    learned_at: Mutex<Option<Instant>>,
+    /// The answer of the last lookup, once it arrives.
+    pending_status: Mutex<Option<tokio::sync::oneshot::Receiver<pb::StatusResponse>>>,
     timeout: Duration,
     client_id: u64,
     next_seq: AtomicU64,
@@ -147,7 +157,9 @@ impl SmartClient {
         let mut rng = rand::rng();
         Ok(Self {
             writes: tokio::sync::Mutex::new(()),
-            peers,
+            peers: Mutex::new(peers),
+            learned_at: Mutex::new(None),
+            pending_status: Mutex::new(None),
             timeout,
             client_id: rng.random_range(1..u64::MAX),
             next_seq: AtomicU64::new(1),
@@ -164,9 +176,76 @@ impl SmartClient {
         self
     }
 
-    /// The addresses this client knows.
-    pub fn peers(&self) -> &[String] {
-        &self.peers
+    /// The addresses this client knows: `--peers` and the members learned since.
+    pub fn peers(&self) -> Vec<String> {
+        self.peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds an address this client did not know.
+    fn learn(&self, addr: &str) {
+        if addr.is_empty() || endpoint(addr).is_err() {
+            return;
+        }
+        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !peers.iter().any(|p| p == addr) {
+            peers.push(addr.to_string());
+        }
+    }
+
+    /// Learns the members `status` lists.
+    pub fn learn_members(&self, status: &pb::StatusResponse) {
+        for p in status.peers.iter().filter(|p| !p.role.is_empty()) {
+            self.learn(&p.api_addr);
+        }
+    }
+
+    /// After a success at `addr`: looks up the members there, at most every few seconds and
+    /// in the background, so requests do not wait for it.
+    fn refresh_members(&self, addr: &str) {
+        const EVERY: Duration = Duration::from_secs(2);
+        {
+            let mut at = self
+                .learned_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if at.is_some_and(|t| t.elapsed() < EVERY) {
+                return;
+            }
+            *at = Some(Instant::now());
+        }
+        let Ok(channel) = self.channel(addr) else {
+            return;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut api = KvApiClient::new(channel);
+            let asked = tokio::time::timeout(EVERY, api.status(pb::StatusRequest {})).await;
+            if let Ok(Ok(s)) = asked {
+                let _ = tx.send(s.into_inner());
+            }
+        });
+        *self
+            .pending_status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(rx);
+    }
+
+    /// Takes in a member list looked up in the background, if one has arrived.
+    fn take_learned(&self) {
+        let mut pending = self
+            .pending_status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(rx) = pending.as_mut()
+            && let Ok(status) = rx.try_recv()
+        {
+            *pending = None;
+            drop(pending);
+            self.learn_members(&status);
+        }
     }
 
     /// The leader address remembered from the last answer, if any.
@@ -244,7 +323,7 @@ impl SmartClient {
     /// Asks every node for its status in parallel, each within `per_node`.
     pub async fn status_all_within(&self, per_node: Duration) -> Vec<NodeReport> {
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, addr) in self.peers.iter().enumerate() {
+        for (i, addr) in self.peers().iter().enumerate() {
             let addr = addr.clone();
             let channel = self.channel(&addr);
             tasks.spawn(async move {
@@ -275,6 +354,11 @@ impl SmartClient {
             }
         }
         reports.sort_by_key(|(i, _)| *i);
+        for (_, r) in &reports {
+            if let Ok(status) = &r.status {
+                self.learn_members(status);
+            }
+        }
         reports.into_iter().map(|(_, r)| r).collect()
     }
 
@@ -332,10 +416,12 @@ impl SmartClient {
             hops: Vec::new(),
             request_id: write_id.map(|id| (id.client_id, id.seq)),
         };
-        let mut next_peer = rand::rng().random_range(0..self.peers.len());
+        self.take_learned();
+        let mut peers = self.peers();
+        let mut next_peer = rand::rng().random_range(0..peers.len());
         let (mut target, mut reason) = match self.leader_hint() {
             Some(addr) => (addr, Reason::KnownLeader),
-            None => (self.peers[next_peer].clone(), Reason::NextPeer),
+            None => (peers[next_peer].clone(), Reason::NextPeer),
         };
         let mut backoff = BACKOFF_MIN;
         let mut last = String::from("no attempt made");
@@ -392,6 +478,9 @@ impl SmartClient {
                 Ok(Ok(resp)) => {
                     if only_leader_answers {
                         self.set_leader(Some(target.clone()));
+                    }
+                    if !self.pinned {
+                        self.refresh_members(&target);
                     }
                     trace.hops.push(hop);
                     return Ok(Reply {
@@ -465,7 +554,9 @@ impl SmartClient {
             trace.hops.push(hop);
             match redirect {
                 // A fresh hint: go there at once, unless we keep bouncing around.
-                Some(addr) if trace.redirects() < 2 * self.peers.len() => {
+                Some(addr) if trace.redirects() < 2 * peers.len() => {
+                    // A leader this client did not know of (a node added since it started).
+                    self.learn(&addr);
                     self.set_leader(Some(addr.clone()));
                     target = addr;
                     reason = Reason::Redirect;
@@ -477,10 +568,12 @@ impl SmartClient {
                 }
                 None => {
                     // The next node in the list, skipping the one that just failed.
+                    self.take_learned();
+                    peers = self.peers();
                     let failed = std::mem::take(&mut target);
-                    for _ in 0..self.peers.len() {
-                        next_peer = (next_peer + 1) % self.peers.len();
-                        target = self.peers[next_peer].clone();
+                    for _ in 0..peers.len() {
+                        next_peer = (next_peer + 1) % peers.len();
+                        target = peers[next_peer].clone();
                         if target != failed {
                             break;
                         }

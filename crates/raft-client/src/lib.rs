@@ -7,11 +7,13 @@
 //! - [`output`]: the `status` table and the `status --json` contract.
 //! - [`admin`]: what the admin commands share: ids -> addresses, reports and exit codes.
 //! - [`faults`]: the fault commands (`fault ...`, `slow`).
+//! - [`members`]: the membership commands (`member ...`, `transfer`).
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 
 pub mod admin;
 pub mod client;
 pub mod faults;
+pub mod members;
 pub mod output;
 pub mod trace;
 pub mod tui;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use raft_client::admin::Report;
 use raft_client::client::DEFAULT_PEERS;
 use raft_client::faults::{self, FaultCommand};
+use raft_client::members::{self, MemberCommand};
 use raft_client::output::{status_json, status_table};
 use raft_client::trace::Trace;
 use raft_client::{ClientError, SmartClient};
@@ -21,8 +22,9 @@ struct Args {
     #[arg(long, default_value = DEFAULT_PEERS, value_delimiter = ',', global = true)]
     peers: Vec<String>,
     /// Seconds the whole command may take, retries included.
-    #[arg(long, default_value_t = 5.0, value_parser = parse_timeout, global = true)]
-    timeout: f64,
+    /// [default: 5; `member add` of a voter: 120, it waits for the node to catch up]
+    #[arg(long, value_parser = parse_timeout, global = true)]
+    timeout: Option<f64>,
     /// Print every node tried, and why, to stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
@@ -67,12 +69,73 @@ enum Command {
         #[command(subcommand)]
         action: FaultAction,
     },
+    /// Who is in the cluster; add, promote and remove members (joint consensus).
+    Member {
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// Hand leadership to node ID (a voter), or to the most up-to-date voter.
+    Transfer {
+        /// The node to lead next.
+        id: Option<u64>,
+    },
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
         #[arg(allow_negative_numbers = true)]
         factor: i64,
     },
+}
+
+/// Membership changes go through the leader, one at a time.
+#[derive(Subcommand, Debug)]
+enum MemberAction {
+    /// Every member with its role, as the leader knows them.
+    List {
+        /// One JSON array, one object per member.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add node ID, listening for peers at PEER_ADDR: as a learner, then (unless --learner)
+    /// promoted to voter once it has caught up. Start it first with `raft-server --join`.
+    Add {
+        /// The new node's id.
+        id: u64,
+        /// Its peer address, host:port (its client API is on port + 1000).
+        peer_addr: String,
+        /// Add it as a learner only.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Make learner ID a voter (it must have caught up).
+    Promote {
+        /// The learner.
+        id: u64,
+    },
+    /// Remove member ID (the leader hands leadership over first).
+    Remove {
+        /// The member.
+        id: u64,
+    },
+}
+
+impl From<MemberAction> for MemberCommand {
+    fn from(action: MemberAction) -> Self {
+        match action {
+            MemberAction::List { json } => MemberCommand::List { json },
+            MemberAction::Add {
+                id,
+                peer_addr,
+                learner,
+            } => MemberCommand::Add {
+                id,
+                peer_addr,
+                learner,
+            },
+            MemberAction::Promote { id } => MemberCommand::Promote(id),
+            MemberAction::Remove { id } => MemberCommand::Remove(id),
+        }
+    }
 }
 
 /// Faults live in each node's memory: restarting a node clears its own.
@@ -161,7 +224,13 @@ const EXIT_REJECTED: u8 = 4;
 fn main() -> ExitCode {
     let args = Args::parse();
     let peers: Vec<String> = args.peers.iter().map(|p| p.trim().to_string()).collect();
-    let client = match SmartClient::new(peers, Duration::from_secs_f64(args.timeout)) {
+    let timeout = args.timeout.unwrap_or(match &args.command {
+        Some(Command::Member {
+            action: MemberAction::Add { learner: false, .. },
+        }) => 120.0,
+        _ => 5.0,
+    });
+    let client = match SmartClient::new(peers, Duration::from_secs_f64(timeout)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -275,6 +344,25 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         Command::Fault { action } => print_report(&faults::run(client, &action.into()).await),
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
+        }
+        Command::Member { action } => {
+            // Each step is printed as it happens; the report repeats them, so only its
+            // errors and JSON are printed at the end.
+            let report = members::run(client, &action.into(), &mut |line| println!("{line}")).await;
+            print_report(&Report {
+                lines: report.lines.into_iter().filter(|l| l.error).collect(),
+                ..report
+            })
+        }
+        Command::Transfer { id } => {
+            let report = members::run(client, &MemberCommand::Transfer(id), &mut |line| {
+                println!("{line}")
+            })
+            .await;
+            print_report(&Report {
+                lines: report.lines.into_iter().filter(|l| l.error).collect(),
+                ..report
+            })
         }
     }
 }

@@ -47,6 +47,13 @@ pub enum ConfigError {
     },
 }
 
+/// The client API address of a node whose peer address is `peer_addr` (port + 1000), if
+/// that port exists.
+pub fn api_addr_of(peer_addr: SocketAddr) -> Option<SocketAddr> {
+    let port = peer_addr.port().checked_add(API_PORT_OFFSET)?;
+    Some(SocketAddr::new(peer_addr.ip(), port))
+}
+
 /// One member of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
@@ -190,6 +197,8 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Accept fault commands (`--no-faults` turns this off).
     pub faults_enabled: bool,
+    /// New to an existing cluster (`--join`): start with no membership and wait to be added.
+    pub join: bool,
 }
 
 /// The default of [`NodeConfig::snapshot_every`].

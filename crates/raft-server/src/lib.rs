@@ -4,6 +4,8 @@
 //! - [`config`]: `--peers`, the node's addresses, Raft timing; validation of all of it.
 //! - [`storage`]: raft-engine backed `raft::Storage` (log, hard state, conf state).
 //! - [`command`]: the replicated write and its encoding in a log entry.
+//! - [`membership`]: who is in the cluster and where (replicated, from snapshots and conf
+//!   changes; `--peers` only seeds it).
 //! - [`state_machine`]: the pure key-value state machine with at-most-once sessions.
 //! - [`driver`]: the node driver, sole owner of the `RawNode`, and its [`driver::NodeHandle`].
 //! - [`status`]: the status view the driver publishes for the dashboard and `Status` RPC.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod dashboard;
 pub mod driver;
 pub mod fault_control;
+pub mod membership;
 pub mod raft_logger;
 pub mod server;
 pub mod service;

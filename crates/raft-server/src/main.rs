@@ -47,6 +47,10 @@ struct Args {
     /// Refuse every fault command (fault ..., slow) from clients and the dashboard.
     #[arg(long)]
     no_faults: bool,
+    /// A node new to an existing cluster: start with no membership and wait to be added
+    /// (`raft-client member add <ID> <PEER_ADDR>`). --peers lists the existing nodes and this one.
+    #[arg(long)]
+    join: bool,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         snapshot_every: args.snapshot_every,
         faults_enabled: !args.no_faults,
+        join: args.join,
     })
 }
 

@@ -5,6 +5,8 @@
 //! nothing behind.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::thread;
 
 use kv_proto::admin::admin_server::AdminServer;
@@ -104,26 +106,26 @@ pub async fn start(
     let me = cfg.me()?.clone();
     let peer_listener = bind("peers", me.peer_addr).await?;
     let api_listener = bind("clients", me.api_addr).await?;
-    let (storage, recovered) = EngineStorage::open(
-        &cfg.data_dir,
-        cfg.id,
-        cfg.peers.cluster_id(),
-        &cfg.peers.ids(),
-    )?;
-    let cluster_id = recovered.cluster_id;
-    if cluster_id != cfg.peers.cluster_id() {
-        tracing::warn!(
-            "--peers differs from the cluster this data dir was created for; \
-             keeping the recorded cluster id"
-        );
-    }
+    // A node that joins an existing cluster does not know its id yet (0): it takes the one
+    // its new peers send (see PeerService). After that, and for every other node, the id
+    // recorded in the data dir holds: --peers on a restart only fills in addresses.
+    let (bootstrap_cluster, voters) = if cfg.join {
+        (0, Vec::new())
+    } else {
+        (cfg.peers.cluster_id(), cfg.peers.ids())
+    };
+    let (storage, recovered) =
+        EngineStorage::open(&cfg.data_dir, cfg.id, bootstrap_cluster, &voters)?;
+    let cluster_id = Arc::new(AtomicU64::new(recovered.cluster_id));
     let transport_shutdown = shutdown.clone();
     let faults = FaultFilter::new(cfg.id, cfg.faults_enabled);
+    let transport_cluster = Arc::clone(&cluster_id);
     let (driver, handle) = NodeDriver::new(&cfg, storage, recovered, |node| {
+        let links = node.membership().with(|m| m.links());
         Box::new(GrpcTransport::start(
             cfg.id,
-            cluster_id,
-            &cfg.peers,
+            transport_cluster,
+            &links,
             node,
             faults.clone(),
             transport_shutdown,
@@ -147,7 +149,6 @@ pub async fn start(
     let peer_svc = RaftTransportServer::new(PeerService::new(
         cfg.id,
         cluster_id,
-        cfg.peers.clone(),
         handle.clone(),
         faults.clone(),
         shutdown.clone(),
@@ -163,16 +164,11 @@ pub async fn start(
                 token.cancelled_owned(),
             ),
     );
-    let api_svc = KvApiServer::new(ApiService::new(
-        cfg.id,
-        cfg.peers.clone(),
-        handle.clone(),
-        faults.clone(),
-    ))
-    .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
+    let api_svc = KvApiServer::new(ApiService::new(cfg.id, handle.clone(), faults.clone()))
+        .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
     let admin_svc = AdminServer::new(AdminService::new(
         cfg.id,
-        cfg.peers.clone(),
+        handle.clone(),
         FaultControl::new(handle.clone(), faults.clone()),
     ));
     let token = shutdown.clone();

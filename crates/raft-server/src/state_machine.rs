@@ -189,6 +189,11 @@ impl KvStateMachine {
 
     /// The whole state (keys, values, sessions, applied index) as snapshot data.
     pub fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_message().encode_to_vec()
+    }
+
+    /// The whole state as the snapshot message (the driver adds the member book).
+    pub fn snapshot_message(&self) -> pb::StateMachineSnapshot {
         pb::StateMachineSnapshot {
             applied_index: self.applied,
             pairs: self
@@ -213,13 +218,18 @@ impl KvStateMachine {
             clock_ms: self.clock_ms,
             clock_term: self.last_stamp.0,
             clock_stamp_ms: self.last_stamp.1,
+            members: None,
         }
-        .encode_to_vec()
     }
 
     /// Replaces the whole state with a snapshot's.
     pub fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
-        let snap = pb::StateMachineSnapshot::decode(data)?;
+        self.restore_message(pb::StateMachineSnapshot::decode(data)?);
+        Ok(())
+    }
+
+    /// Replaces the whole state with a decoded snapshot's (its member book is not ours).
+    pub fn restore_message(&mut self, snap: pb::StateMachineSnapshot) {
         self.data = snap.pairs.into_iter().map(|p| (p.key, p.value)).collect();
         self.sessions = snap
             .sessions
@@ -242,7 +252,6 @@ impl KvStateMachine {
         self.applied = snap.applied_index;
         self.clock_ms = snap.clock_ms;
         self.last_stamp = (snap.clock_term, snap.clock_stamp_ms);
-        Ok(())
     }
 
     /// Up to `limit` pairs starting at the first key `>= from` (or the first key), each

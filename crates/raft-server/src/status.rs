@@ -77,6 +77,8 @@ pub struct PeerView {
     pub api_addr: SocketAddr,
     /// True for this node's own entry.
     pub is_self: bool,
+    /// Its part in the configuration (`None`: an address from `--peers`, not a member).
+    pub role: Option<crate::membership::Role>,
     /// When a Raft message from this peer last arrived. Followers rarely hear from each
     /// other: in Raft only the leader (and candidates) send to followers.
     pub last_heard: Option<Instant>,
@@ -130,6 +132,12 @@ pub struct NodeStatus {
     pub frozen: bool,
     /// Slow-motion factor on the tick interval (1: normal speed).
     pub slow_factor: u32,
+    /// A joint configuration (old and new voters both needed) is in force.
+    pub joint: bool,
+    /// Not a member yet: started with `--join`, waiting to be added.
+    pub joining: bool,
+    /// Removed from the cluster by the change at this index.
+    pub removed_at: Option<u64>,
 }
 
 impl NodeStatus {

@@ -139,6 +139,7 @@ fn peer(
         peer_addr: format!("127.0.0.1:{}", 6000 + id).parse().expect("addr"),
         api_addr: format!("127.0.0.1:{}", 7000 + id).parse().expect("addr"),
         is_self: id == me,
+        role: Some(raft_server::membership::Role::Voter),
         last_heard: heard_ms.map(|ms| now - Duration::from_millis(ms)),
         link_up: (id != me).then_some(heard_ms.is_some()),
         progress,
@@ -200,6 +201,9 @@ fn leader_status(now: Instant, log_len: u64, keys: u64) -> NodeStatus {
         ]),
         frozen: false,
         slow_factor: 1,
+        joint: false,
+        joining: false,
+        removed_at: None,
     }
 }
 
@@ -230,6 +234,9 @@ fn follower_status(now: Instant) -> NodeStatus {
         ]),
         frozen: false,
         slow_factor: 1,
+        joint: false,
+        joining: false,
+        removed_at: None,
     }
 }
 
@@ -754,4 +761,115 @@ fn any_key_closes_the_help() {
         app.update(action, &status, pages, &source);
         assert!(!app.show_help, "{code:?} should close the help");
     }
+}
+
+/// Node 4 being promoted: a joint configuration, and the conf changes in the log.
+struct MembershipLog;
+
+impl DataSource for MembershipLog {
+    fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow> {
+        use protobuf::Message as _;
+        use raft::eraftpb::{ConfChangeType, Entry, EntryType};
+        use raft_server::membership::{encode_context, single_change};
+        let conf = |index: u64, cc: raft::eraftpb::ConfChangeV2, context: Vec<u8>| {
+            let mut e = Entry::default();
+            e.set_entry_type(EntryType::EntryConfChangeV2);
+            e.index = index;
+            e.term = 5;
+            e.data = cc.write_to_bytes().expect("encode").into();
+            e.context = context.into();
+            LogRow::from_entry(&e, 48)
+        };
+        let add = conf(
+            18,
+            {
+                let mut cc = single_change(ConfChangeType::AddLearnerNode, 4);
+                cc.set_transition(raft::eraftpb::ConfChangeTransition::Auto);
+                cc
+            },
+            encode_context(4, "127.0.0.1:6004".parse().expect("addr")),
+        );
+        let promote = conf(19, single_change(ConfChangeType::AddNode, 4), Vec::new());
+        let leave = conf(20, raft::eraftpb::ConfChangeV2::default(), Vec::new());
+        let mut rows: Vec<LogRow> = Fake::new(17, 0).log_rows(low, high.min(18));
+        rows.extend(
+            [add, promote, leave]
+                .into_iter()
+                .filter(|r| r.index >= low && r.index < high),
+        );
+        rows
+    }
+
+    fn kv_from(&self, _from: Option<&str>, _n: usize) -> Vec<KvPreview> {
+        Vec::new()
+    }
+
+    fn keys_before(&self, _before: Option<&str>, _n: usize) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_joint_configuration_and_decoded_conf_changes() {
+    use raft_server::membership::Role as M;
+    let now = Instant::now();
+    let mut status = leader_status(now, 20, 3);
+    status.joint = true;
+    status.commit_index = 19;
+    status.applied_index = 19;
+    status.peers[1].role = Some(M::Voter);
+    let mut learner = status.peers[2].clone();
+    learner.id = 4;
+    learner.role = Some(M::VoterIncoming);
+    learner.peer_addr = "127.0.0.1:6004".parse().expect("addr");
+    status.peers.push(learner);
+    status.events = events(&[
+        "membership: add learner 4 @127.0.0.1:6004 (index 18): voters [1, 2, 3]",
+        "membership: promote 4 (index 19): joint configuration",
+    ]);
+    let pages = ui::page_sizes(Rect::new(0, 0, 120, 32), false);
+    let app = App::default();
+    let _ = pages;
+    let backend = {
+        let data = app.frame(
+            status,
+            ui::page_sizes(Rect::new(0, 0, 120, 32), false),
+            &MembershipLog,
+            &info(1),
+            Duration::from_secs(60),
+            now,
+        );
+        let mut terminal = Terminal::new(TestBackend::new(120, 32)).expect("terminal");
+        terminal
+            .draw(|f| ui::draw(f, &app, &data, None))
+            .expect("draw");
+        terminal.backend().clone()
+    };
+    insta::assert_snapshot!(backend);
+}
+
+#[test]
+fn a_node_waiting_to_be_added_and_a_removed_node_say_so() {
+    let now = Instant::now();
+    let waiting = NodeStatus {
+        id: 4,
+        joining: true,
+        leader_id: 0,
+        role: Role::Follower,
+        ..follower_status(now)
+    };
+    let screen = format!("{}", render(waiting, &Fake::new(0, 0), 100, 30, &[]));
+    assert!(
+        screen.contains("WAITING TO BE ADDED") && screen.contains("member add 4 127.0.0.1:6004"),
+        "{screen}"
+    );
+    let removed = NodeStatus {
+        removed_at: Some(29),
+        ..follower_status(now)
+    };
+    let screen = format!("{}", render(removed, &Fake::new(20, 1), 100, 30, &[]));
+    assert!(
+        screen.contains("REMOVED") && screen.contains("from the cluster at index 29"),
+        "{screen}"
+    );
 }

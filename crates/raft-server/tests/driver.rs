@@ -71,6 +71,7 @@ impl TestCluster {
             request_timeout: Duration::from_secs(10),
             snapshot_every: self.snapshot_every,
             faults_enabled: true,
+            join: false,
         };
         let peers = &self.peers;
         let (storage, recovered) =
@@ -451,11 +452,18 @@ async fn a_wiped_node_never_commits_what_a_stale_leader_appended() {
         data: ghost.encode().into(),
         ..Entry::default()
     });
+    // The log starts after the cluster's initial snapshot (index 1): the append matches
+    // the entry just before its first one.
+    let prev = entries.first().map_or(before, |e| e.index - 1);
+    let prev_term =
+        raft::Storage::term(cluster.node(stale).storage(), prev).expect("term of the entry before");
     let mut append = Message::default();
     append.set_msg_type(MessageType::MsgAppend);
     append.from = stale;
     append.to = wiped;
     append.term = stale_term;
+    append.index = prev;
+    append.log_term = prev_term;
     append.commit = before;
     append.set_entries(entries.into());
     cluster.node(wiped).step(append);

@@ -66,6 +66,7 @@ impl Node {
             request_timeout: Duration::from_secs(5),
             snapshot_every: 0,
             faults_enabled: true,
+            join: false,
         };
         let shutdown = CancellationToken::new();
         let running = server::start(cfg, shutdown.clone())

@@ -64,7 +64,7 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     // (one cancelled with Esc just as it finished) is dropped.
     let mut running: Option<(u64, tokio::task::JoinHandle<()>)> = None;
     let mut next_request = 0u64;
-    let mut app = App::new(client.peers());
+    let mut app = App::new(&client.peers());
     let mut spinner = tokio::time::interval(Duration::from_millis(100));
     let mut spin = 0usize;
     let result = loop {

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, Wr
 
 use super::app::{App, PageSizes, Panel};
 use super::view::{Direction, EntryKind, Fate, FrameData, MessageRecord, escape, escape_head};
+use crate::membership::Role as MemberRole;
 use crate::status::{NodeStatus, Role};
 use crate::transport::tap::short_name;
 use raft::eraftpb::MessageType;
@@ -208,6 +209,28 @@ fn faults_line(data: &FrameData) -> Line<'static> {
         )
     };
     let mut spans: Vec<Span<'static>> = vec![" ".into()];
+    if let Some(index) = s.removed_at {
+        spans.push(badge("REMOVED"));
+        spans.push(Span::styled(
+            format!(" from the cluster at index {index}: it takes no part any more; stop it (q)"),
+            Style::new().fg(Color::Red).bold(),
+        ));
+        return Line::from(spans);
+    }
+    if s.joining {
+        spans.push(Span::styled(
+            " WAITING TO BE ADDED ",
+            Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
+        ));
+        spans.push(Span::styled(
+            format!(
+                " run: raft-client member add {} {}",
+                s.id, data.info.peer_addr
+            ),
+            Style::new().fg(Color::Cyan).bold(),
+        ));
+        return Line::from(spans);
+    }
     if s.frozen {
         spans.push(badge("FROZEN"));
         spans.push(" ".into());
@@ -343,6 +366,7 @@ fn kv_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Col {
     Node,
+    Role,
     Address,
     Link,
     Heard,
@@ -357,6 +381,7 @@ impl Col {
     fn name(self) -> &'static str {
         match self {
             Col::Node => "node",
+            Col::Role => "role",
             Col::Address => "address",
             Col::Link => "link",
             Col::Heard => "heard",
@@ -371,6 +396,7 @@ impl Col {
     fn width(self) -> u16 {
         match self {
             Col::Node | Col::Link | Col::Inflight => 4,
+            Col::Role => 7,
             Col::Address => 15,
             Col::Heard => 5,
             Col::Match | Col::Next | Col::Behind => 7,
@@ -380,16 +406,16 @@ impl Col {
 }
 
 /// The cluster columns for a screen `width` wide: followers know only links and when they
-/// last heard from a peer; the leader also shows each follower's replication, all of it
-/// when there is room.
+/// last heard from a peer; the leader shows each follower's replication instead of the
+/// addresses (which the header and `member list` show), all of it when there is room.
 fn cluster_columns(is_leader: bool, width: u16) -> Vec<Col> {
     use Col::*;
     match (is_leader, width >= 120) {
-        (false, _) => vec![Node, Address, Link, Heard],
+        (false, _) => vec![Node, Role, Address, Link, Heard],
         (true, true) => vec![
-            Node, Address, Link, Heard, Match, Next, Progress, Inflight, Behind,
+            Node, Role, Link, Heard, Match, Next, Progress, Inflight, Behind,
         ],
-        (true, false) => vec![Node, Link, Match, Next, Progress, Behind],
+        (true, false) => vec![Node, Role, Link, Match, Next, Progress, Behind],
     }
 }
 
@@ -400,10 +426,27 @@ fn cluster_width(columns: &[Col]) -> u16 {
 
 fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData, columns: &[Col]) {
     let s = &data.status;
-    let title = if s.role == Role::Leader {
-        " Cluster "
+    let view = if s.role == Role::Leader {
+        ""
     } else {
-        " Cluster (follower view) "
+        " (follower view)"
+    };
+    let title = if s.joint {
+        // Old and new voters: both majorities decide until the leader leaves the joint state.
+        let set = |keep: &dyn Fn(MemberRole) -> bool| {
+            let ids: Vec<String> = s
+                .peers
+                .iter()
+                .filter(|p| p.role.is_some_and(keep))
+                .map(|p| p.id.to_string())
+                .collect();
+            ids.join(",")
+        };
+        let old = set(&|r| matches!(r, MemberRole::Voter | MemberRole::VoterOutgoing));
+        let new = set(&|r| matches!(r, MemberRole::Voter | MemberRole::VoterIncoming));
+        format!(" Cluster{view} · JOINT: old {{{old}}} + new {{{new}}} ")
+    } else {
+        format!(" Cluster{view} ")
     };
     let rows = s.peers.iter().map(|p| {
         let cells = columns.iter().map(|col| {
@@ -411,6 +454,14 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
             let text = match col {
                 Col::Node if p.is_self => format!("{} me", p.id),
                 Col::Node => p.id.to_string(),
+                Col::Role => match p.role {
+                    Some(MemberRole::Voter) => "voter",
+                    Some(MemberRole::VoterIncoming) => "voter+",
+                    Some(MemberRole::VoterOutgoing) => "voter-",
+                    Some(MemberRole::Learner) => "learner",
+                    None => "-",
+                }
+                .to_string(),
                 Col::Address => p.peer_addr.to_string(),
                 Col::Link if !p.is_self && data.faults.link_cut(p.id) => "cut".to_string(),
                 Col::Link => match p.link_up {
@@ -436,6 +487,8 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
             let color = match (col, text.as_str()) {
                 (Col::Link, "up") | (Col::Behind, "0") => Color::Green,
                 (Col::Link, "down" | "cut") => Color::Red,
+                (Col::Role, "voter+" | "voter-") => Color::Magenta,
+                (Col::Role, "learner") => Color::Cyan,
                 (Col::Behind, _) => Color::Yellow,
                 _ => Color::Reset,
             };
@@ -445,9 +498,14 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
     });
     let widths = columns.iter().map(|c| Constraint::Length(c.width()));
     let header = Row::new(columns.iter().map(|c| c.name())).style(Style::new().bold());
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(panel(Line::from(title), app.focus == Panel::Cluster));
+    let table = Table::new(rows, widths).header(header).block(panel(
+        Line::from(title).style(if s.joint {
+            Style::new().fg(Color::Magenta).bold()
+        } else {
+            Style::new()
+        }),
+        app.focus == Panel::Cluster,
+    ));
     frame.render_widget(table, area);
 }
 

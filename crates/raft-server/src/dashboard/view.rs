@@ -11,6 +11,7 @@ use raft::eraftpb::{Entry, EntryType, MessageType};
 
 use crate::command::{Command, Op};
 use crate::driver::NodeHandle;
+use crate::membership::describe_change;
 pub use crate::state_machine::KvPreview;
 use crate::state_machine::KvStateMachine;
 
@@ -86,8 +87,16 @@ impl LogRow {
                 ),
                 Err(_) => (EntryKind::Command, "(undecodable)".to_string()),
             },
-            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                (EntryKind::ConfChange, "(membership change)".to_string())
+            EntryType::EntryConfChangeV2 => {
+                use protobuf::Message as _;
+                let text = match raft::eraftpb::ConfChangeV2::parse_from_bytes(&e.data) {
+                    Ok(cc) => format!("CONF {}", describe_change(&cc, &e.context)),
+                    Err(_) => "CONF (undecodable)".to_string(),
+                };
+                (EntryKind::ConfChange, text)
+            }
+            EntryType::EntryConfChange => {
+                (EntryKind::ConfChange, "CONF (old-style change)".to_string())
             }
         };
         Self {

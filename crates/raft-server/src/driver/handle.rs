@@ -12,6 +12,7 @@ use raft::eraftpb::Message;
 use tokio::sync::{oneshot, watch};
 
 use crate::command::Command;
+use crate::membership::MembershipView;
 use crate::state_machine::KvStateMachine;
 use crate::status::NodeStatus;
 use crate::storage::EngineStorage;
@@ -110,6 +111,19 @@ pub(crate) enum DriverMsg {
     },
     /// A line for the events timeline (a fault set or cleared elsewhere in the node).
     Note(String),
+    /// A membership change, answered once the cluster's configuration is final (or refused).
+    Member {
+        req: MemberRequest,
+        reply: oneshot::Sender<Result<MemberOutcome, MemberError>>,
+        deadline: Instant,
+    },
+    /// Hand leadership to a voter (`None`: the most up-to-date one); answers with its id.
+    Transfer {
+        to: Option<u64>,
+        reply: oneshot::Sender<Result<u64, MemberError>>,
+    },
+    /// A member said it applied this node's removal at `index`.
+    RemovedByPeer { index: u64 },
     /// Stop the driver.
     Shutdown,
 }
@@ -121,6 +135,44 @@ pub enum AdminCommand {
     Campaign,
     /// On the leader: hand leadership to the most up-to-date follower.
     TransferLeader,
+}
+
+/// A membership change asked of the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRequest {
+    /// Add a node as a learner, listening for peers at `peer_addr`.
+    AddLearner {
+        /// Its id.
+        id: u64,
+        /// Its peer address.
+        peer_addr: std::net::SocketAddr,
+    },
+    /// Make a learner a voter (through a joint configuration).
+    Promote(u64),
+    /// Remove a member (through a joint configuration when it votes).
+    Remove(u64),
+}
+
+/// A membership change that took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberOutcome {
+    /// Index of the entry that carried the change.
+    pub index: u64,
+    /// Index of the entry that left the joint configuration, when there was one.
+    pub left_joint_at: Option<u64>,
+    /// What happened, in a line.
+    pub changed: String,
+}
+
+/// Why a membership change or a leader transfer did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberError {
+    /// Not allowed now or not at all; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+    /// The request did not get through (not the leader, lost leadership, timeout, ...).
+    #[error(transparent)]
+    Request(#[from] RequestError),
 }
 
 /// The time faults: they live in the driver, where ticks come from.
@@ -146,6 +198,8 @@ pub(crate) struct Shared {
     pub(crate) queued_requests: AtomicUsize,
     /// Set by [`NodeHandle::shutdown`]; the driver checks it every loop.
     pub(crate) stop: AtomicBool,
+    /// Set when this node learns it was removed from the cluster; the transport stops.
+    pub(crate) removed: AtomicBool,
     /// Snapshot deliveries reported by the transport, `(peer, delivered)`; the driver
     /// drains them every loop, so none can be lost to a full queue.
     pub(crate) snapshot_reports: std::sync::Mutex<Vec<(u64, bool)>>,
@@ -161,6 +215,7 @@ pub struct NodeHandle {
     pub(crate) tx: SyncSender<DriverMsg>,
     pub(crate) status: watch::Receiver<NodeStatus>,
     pub(crate) sm: Arc<RwLock<KvStateMachine>>,
+    pub(crate) membership: MembershipView,
     pub(crate) storage: EngineStorage,
     pub(crate) request_timeout: Duration,
     /// What the handles share with the driver besides the queue.
@@ -245,6 +300,50 @@ impl NodeHandle {
     /// Adds a line to the node's events timeline (dropped if the queue is full).
     pub fn note(&self, text: String) {
         let _ = self.tx.try_send(DriverMsg::Note(text));
+    }
+
+    /// Asks the leader for a membership change; answers once the configuration is final.
+    pub async fn change_members(&self, req: MemberRequest) -> Result<MemberOutcome, MemberError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(DriverMsg::Member {
+            req,
+            reply,
+            deadline,
+        })?;
+        let grace = Duration::from_millis(200);
+        match tokio::time::timeout(self.request_timeout + grace, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RequestError::ShuttingDown.into()),
+            Err(_) => Err(RequestError::Timeout.into()),
+        }
+    }
+
+    /// Asks the leader to hand leadership to `to` (or the most up-to-date voter); answers
+    /// with the node chosen once the transfer has started.
+    pub async fn transfer_leader(&self, to: Option<u64>) -> Result<u64, MemberError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(DriverMsg::Transfer { to, reply })?;
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RequestError::ShuttingDown.into()),
+            Err(_) => Err(RequestError::Timeout.into()),
+        }
+    }
+
+    /// A member told the transport it applied this node's removal at `index`.
+    pub fn removed_by_peer(&self, index: u64) {
+        let _ = self.tx.try_send(DriverMsg::RemovedByPeer { index });
+    }
+
+    /// True once this node knows it was removed from the cluster.
+    pub fn is_removed(&self) -> bool {
+        self.shared.removed.load(Ordering::Relaxed)
+    }
+
+    /// Who is in the cluster and where.
+    pub fn membership(&self) -> &MembershipView {
+        &self.membership
     }
 
     /// Tells Raft whether a snapshot for `peer` went out (raft-rs holds the peer until it

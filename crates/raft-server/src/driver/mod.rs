@@ -9,11 +9,13 @@
 //! - `pending`: proposals and reads waiting for Raft.
 //! - `snapshot`: taking, installing and reporting snapshots.
 //! - `publish`: the events timeline and the status view.
+//! - `members`: membership changes (checked, proposed, applied, answered) and removal.
 //! - `admin`: operator commands (campaign, transfer leadership) and the time faults (freeze,
 //!   thaw, slow motion), which live here because ticks come from here.
 
 mod admin;
 mod handle;
+mod members;
 mod pending;
 mod publish;
 mod snapshot;
@@ -24,19 +26,21 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType};
+use raft::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::watch;
 
 pub use handle::{
-    AdminCommand, MAX_SLOW_FACTOR, NodeHandle, ReadOutcome, RequestError, TimeControl, WriteOutcome,
+    AdminCommand, MAX_SLOW_FACTOR, MemberError, MemberOutcome, MemberRequest, NodeHandle,
+    ReadOutcome, RequestError, TimeControl, WriteOutcome,
 };
 use handle::{DriverMsg, Shared};
+pub use members::MAX_PROMOTE_LAG;
 use pending::{PendingReads, PendingWrites};
 
 use crate::command::Command;
 use crate::config::{NodeConfig, PeerMap};
+use crate::membership::{Membership, MembershipView};
 use crate::state_machine::KvStateMachine;
 use crate::status::{Event, NodeStatus, Role};
 use crate::storage::{EngineStorage, Recovered, StorageError};
@@ -72,7 +76,16 @@ pub struct NodeDriver {
     transport: Box<dyn Transport>,
     rx: Receiver<DriverMsg>,
     status_tx: watch::Sender<NodeStatus>,
-    peers: PeerMap,
+    /// `--peers`: fills in addresses the log does not know.
+    seed: PeerMap,
+    /// Who is in the cluster and where (this driver is its only writer).
+    membership: MembershipView,
+    /// The membership change this leader proposed, until its configuration is final.
+    pending_change: Option<members::PendingChange>,
+    /// Set once this node knows it was removed (the index of the change).
+    removed: Option<u64>,
+    /// The leader and term the wiped-log warning was last given for.
+    warned_wiped: Option<(u64, u64)>,
     /// The configured tick interval; slow motion multiplies it.
     tick: Duration,
     /// Slow-motion factor (1: normal speed).
@@ -109,6 +122,14 @@ impl NodeDriver {
         recovered: Recovered,
         transport_for: impl FnOnce(NodeHandle) -> Box<dyn Transport>,
     ) -> Result<(Self, NodeHandle), DriverError> {
+        if recovered.fresh && !cfg.join && storage.latest_snapshot()?.is_none() {
+            // A new cluster starts from a snapshot of its initial membership at index 1, as
+            // raft-rs's examples do: a node that joins later then always gets a snapshot
+            // first (entry 1 is never in anyone's log), never a log whose conf changes would
+            // apply on top of an empty configuration.
+            let (snap, hard_state) = snapshot::bootstrap(&cfg.peers);
+            storage.apply_snapshot(&snap, Some(&hard_state))?;
+        }
         let snapshot = storage.latest_snapshot()?;
         let snapshot_index = snapshot.as_ref().map_or(0, |s| s.get_metadata().index);
         let raft_cfg = raft::Config {
@@ -132,9 +153,23 @@ impl NodeDriver {
         };
         raft_cfg.validate()?;
         let mut sm = KvStateMachine::new();
-        if let Some(snap) = snapshot.as_ref() {
-            sm.restore(snap.get_data())?;
-        }
+        let membership = match snapshot.as_ref() {
+            Some(snap) => {
+                let data = snapshot::decode(snap.get_data())?;
+                let book = data.members.clone();
+                sm.restore_message(data);
+                Membership::from_snapshot(
+                    snap.get_metadata().get_conf_state(),
+                    book.as_ref(),
+                    &cfg.peers,
+                )
+            }
+            None => {
+                let conf = raft::Storage::initial_state(&storage)?.conf_state;
+                Membership::from_snapshot(&conf, None, &cfg.peers)
+            }
+        };
+        let membership = MembershipView::new(membership);
         let logger = crate::raft_logger::raft_logger(cfg.id);
         let raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
@@ -143,6 +178,7 @@ impl NodeDriver {
             tx,
             status: status_rx,
             sm: Arc::new(RwLock::new(sm)),
+            membership: membership.clone(),
             storage: storage.clone(),
             request_timeout: cfg.request_timeout,
             shared: Arc::default(),
@@ -156,7 +192,11 @@ impl NodeDriver {
             transport,
             rx,
             status_tx,
-            peers: cfg.peers.clone(),
+            seed: cfg.peers.clone(),
+            membership,
+            pending_change: None,
+            removed: None,
+            warned_wiped: None,
             tick,
             slow_factor: 1,
             frozen: None,
@@ -171,7 +211,17 @@ impl NodeDriver {
             last_snapshot: snapshot_index,
         };
         driver.seen.term = recovered.term;
-        driver.event(if recovered.fresh {
+        let me = cfg.id;
+        let waiting = driver.membership.with(|m| m.is_empty());
+        driver.event(if waiting {
+            let at = cfg
+                .peers
+                .get(me)
+                .map_or("<its peer address>".to_string(), |p| {
+                    p.peer_addr.to_string()
+                });
+            format!("waiting to be added: run `raft-client member add {me} {at}`")
+        } else if recovered.fresh {
             format!("started fresh, voters {:?}", cfg.peers.ids())
         } else {
             format!(
@@ -240,8 +290,9 @@ impl NodeDriver {
             }
             self.take_snapshot_reports();
             let now = Instant::now();
-            if now >= next_tick && self.frozen.is_none() {
+            if now >= next_tick && self.frozen.is_none() && self.removed.is_none() {
                 self.raw.tick();
+                self.expire_change(now, false);
                 // Skip ticks missed during a long stall rather than firing them in a burst.
                 next_tick = (next_tick + self.tick_interval()).max(now);
                 self.writes.expire(now);
@@ -293,10 +344,14 @@ impl NodeDriver {
                 | DriverMsg::Read { .. }
                 | DriverMsg::Admin { .. }
                 | DriverMsg::Time { .. }
+                | DriverMsg::Member { .. }
+                | DriverMsg::Transfer { .. }
         ) {
             self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
         }
         match msg {
+            // A removed node takes no part any more.
+            DriverMsg::Raft(_) if self.removed.is_some() => {}
             DriverMsg::Raft(mut m) => {
                 self.last_heard.insert(m.from, Instant::now());
                 self.note_vote_traffic(&m, true);
@@ -337,6 +392,19 @@ impl NodeDriver {
                 let _ = reply.send(answer);
             }
             DriverMsg::Note(text) => self.event(text),
+            DriverMsg::Member {
+                req,
+                reply,
+                deadline,
+            } => self.change_members(req, reply, deadline),
+            DriverMsg::Transfer { to, reply } => {
+                let _ = reply.send(self.transfer(to));
+            }
+            DriverMsg::RemovedByPeer { index } => {
+                if !self.membership.with(|m| m.is_empty()) {
+                    self.mark_removed(index);
+                }
+            }
             DriverMsg::Shutdown => return false,
         }
         true
@@ -357,12 +425,16 @@ impl NodeDriver {
         }
         let (last, committed) = (log.last_index(), log.committed);
         let proven = log.term(last).is_ok_and(|term| term == m.term);
-        if m.commit > last {
+        // Said once per leader and term, not on every heartbeat.
+        if m.commit > last && self.warned_wiped != Some((m.from, m.term)) {
+            self.warned_wiped = Some((m.from, m.term));
+            let me = self.raw.raft.id;
             let text = format!(
                 "node {} says index {} is committed here, but our log ends at {last}: was this \
-                 node's data dir wiped? Raft needs a node's log and vote to survive; it cannot \
-                 catch up while node {} leads",
-                m.from, m.commit, m.from
+                 node's data dir wiped? Raft needs a node's log and vote to survive. To bring \
+                 it back: `raft-client member remove {me}`, restart it with an empty data dir \
+                 and --join, then `raft-client member add {me} <its peer address>`",
+                m.from, m.commit
             );
             tracing::warn!("{text}");
             self.event(text);
@@ -533,36 +605,13 @@ impl NodeDriver {
                     }
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    // Membership never changes through the API; a conf change in the log
-                    // that raft-rs refuses is skipped (and reported), not fatal, so a bad
-                    // entry cannot stop every node on every replay.
-                    match self.apply_conf_change(&entry) {
-                        Ok(cs) => self.storage.set_conf_state(&cs)?,
-                        Err(e) => {
-                            let text = format!("conf change at index {} skipped: {e}", entry.index);
-                            tracing::error!("{text}");
-                            self.event(text);
-                        }
-                    }
+                    self.apply_conf_entry(&entry);
                     sm.apply_noop(entry.index);
+                    // It may have taken the slot of a write proposed by an earlier leader.
+                    self.writes.applied(entry.index, entry.term, None);
                 }
             }
         }
         Ok(())
-    }
-
-    /// Hands a conf-change entry to raft-rs; returns the new membership.
-    fn apply_conf_change(
-        &mut self,
-        entry: &Entry,
-    ) -> Result<raft::eraftpb::ConfState, raft::Error> {
-        if entry.get_entry_type() == EntryType::EntryConfChange {
-            let cc = ConfChange::parse_from_bytes(&entry.data).map_err(raft::Error::CodecError)?;
-            self.raw.apply_conf_change(&cc)
-        } else {
-            let cc =
-                ConfChangeV2::parse_from_bytes(&entry.data).map_err(raft::Error::CodecError)?;
-            self.raw.apply_conf_change(&cc)
-        }
     }
 }

@@ -9,6 +9,8 @@ use raft::eraftpb::{Message, MessageType};
 
 use super::NodeDriver;
 use super::handle::RequestError;
+use crate::config::Peer;
+use crate::membership::Role as MemberRole;
 use crate::status::{EVENT_HISTORY, Event, NodeStatus, PeerView, Progress, Role};
 
 impl NodeDriver {
@@ -62,6 +64,7 @@ impl NodeDriver {
             if was == Role::Leader {
                 self.writes.fail_all(&RequestError::LeadershipLost);
                 self.reads.fail_all(&RequestError::LeadershipLost);
+                self.expire_change(std::time::Instant::now(), true);
             }
         }
         if leader != self.seen.leader {
@@ -92,7 +95,19 @@ impl NodeDriver {
         let is_leader = self.raw.raft.state == StateRole::Leader;
         let mut peers = Vec::new();
         let mut changes = Vec::new();
-        for p in self.peers.iter() {
+        // Members with their roles; a node still waiting to be added shows its --peers.
+        let (listed, joint, joining) = self.membership.with(|m| {
+            let listed: Vec<(Option<MemberRole>, Peer)> = if m.is_empty() {
+                m.links().into_iter().map(|p| (None, p)).collect()
+            } else {
+                m.members()
+                    .into_iter()
+                    .filter_map(|(_, role, peer)| Some((Some(role), peer?.clone())))
+                    .collect()
+            };
+            (listed, m.is_joint(), m.is_empty())
+        });
+        for (role, p) in &listed {
             let last_heard = self.last_heard.get(&p.id).copied();
             let link_up = (p.id != me).then(|| self.transport.link_up(p.id)).flatten();
             // A link coming up for the first time is news; "down" before it ever came up
@@ -127,6 +142,7 @@ impl NodeDriver {
                 peer_addr: p.peer_addr,
                 api_addr: p.api_addr,
                 is_self: p.id == me,
+                role: *role,
                 last_heard,
                 link_up,
                 progress,
@@ -157,6 +173,9 @@ impl NodeDriver {
             events: Arc::clone(&self.events),
             frozen: self.frozen.is_some(),
             slow_factor: self.slow_factor,
+            joint,
+            joining,
+            removed_at: self.removed,
         };
         self.status_tx.send_if_modified(|old| {
             if *old == status {

@@ -1,5 +1,6 @@
 //! The admin API (`Admin`), served beside the client API: this node's faults and slow
-//! motion. A thin adapter over [`FaultControl`].
+//! motion (a thin adapter over [`FaultControl`]), and on the leader membership changes and
+//! leader transfers (over the node's handle).
 //!
 //! Error mapping (the client's exit 4 relies on it): `--no-faults`, a bad percentage, delay
 //! or factor, an unknown or own id: `INVALID_ARGUMENT` or `PERMISSION_DENIED` (refused,
@@ -8,24 +9,90 @@
 use kv_proto::admin::admin_server::Admin;
 use kv_proto::admin::fault_request::Action;
 use kv_proto::admin::{self as pb};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
-use crate::config::PeerMap;
-use crate::driver::{MAX_SLOW_FACTOR, TimeControl};
+use std::time::Duration;
+
+use kv_proto::kv::LeaderHint;
+use prost::Message as _;
+
+use crate::driver::{
+    MAX_SLOW_FACTOR, MemberError, MemberRequest, NodeHandle, RequestError, TimeControl,
+};
 use crate::fault_control::{ControlError, FaultControl};
+use crate::status::Role as RaftRole;
 use crate::transport::fault::{FaultChange, FaultError};
+
+/// How long `TransferLeader` waits for the new leader to take over.
+const TRANSFER_WAIT: Duration = Duration::from_secs(3);
 
 /// The `Admin` service of one node.
 pub struct AdminService {
     me: u64,
-    peers: PeerMap,
+    node: NodeHandle,
     control: FaultControl,
 }
 
 impl AdminService {
-    /// Serves node `me`, whose members are `peers`.
-    pub fn new(me: u64, peers: PeerMap, control: FaultControl) -> Self {
-        Self { me, peers, control }
+    /// Serves node `me`.
+    pub fn new(me: u64, node: NodeHandle, control: FaultControl) -> Self {
+        Self { me, node, control }
+    }
+
+    /// The members as this node knows them, with the leader's view of their progress.
+    fn member_list(&self) -> pb::MemberList {
+        let status = self.node.status().borrow().clone();
+        let members = self.node.membership().with(|m| {
+            m.members()
+                .into_iter()
+                .map(|(id, role, peer)| pb::Member {
+                    id,
+                    peer_addr: peer.map(|p| p.peer_addr.to_string()).unwrap_or_default(),
+                    api_addr: peer.map(|p| p.api_addr.to_string()).unwrap_or_default(),
+                    role: role.as_str().to_string(),
+                    match_index: if id == self.me {
+                        status.persisted_index
+                    } else {
+                        status
+                            .peer(id)
+                            .and_then(|p| p.progress.as_ref())
+                            .map_or(0, |g| g.matched)
+                    },
+                })
+                .collect()
+        });
+        pb::MemberList {
+            id: self.me,
+            leader_id: status.leader_id,
+            members,
+            joint: status.joint,
+            last_index: status.last_index,
+            commit_index: status.commit_index,
+        }
+    }
+
+    /// A member change or transfer error as a status (see the module doc).
+    fn member_status(&self, e: MemberError) -> Status {
+        match e {
+            MemberError::Refused(why) => Status::failed_precondition(why),
+            MemberError::Request(RequestError::NotLeader { leader_id, term }) => {
+                let leader = leader_id.and_then(|id| self.node.membership().addr(id));
+                let hint = LeaderHint {
+                    leader_id: leader_id.unwrap_or(0),
+                    api_addr: leader
+                        .as_ref()
+                        .map(|p| p.api_addr.to_string())
+                        .unwrap_or_default(),
+                    term,
+                };
+                let msg = match leader {
+                    Some(p) => format!("node {} is not the leader; node {} is", self.me, p.id),
+                    None => format!("node {} is not the leader and knows of none", self.me),
+                };
+                Status::with_details(Code::Unavailable, msg, hint.encode_to_vec().into())
+            }
+            MemberError::Request(e) => Status::unavailable(e.to_string()),
+        }
     }
 
     /// This node's faults as the API shows them.
@@ -59,8 +126,9 @@ impl AdminService {
         if peer == self.me {
             return Err(status_of(FaultError::SelfLink(self.me).into()));
         }
-        if self.peers.get(peer).is_none() {
-            let known: Vec<String> = self.peers.ids().iter().map(u64::to_string).collect();
+        let ids = self.node.membership().with(|m| m.ids());
+        if !ids.contains(&peer) {
+            let known: Vec<String> = ids.iter().map(u64::to_string).collect();
             return Err(Status::invalid_argument(format!(
                 "node {peer} is not a member (members: {})",
                 known.join(",")
@@ -120,5 +188,88 @@ impl Admin for AdminService {
         _request: Request<pb::ListFaultsRequest>,
     ) -> Result<Response<pb::FaultState>, Status> {
         Ok(Response::new(self.state(String::new())))
+    }
+
+    async fn list_members(
+        &self,
+        _request: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::MemberList>, Status> {
+        Ok(Response::new(self.member_list()))
+    }
+
+    async fn change_members(
+        &self,
+        request: Request<pb::MemberChange>,
+    ) -> Result<Response<pb::MemberChangeReply>, Status> {
+        use pb::member_change::Change;
+        let change = request
+            .into_inner()
+            .change
+            .ok_or_else(|| Status::invalid_argument("a member change needs a change"))?;
+        let req = match change {
+            Change::AddLearner(add) => {
+                if add.id == 0 {
+                    return Err(Status::invalid_argument("node ids are positive integers"));
+                }
+                let peer_addr = add.peer_addr.parse().map_err(|_| {
+                    Status::invalid_argument(format!(
+                        "{:?} is not a peer address: give host:port, e.g. 127.0.0.1:6004",
+                        add.peer_addr
+                    ))
+                })?;
+                if crate::config::api_addr_of(peer_addr).is_none() {
+                    return Err(Status::invalid_argument(format!(
+                        "peer port {} is too high: the client API needs port + 1000 <= 65535",
+                        add.peer_addr
+                    )));
+                }
+                MemberRequest::AddLearner {
+                    id: add.id,
+                    peer_addr,
+                }
+            }
+            Change::Promote(id) => MemberRequest::Promote(id),
+            Change::Remove(id) => MemberRequest::Remove(id),
+        };
+        let outcome = self
+            .node
+            .change_members(req)
+            .await
+            .map_err(|e| self.member_status(e))?;
+        Ok(Response::new(pb::MemberChangeReply {
+            changed: outcome.changed,
+            index: outcome.index,
+            members: Some(self.member_list()),
+        }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferRequest>,
+    ) -> Result<Response<pb::TransferReply>, Status> {
+        let to = Some(request.into_inner().to).filter(|id| *id != 0);
+        let target = self
+            .node
+            .transfer_leader(to)
+            .await
+            .map_err(|e| self.member_status(e))?;
+        // Done when this node follows the target (a transfer that stalls, e.g. because the
+        // target is far behind or frozen, is abandoned by raft-rs after an election timeout).
+        let mut status = self.node.status();
+        let taken = status.wait_for(|s| s.leader_id == target && s.role != RaftRole::Leader);
+        match tokio::time::timeout(TRANSFER_WAIT, taken).await {
+            Ok(Ok(s)) => Ok(Response::new(pb::TransferReply {
+                to: target,
+                changed: format!(
+                    "node {target} leads now (term {}); node {} follows",
+                    s.term, self.me
+                ),
+            })),
+            _ => Err(Status::unavailable(format!(
+                "node {target} did not take over within {TRANSFER_WAIT:?} (behind, down or \
+                 frozen?); node {} keeps leading",
+                self.me
+            ))),
+        }
     }
 }

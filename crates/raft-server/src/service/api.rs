@@ -14,7 +14,6 @@ use prost::Message as _;
 use tonic::{Code, Request, Response, Status};
 
 use crate::command::{Command, Op};
-use crate::config::PeerMap;
 use crate::driver::{NodeHandle, RequestError};
 use crate::status::NodeStatus;
 use crate::transport::fault::{FaultFilter, describe};
@@ -22,27 +21,21 @@ use crate::transport::fault::{FaultFilter, describe};
 /// The `KvApi` service of one node.
 pub struct ApiService {
     me: u64,
-    peers: PeerMap,
     node: NodeHandle,
     faults: FaultFilter,
 }
 
 impl ApiService {
     /// Serves node `me`; `Status` also tells the faults in `faults`.
-    pub fn new(me: u64, peers: PeerMap, node: NodeHandle, faults: FaultFilter) -> Self {
-        Self {
-            me,
-            peers,
-            node,
-            faults,
-        }
+    pub fn new(me: u64, node: NodeHandle, faults: FaultFilter) -> Self {
+        Self { me, node, faults }
     }
 
     fn status_of(&self, err: RequestError) -> Status {
         match err {
             RequestError::NotLeader { leader_id, term } => {
-                let leader = leader_id.and_then(|id| self.peers.get(id));
-                let msg = match leader {
+                let leader = leader_id.and_then(|id| self.node.membership().addr(id));
+                let msg = match &leader {
                     Some(p) => format!(
                         "node {} is not the leader; leader is node {} at {}",
                         self.me, p.id, p.api_addr
@@ -211,6 +204,7 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
                 last_heard_ms: p.last_heard.map_or(-1, |t| {
                     i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)
                 }),
+                role: p.role.map_or("", |r| r.as_str()).to_string(),
             })
             .collect(),
     }

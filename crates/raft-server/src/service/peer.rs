@@ -1,7 +1,13 @@
 //! Incoming peer streams: checks who is talking, decodes raft-rs messages and hands them
-//! to the driver. Batches from another cluster or from a node not in `--peers` are refused.
+//! to the driver. Batches from another cluster or from a node that is not a member are
+//! refused; a node this one knows was removed is told so (`FAILED_PRECONDITION`,
+//! "removed at index N"), which is how a removed node that missed its own removal learns it.
+//! A node that joined without a cluster id takes the first one its peers send.
 //! Every message passes the node's [`FaultFilter`] on the way in; delayed ones reach the
 //! driver through a delay line of the stream's own, so a stream never reorders.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kv_proto::peer::raft_transport_server::RaftTransport;
 use kv_proto::peer::{RaftBatch, StreamDone};
@@ -10,16 +16,17 @@ use raft::eraftpb::{Message, MessageType};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::config::PeerMap;
 use crate::driver::NodeHandle;
 use crate::transport::delay::DelayLines;
 use crate::transport::fault::{FaultFilter, Verdict};
 
+/// The prefix of the refusal a removed node gets; its transport looks for it.
+pub const REMOVED_PREFIX: &str = "removed at index ";
+
 /// The `RaftTransport` service of one node.
 pub struct PeerService {
     me: u64,
-    cluster_id: u64,
-    peers: PeerMap,
+    cluster_id: Arc<AtomicU64>,
     node: NodeHandle,
     filter: FaultFilter,
     shutdown: CancellationToken,
@@ -30,8 +37,7 @@ impl PeerService {
     /// `filter`.
     pub fn new(
         me: u64,
-        cluster_id: u64,
-        peers: PeerMap,
+        cluster_id: Arc<AtomicU64>,
         node: NodeHandle,
         filter: FaultFilter,
         shutdown: CancellationToken,
@@ -39,7 +45,6 @@ impl PeerService {
         Self {
             me,
             cluster_id,
-            peers,
             node,
             filter,
             shutdown,
@@ -47,15 +52,36 @@ impl PeerService {
     }
 
     fn check(&self, batch: &RaftBatch) -> Result<(), Status> {
-        if batch.cluster_id != self.cluster_id {
+        let joining = self.node.membership().with(|m| m.is_empty());
+        let mut ours = self.cluster_id.load(Ordering::Relaxed);
+        if ours == 0 && joining && batch.cluster_id != 0 {
+            // Waiting to be added: the first member to reach us names the cluster.
+            ours = self.adopt(batch.cluster_id);
+        }
+        if batch.cluster_id != ours {
             return Err(Status::permission_denied(format!(
                 "node {} belongs to cluster {:x}, this batch is from cluster {:x}: check --peers",
-                self.me, self.cluster_id, batch.cluster_id
+                self.me, ours, batch.cluster_id
             )));
         }
-        if batch.from == self.me || self.peers.get(batch.from).is_none() {
+        let (member, known, removed) = self.node.membership().with(|m| {
+            (
+                m.role(batch.from).is_some(),
+                m.addr(batch.from).is_some(),
+                m.removed_at(batch.from),
+            )
+        });
+        if let Some(index) = removed {
+            return Err(Status::failed_precondition(format!(
+                "{REMOVED_PREFIX}{index}: node {} is no longer a member of this cluster",
+                batch.from
+            )));
+        }
+        // A node waiting to be added answers the addresses of its --peers.
+        let allowed = member || (joining && known);
+        if batch.from == self.me || !allowed {
             return Err(Status::permission_denied(format!(
-                "node {} is not a peer of node {}",
+                "node {} is not a member (as node {} knows it)",
                 batch.from, self.me
             )));
         }
@@ -66,6 +92,26 @@ impl PeerService {
             )));
         }
         Ok(())
+    }
+}
+
+impl PeerService {
+    /// Takes `cluster_id` as this node's cluster (a joining node's first contact) and
+    /// records it in the data dir; returns the id in force.
+    fn adopt(&self, cluster_id: u64) -> u64 {
+        match self
+            .cluster_id
+            .compare_exchange(0, cluster_id, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                if let Err(e) = self.node.storage().adopt_cluster_id(self.me, cluster_id) {
+                    tracing::warn!("cannot record the cluster id in the data dir: {e}");
+                }
+                tracing::info!("joined cluster {cluster_id:x}");
+                cluster_id
+            }
+            Err(current) => current,
+        }
     }
 }
 

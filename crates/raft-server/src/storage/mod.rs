@@ -166,6 +166,9 @@ pub struct EngineStorage {
     dir: Arc<Path>,
     /// Failures injected by tests (see [`EngineStorage::fail_writes`]).
     faults: Arc<Faults>,
+    /// Set when raft-rs asked for a snapshot the stored one cannot serve (it predates the
+    /// receiver's membership): the driver takes a fresh one.
+    snapshot_wanted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// OS errors that reads or writes fail with on demand (0: none).
@@ -185,7 +188,10 @@ fn injected(slot: &AtomicI32) -> Option<std::io::Error> {
 
 impl EngineStorage {
     /// Opens (or creates) the data dir of node `node_id`. A new dir gets `voters` as its
-    /// conf state and `cluster_id` in its marker; an existing one keeps what it has.
+    /// conf state (none for a node that joins an existing cluster) and `cluster_id` in its
+    /// marker (0: not known yet, see [`EngineStorage::adopt_cluster_id`]); an existing one
+    /// keeps what it has. The conf state [`raft::Storage::initial_state`] returns is the
+    /// latest snapshot's when there is one: see `open`'s comment.
     pub fn open(
         dir: &Path,
         node_id: u64,
@@ -235,23 +241,28 @@ impl EngineStorage {
         };
         let engine_err = |e| StorageError::engine(dir, e);
         let engine = Arc::new(Engine::open(cfg).map_err(engine_err)?);
+        let snapshot = engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?;
         let mut meta = Meta {
             hard_state: engine
                 .get_message::<HardState>(GROUP, KEY_HARD_STATE)?
                 .unwrap_or_default(),
-            conf_state: engine
-                .get_message::<ConfState>(GROUP, KEY_CONF_STATE)?
-                .unwrap_or_default(),
+            // raft-rs starts from the configuration as of the index it is told is applied:
+            // the snapshot's. The conf changes applied after it are in the log and are
+            // applied again as the state machine is rebuilt.
+            conf_state: match &snapshot {
+                Some(snap) => snap.get_metadata().get_conf_state().clone(),
+                None => engine
+                    .get_message::<ConfState>(GROUP, KEY_CONF_STATE)?
+                    .unwrap_or_default(),
+            },
             commit_dirty: false,
             truncated: match engine.get(GROUP, KEY_TRUNCATED) {
                 None => (0, 0),
                 Some(bytes) => decode_truncated(&bytes).ok_or(StorageError::BadTruncatedState)?,
             },
-            snapshot_index: engine
-                .get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?
-                .map_or(0, |s| s.get_metadata().index),
+            snapshot_index: snapshot.as_ref().map_or(0, |s| s.get_metadata().index),
         };
-        if meta.conf_state.voters.is_empty() {
+        if meta.conf_state.voters.is_empty() && !voters.is_empty() {
             // First start: the cluster's membership comes from --peers. Written before any
             // vote or entry, so a restart always finds it.
             meta.conf_state.voters = voters.to_vec();
@@ -272,6 +283,7 @@ impl EngineStorage {
             meta: Arc::new(RwLock::new(meta)),
             dir: Arc::from(dir),
             faults: Arc::default(),
+            snapshot_wanted: Arc::default(),
         };
         Ok((storage, recovered))
     }
@@ -346,16 +358,14 @@ impl EngineStorage {
         }
     }
 
-    /// Records a new conf state (after a conf change is applied), synced.
-    pub fn set_conf_state(&self, conf_state: &ConfState) -> Result<(), StorageError> {
-        let mut batch = LogBatch::default();
-        batch.put_message(GROUP, KEY_CONF_STATE.to_vec(), conf_state)?;
-        self.write(&mut batch)?;
-        self.meta
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .conf_state = conf_state.clone();
-        Ok(())
+    /// Records the cluster id of a node that joined without one (`--join`): learned from the
+    /// first batch its new peers sent. Written atomically to the marker.
+    pub fn adopt_cluster_id(&self, node_id: u64, cluster_id: u64) -> Result<(), StorageError> {
+        let marker = self.dir.join(MARKER_FILE);
+        write_marker(&marker, node_id, cluster_id).map_err(|source| StorageError::Dir {
+            path: self.dir.to_path_buf(),
+            source,
+        })
     }
 
     /// Stores `snapshot` (taken from this node's own state machine at an applied, hence
@@ -437,6 +447,12 @@ impl EngineStorage {
     /// The stored snapshot, if any.
     pub fn latest_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
         Ok(self.engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?)
+    }
+
+    /// True (once) when raft-rs asked for a snapshot the stored one could not serve.
+    pub fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Index of the stored snapshot (0: none).
@@ -580,15 +596,37 @@ impl raft::Storage for EngineStorage {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         // The latest snapshot is always at least as new as the compacted log, so it is what
-        // a follower that needs compacted entries gets. "Temporarily unavailable" makes
-        // raft-rs ask again later.
-        match self.latest_snapshot() {
-            Ok(Some(snap)) if snap.get_metadata().index >= request_index => Ok(snap),
-            Ok(_) => Err(raft::Error::Store(
+        // a follower that needs compacted entries gets, unless it predates the receiver's
+        // membership (a node just added): raft-rs on the receiver ignores a snapshot whose
+        // configuration does not include it. Then a fresh one is asked of the driver.
+        // "Temporarily unavailable" makes raft-rs ask again later.
+        let unavailable = || {
+            Err(raft::Error::Store(
                 raft::StorageError::SnapshotTemporarilyUnavailable,
-            )),
+            ))
+        };
+        match self.latest_snapshot() {
+            Ok(Some(snap)) if snap.get_metadata().index >= request_index => {
+                let cs = snap.get_metadata().get_conf_state();
+                let member = [
+                    &cs.voters,
+                    &cs.learners,
+                    &cs.voters_outgoing,
+                    &cs.learners_next,
+                ]
+                .iter()
+                .any(|ids| ids.contains(&to));
+                if member {
+                    Ok(snap)
+                } else {
+                    self.snapshot_wanted
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    unavailable()
+                }
+            }
+            Ok(_) => unavailable(),
             Err(e) => Err(raft::Error::Store(raft::StorageError::Other(Box::new(e)))),
         }
     }

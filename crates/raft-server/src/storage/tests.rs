@@ -186,19 +186,38 @@ fn reopen_recovers_entries_hard_state_and_conf_state() {
 }
 
 #[test]
-fn conf_state_change_survives_reopen() {
+fn the_initial_conf_state_is_the_latest_snapshots() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let (s, _) = open(dir.path());
-        let cs = ConfState {
-            voters: vec![1, 2, 3, 4],
-            ..ConfState::default()
-        };
-        s.set_conf_state(&cs).expect("set_conf_state");
+        s.persist(&entries(1..=10, 1), Some(&hard_state(1, 1, 10)))
+            .expect("persist");
+        // A snapshot taken after node 4 was added: a restart rebuilds from it, so raft-rs
+        // must start from its configuration (later changes are replayed from the log).
+        let mut snap = snapshot_at(8, 1, b"state at 8");
+        snap.mut_metadata()
+            .mut_conf_state()
+            .set_voters(vec![1, 2, 3, 4]);
+        s.save_snapshot(&snap, 5).expect("save snapshot");
     }
     let (s, _) = open(dir.path());
     let state = s.initial_state().expect("initial_state");
     assert_eq!(state.conf_state.voters, [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_joining_node_starts_with_no_members_and_adopts_a_cluster_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, rec) = EngineStorage::open(dir.path(), 4, 0, &[]).expect("open");
+        assert!(rec.fresh);
+        assert_eq!(rec.cluster_id, 0);
+        let state = s.initial_state().expect("initial_state");
+        assert!(state.conf_state.voters.is_empty());
+        s.adopt_cluster_id(4, CLUSTER).expect("adopt");
+    }
+    let (_, rec) = EngineStorage::open(dir.path(), 4, 0, &[]).expect("reopen");
+    assert_eq!(rec.cluster_id, CLUSTER);
 }
 
 #[test]

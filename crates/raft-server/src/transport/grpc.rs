@@ -9,8 +9,9 @@
 //! reaches the queue, a delayed one reaches it through a [`DelayLines`] thread.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use kv_proto::peer::RaftBatch;
@@ -25,8 +26,9 @@ use tonic::transport::{Channel, Endpoint};
 use super::delay::DelayLines;
 use super::fault::{FaultFilter, Verdict};
 use super::{Transport, is_snapshot};
-use crate::config::{Peer, PeerMap};
+use crate::config::Peer;
 use crate::driver::NodeHandle;
+use crate::service::peer::REMOVED_PREFIX;
 
 /// Messages queued per peer before new ones are dropped.
 const PEER_QUEUE: usize = 4096;
@@ -45,15 +47,28 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Sends to peers over gRPC streams; see the module doc.
 pub struct GrpcTransport {
+    me: u64,
+    cluster_id: Arc<AtomicU64>,
     queues: Arc<Queues>,
-    links: HashMap<u64, Arc<AtomicBool>>,
+    links: HashMap<u64, Link>,
     filter: FaultFilter,
     delays: DelayLines<Message>,
+    shutdown: CancellationToken,
+    /// The runtime the links run on: membership changes open links from the driver's
+    /// thread, outside any runtime.
+    runtime: tokio::runtime::Handle,
+}
+
+/// The sending side of the link to one peer, as the transport tracks it.
+struct Link {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    stop: CancellationToken,
 }
 
 /// The per-peer queues, shared with the delay lines that feed them.
 struct Queues {
-    by_peer: HashMap<u64, mpsc::Sender<Message>>,
+    by_peer: RwLock<HashMap<u64, mpsc::Sender<Message>>>,
     node: NodeHandle,
 }
 
@@ -61,7 +76,8 @@ impl Queues {
     /// Queues `msg` for its peer; a full queue drops it and tells Raft.
     fn push(&self, msg: Message) {
         let to = msg.to;
-        match self.by_peer.get(&to) {
+        let by_peer = self.by_peer.read().unwrap_or_else(PoisonError::into_inner);
+        match by_peer.get(&to) {
             Some(queue) => {
                 if let Err(TrySendError::Full(msg)) = queue.try_send(msg) {
                     self.node.report_unreachable(to);
@@ -70,52 +86,80 @@ impl Queues {
                     }
                 }
             }
-            None => tracing::warn!("no route to node {to}: not in --peers"),
+            None => tracing::debug!("no route to node {to}: not a member with an address"),
         }
     }
 }
 
 impl GrpcTransport {
-    /// Starts a sender task per peer on the current tokio runtime; every message passes
-    /// `filter` first.
+    /// Starts a sender task per peer in `peers` on the current tokio runtime; every message
+    /// passes `filter` first. Batches carry `cluster_id` (0 until a joining node learns it).
     pub fn start(
         me: u64,
-        cluster_id: u64,
-        peers: &PeerMap,
+        cluster_id: Arc<AtomicU64>,
+        peers: &[Peer],
         node: NodeHandle,
         filter: FaultFilter,
         shutdown: CancellationToken,
     ) -> Self {
-        let mut queues = HashMap::new();
-        let mut links = HashMap::new();
-        for peer in peers.iter().filter(|p| p.id != me) {
-            let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            let up = Arc::new(AtomicBool::new(false));
-            let link = PeerLink {
-                me,
-                cluster_id,
-                peer: peer.clone(),
-                queue: rx,
-                node: node.clone(),
-                shutdown: shutdown.clone(),
-                up: Arc::clone(&up),
-                held: None,
-            };
-            tokio::spawn(link.run());
-            queues.insert(peer.id, tx);
-            links.insert(peer.id, up);
-        }
         let queues = Arc::new(Queues {
-            by_peer: queues,
+            by_peer: RwLock::new(HashMap::new()),
             node,
         });
         let sink = Arc::clone(&queues);
-        Self {
+        let mut transport = Self {
+            me,
+            cluster_id,
             queues,
-            links,
+            links: HashMap::new(),
             filter,
             delays: DelayLines::new(format!("node-{me}-out"), move |msg| sink.push(msg)),
+            shutdown,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        transport.set_members(peers);
+        transport
+    }
+
+    fn open(&mut self, peer: &Peer) {
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        let up = Arc::new(AtomicBool::new(false));
+        let stop = self.shutdown.child_token();
+        let link = PeerLink {
+            me: self.me,
+            cluster_id: Arc::clone(&self.cluster_id),
+            peer: peer.clone(),
+            queue: rx,
+            node: self.queues.node.clone(),
+            shutdown: stop.clone(),
+            up: Arc::clone(&up),
+            held: None,
+        };
+        self.runtime.spawn(link.run());
+        self.queues
+            .by_peer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer.id, tx);
+        self.links.insert(
+            peer.id,
+            Link {
+                addr: peer.peer_addr,
+                up,
+                stop,
+            },
+        );
+    }
+
+    fn close(&mut self, id: u64) {
+        if let Some(link) = self.links.remove(&id) {
+            link.stop.cancel();
         }
+        self.queues
+            .by_peer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
     }
 }
 
@@ -136,14 +180,36 @@ impl Transport for GrpcTransport {
     }
 
     fn link_up(&self, peer: u64) -> Option<bool> {
-        self.links.get(&peer).map(|up| up.load(Ordering::Relaxed))
+        self.links.get(&peer).map(|l| l.up.load(Ordering::Relaxed))
+    }
+
+    fn set_members(&mut self, peers: &[Peer]) {
+        let wanted: HashMap<u64, &Peer> = peers
+            .iter()
+            .filter(|p| p.id != self.me)
+            .map(|p| (p.id, p))
+            .collect();
+        let gone: Vec<u64> = self
+            .links
+            .iter()
+            .filter(|(id, l)| wanted.get(id).is_none_or(|p| p.peer_addr != l.addr))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.close(id);
+        }
+        for (id, peer) in wanted {
+            if !self.links.contains_key(&id) {
+                self.open(peer);
+            }
+        }
     }
 }
 
 /// The sending side of the link to one peer.
 struct PeerLink {
     me: u64,
-    cluster_id: u64,
+    cluster_id: Arc<AtomicU64>,
     peer: Peer,
     queue: mpsc::Receiver<Message>,
     node: NodeHandle,
@@ -235,7 +301,19 @@ impl PeerLink {
                 done = &mut call => {
                     return Err(match done {
                         Ok(_) => "peer closed the stream".to_string(),
-                        Err(status) => format!("{}: {}", status.code(), status.message()),
+                        Err(status) => {
+                            // A member that applied our removal says so: we are out.
+                            if let Some(index) = status
+                                .message()
+                                .strip_prefix(REMOVED_PREFIX)
+                                .and_then(|rest| rest.split(':').next())
+                                .and_then(|n| n.parse::<u64>().ok())
+                                .filter(|_| status.code() == tonic::Code::FailedPrecondition)
+                            {
+                                self.node.removed_by_peer(index);
+                            }
+                            format!("{}: {}", status.code(), status.message())
+                        }
                     });
                 }
                 msg = next_message(&mut self.held, &mut self.queue) => {
@@ -263,7 +341,7 @@ impl PeerLink {
     /// it carries a snapshot.
     fn batch(&mut self, first: Message) -> (RaftBatch, bool) {
         let mut batch = RaftBatch {
-            cluster_id: self.cluster_id,
+            cluster_id: self.cluster_id.load(Ordering::Relaxed),
             from: self.me,
             to: self.peer.id,
             messages: Vec::new(),

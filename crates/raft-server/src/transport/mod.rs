@@ -31,4 +31,8 @@ pub trait Transport: Send + 'static {
     fn link_up(&self, _peer: u64) -> Option<bool> {
         None
     }
+
+    /// The nodes to keep links to changed (a membership change): links to new ones are
+    /// opened, links to ones no longer listed closed.
+    fn set_members(&mut self, _peers: &[crate::config::Peer]) {}
 }
