@@ -106,8 +106,19 @@ pub async fn run(client: &SmartClient, cmd: &FaultCommand) -> Report {
         }
         FaultCommand::Heal(Some(id)) => {
             send(client, &map, id, Action::Heal(Empty {}), &mut report).await;
+            // The node involved is `id`; a bystander that cannot be reached holds no cut that
+            // matters now (a restart clears it), so it is mentioned, not failed on.
             for other in map.ids().into_iter().filter(|o| *o != id) {
-                send(client, &map, other, Action::Uncut(id), &mut report).await;
+                match call(client, &map, other, Action::Uncut(id)).await {
+                    Ok(state) if !state.changed.is_empty() => {
+                        report.say(format!("node {other}: {}", state.changed));
+                    }
+                    Ok(_) => {}
+                    Err((Ending::Unreachable, _)) => report.say(format!(
+                        "node {other} is unreachable: any cut it holds towards node {id} stays"
+                    )),
+                    Err((ending, text)) => report.fail(ending, text),
+                }
             }
             if report.lines.is_empty() {
                 report.say(format!("nothing to heal: node {id} has no fault"));

@@ -21,6 +21,8 @@ use crate::client::{SmartClient, describe};
 /// A learner this close to the leader's last index counts as caught up (the server refuses
 /// a promotion further behind than its own bound, which is larger).
 const CAUGHT_UP_LAG: u64 = 50;
+/// A new learner that has received nothing for this long is probably not running.
+const NOTHING_RECEIVED_FOR: Duration = Duration::from_secs(10);
 /// How often a `member add` reports a learner's progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -63,7 +65,7 @@ struct MemberJson<'a> {
 pub async fn run(
     client: &SmartClient,
     cmd: &MemberCommand,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut (dyn FnMut(&str) + Send),
 ) -> Report {
     let mut report = Report::new();
     let mut say = |report: &mut Report, text: String| {
@@ -91,7 +93,7 @@ pub async fn run(
                         }
                     }
                 }
-                Err(r) => return r,
+                Err(r) => return r.into(),
             }
         }
         MemberCommand::Add {
@@ -107,7 +109,7 @@ pub async fn run(
             };
             match change(client, &mut leader, deadline, add).await {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
-                Err(r) => return r,
+                Err(r) => return r.into(),
             }
             if *learner {
                 return report;
@@ -127,6 +129,7 @@ pub async fn run(
             match change(client, &mut leader, deadline, promote).await {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
                 Err(r) => {
+                    let r = Report::from(r);
                     report.lines.extend(r.lines);
                     report.ending = report.ending.and(r.ending);
                 }
@@ -138,35 +141,38 @@ pub async fn run(
             };
             match change(client, &mut leader, deadline, promote).await {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
-                Err(r) => return r,
+                Err(r) => return r.into(),
             }
         }
         MemberCommand::Remove(id) => {
-            if leader.id == *id {
+            let remove = pb::MemberChange {
+                change: Some(pb::member_change::Change::Remove(*id)),
+            };
+            let mut outcome = change(client, &mut leader, deadline, remove.clone()).await;
+            if matches!(&outcome, Err(Refusal::TransferFirst(_))) {
+                // raft-rs does not support a leader removing itself: hand over first.
                 say(
                     &mut report,
                     format!("node {id} leads: handing leadership to another voter first"),
                 );
                 match transfer(client, &mut leader, deadline, None).await {
                     Ok(reply) => say(&mut report, reply.changed),
-                    Err(r) => return r,
+                    Err(r) => return r.into(),
                 }
                 leader = match find_leader_other_than(client, deadline, *id).await {
                     Ok(l) => l,
                     Err(r) => return r,
                 };
+                outcome = change(client, &mut leader, deadline, remove).await;
             }
-            let remove = pb::MemberChange {
-                change: Some(pb::member_change::Change::Remove(*id)),
-            };
-            match change(client, &mut leader, deadline, remove).await {
+            match outcome {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
-                Err(r) => return r,
+                Err(r) => return r.into(),
             }
         }
         MemberCommand::Transfer(to) => match transfer(client, &mut leader, deadline, *to).await {
             Ok(reply) => say(&mut report, reply.changed),
-            Err(r) => return r,
+            Err(r) => return r.into(),
         },
     }
     report
@@ -225,13 +231,41 @@ async fn find_leader_other_than(
     }
 }
 
+/// Why a call to the leader did not succeed.
+enum Refusal {
+    /// A report to give the user (refused, or unreachable).
+    Failed(Report),
+    /// Removing the leader: it must hand leadership over first.
+    TransferFirst(Report),
+}
+
+impl From<Refusal> for Report {
+    fn from(r: Refusal) -> Report {
+        match r {
+            Refusal::Failed(r) | Refusal::TransferFirst(r) => r,
+        }
+    }
+}
+
+impl From<Report> for Refusal {
+    fn from(r: Report) -> Refusal {
+        Refusal::Failed(r)
+    }
+}
+
+fn unreachable(text: String) -> Refusal {
+    let mut r = Report::new();
+    r.fail(Ending::Unreachable, text);
+    Refusal::Failed(r)
+}
+
 /// Calls the leader's admin API; follows a "not the leader" hint once or twice.
 async fn call<T, F, Fut>(
     client: &SmartClient,
     leader: &mut Leader,
     deadline: Instant,
     op: F,
-) -> Result<T, Report>
+) -> Result<T, Refusal>
 where
     F: Fn(AdminClient<Channel>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -245,27 +279,29 @@ where
             Ok(Ok(resp)) => return Ok(resp.into_inner()),
             Ok(Err(status)) => status,
             Err(_) => {
-                let mut r = Report::new();
-                r.fail(
-                    Ending::Unreachable,
-                    format!(
-                        "node {} did not answer in time (the change may still take effect: \
-                         member list shows it)",
-                        leader.id
-                    ),
-                );
-                return Err(r);
+                return Err(unreachable(format!(
+                    "node {} did not answer in time (the change may still take effect: member \
+                     list shows it)",
+                    leader.id
+                )));
             }
         };
         match status.code() {
             Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied => {
-                return Err(Report::refused(format!("refused: {}", status.message())));
+                return Err(Report::refused(format!("refused: {}", status.message())).into());
+            }
+            Code::Aborted => {
+                return Err(Refusal::TransferFirst(Report::refused(format!(
+                    "refused: {}",
+                    status.message()
+                ))));
             }
             Code::Unimplemented => {
                 return Err(Report::refused(format!(
                     "node {} has no membership API: is it an older raft-server?",
                     leader.id
-                )));
+                ))
+                .into());
             }
             Code::Unavailable if !status.details().is_empty() => {
                 // The leader moved: go where the hint says.
@@ -280,21 +316,17 @@ where
                 *leader = find_leader(client, deadline).await?;
             }
             _ => {
-                let mut r = Report::new();
-                r.fail(
-                    Ending::Unreachable,
-                    format!("node {}: {}", leader.id, describe(&status)),
-                );
-                return Err(r);
+                return Err(unreachable(format!(
+                    "node {}: {}",
+                    leader.id,
+                    describe(&status)
+                )));
             }
         }
     }
-    let mut r = Report::new();
-    r.fail(
-        Ending::Unreachable,
-        "the leader kept moving; try again in a moment",
-    );
-    Err(r)
+    Err(unreachable(
+        "the leader kept moving; try again in a moment".to_string(),
+    ))
 }
 
 async fn change(
@@ -302,7 +334,7 @@ async fn change(
     leader: &mut Leader,
     deadline: Instant,
     req: pb::MemberChange,
-) -> Result<pb::MemberChangeReply, Report> {
+) -> Result<pb::MemberChangeReply, Refusal> {
     call(client, leader, deadline, |mut a| {
         let req = req.clone();
         async move { a.change_members(req).await }
@@ -315,7 +347,7 @@ async fn transfer(
     leader: &mut Leader,
     deadline: Instant,
     to: Option<u64>,
-) -> Result<pb::TransferReply, Report> {
+) -> Result<pb::TransferReply, Refusal> {
     let from = leader.id;
     let reply = call(client, leader, deadline, |mut a| async move {
         a.transfer_leader(pb::TransferRequest {
@@ -339,14 +371,16 @@ async fn wait_caught_up(
     leader: &mut Leader,
     deadline: Instant,
     id: u64,
-    say: &mut dyn FnMut(String),
+    say: &mut (dyn FnMut(String) + Send),
 ) -> Result<(), Report> {
     let mut said_at: Option<Instant> = None;
+    let started = Instant::now();
     loop {
         let list = call(client, leader, deadline, |mut a| async move {
             a.list_members(pb::ListMembersRequest {}).await
         })
-        .await?;
+        .await
+        .map_err(Report::from)?;
         let matched = list
             .members
             .iter()
@@ -366,6 +400,19 @@ async fn wait_caught_up(
                 list.last_index
             ));
             said_at = Some(Instant::now());
+        }
+        if matched == 0 && started.elapsed() >= NOTHING_RECEIVED_FOR {
+            let mut r = Report::new();
+            r.fail(
+                Ending::Unreachable,
+                format!(
+                    "node {id} has received nothing in {}s: is it running, started with --join, \
+                     at the address it was added with? It stays a learner; once it runs, it \
+                     catches up and `member promote {id}` makes it a voter",
+                    NOTHING_RECEIVED_FOR.as_secs()
+                ),
+            );
+            return Err(r);
         }
         if Instant::now() + Duration::from_millis(200) >= deadline {
             let mut r = Report::new();

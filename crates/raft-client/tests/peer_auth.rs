@@ -44,7 +44,7 @@ fn batches_from_strangers_are_refused() {
         let msg = refused(cluster_id ^ 1, 2, 1).await;
         assert!(msg.contains("cluster"), "another cluster: {msg}");
         let msg = refused(cluster_id, 9, 1).await;
-        assert!(msg.contains("not a peer"), "non-member: {msg}");
+        assert!(msg.contains("not a member"), "non-member: {msg}");
         let msg = refused(cluster_id, 2, 3).await;
         assert!(msg.contains("reached node 1"), "misaddressed: {msg}");
 
@@ -74,6 +74,7 @@ fn batches_from_strangers_are_refused() {
     cluster.put("still", "fine");
     let statuses = cluster.status();
     let last = statuses[0]["last_index"].as_u64().expect("last index");
-    // 1: the leader's empty entry, 2: "still": the forged proposal never entered the log.
+    // 1: the cluster's initial snapshot, 2: the leader's empty entry, 3: "still": the forged
+    // proposal never entered the log.
     assert!(last <= 3, "log grew to {last}: {statuses:?}");
 }

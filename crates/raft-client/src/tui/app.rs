@@ -75,6 +75,8 @@ pub enum Request {
     Status,
     /// A fault command.
     Fault(FaultCommand),
+    /// A membership command or a leader transfer.
+    Member(crate::members::MemberCommand),
 }
 
 impl Request {
@@ -244,6 +246,7 @@ impl App {
             },
             Command::Status => Request::Status,
             Command::Fault(f) => Request::Fault(f),
+            Command::Member(m) => Request::Member(m),
         };
         self.push(Tone::Command, format!("› {line}"));
         if let Some(running) = &self.in_flight {

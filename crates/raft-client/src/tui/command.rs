@@ -2,6 +2,7 @@
 //! commands built from them. Pure; errors are one line for the user.
 
 use crate::faults::FaultCommand;
+use crate::members::MemberCommand;
 
 /// A command typed at the prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum Command {
     Status,
     /// `fault ...` and `slow <factor>`: break the cluster on purpose.
     Fault(FaultCommand),
+    /// `member ...` and `transfer [<id>]`: change who is in the cluster, or who leads.
+    Member(MemberCommand),
     /// `leader`: who the client thinks leads.
     Leader,
     /// `clear`: empty the output pane.
@@ -47,8 +50,12 @@ pub enum Command {
 
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
-    "put", "get", "sget", "delete", "status", "fault", "slow", "leader", "clear", "help", "quit",
+    "put", "get", "sget", "delete", "status", "fault", "slow", "member", "transfer", "leader",
+    "clear", "help", "quit",
 ];
+
+/// `member` subcommands, for Tab completion.
+pub const MEMBER_SUBCOMMANDS: &[&str] = &["list", "add", "promote", "remove"];
 
 /// `fault` subcommands, for Tab completion.
 pub const FAULT_SUBCOMMANDS: &[&str] = &[
@@ -89,6 +96,16 @@ pub const HELP: &[(&str, &str)] = &[
     ("fault heal [<id>]", "clear a node's faults, or everyone's"),
     ("fault list", "every node's faults"),
     ("slow <factor>", "slow motion: ticks x factor (1 = normal)"),
+    ("member list", "who is in the cluster, with roles"),
+    (
+        "member add <id> <peer addr> [--learner]",
+        "add a node (started with --join): learner, then voter",
+    ),
+    (
+        "member promote <id>, member remove <id>",
+        "learner to voter / out",
+    ),
+    ("transfer [<id>]", "hand leadership to a voter"),
     ("leader", "the leader this client knows of"),
     ("clear", "empty this pane"),
     ("help", "this list"),
@@ -209,6 +226,16 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         }
         "status" => Command::Status,
         "fault" | "faults" => Command::Fault(parse_fault(args)?),
+        "member" | "members" => Command::Member(parse_member(args)?),
+        "transfer" => match args {
+            [] => Command::Member(MemberCommand::Transfer(None)),
+            [id] => {
+                Command::Member(MemberCommand::Transfer(Some(id.parse().map_err(|_| {
+                    format!("{id:?} is not a node id: usage: transfer [<id>]")
+                })?)))
+            }
+            _ => return Err("usage: transfer [<id>]".to_string()),
+        },
         "slow" => match args {
             [f] => Command::Fault(FaultCommand::Slow(number(f, "slow <factor>")?)),
             _ => return Err("usage: slow <factor> (1 = normal speed, up to 100)".to_string()),
@@ -320,6 +347,42 @@ fn exactly_one_key(words: &[String], usage: &str) -> Result<String, String> {
     }
 }
 
+/// `member <subcommand> ...`.
+fn parse_member(args: &[String]) -> Result<MemberCommand, String> {
+    let usage = "usage: member list|add|promote|remove ... (help lists them)";
+    let Some((sub, rest)) = args.split_first() else {
+        return Err(format!("missing subcommand: {usage}"));
+    };
+    let id = |w: &String, u: &str| -> Result<u64, String> {
+        w.parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| format!("{w:?} is not a node id: usage: {u}"))
+    };
+    let add = "member add <id> <peer addr> [--learner]";
+    Ok(match (sub.to_lowercase().as_str(), rest) {
+        ("list", []) => MemberCommand::List { json: false },
+        ("list", [flag]) if flag == "--json" => MemberCommand::List { json: true },
+        ("list", _) => return Err("usage: member list [--json]".to_string()),
+        ("add", [i, addr]) => MemberCommand::Add {
+            id: id(i, add)?,
+            peer_addr: addr.clone(),
+            learner: false,
+        },
+        ("add", [i, addr, flag]) if flag == "--learner" => MemberCommand::Add {
+            id: id(i, add)?,
+            peer_addr: addr.clone(),
+            learner: true,
+        },
+        ("add", _) => return Err(format!("usage: {add}")),
+        ("promote", [i]) => MemberCommand::Promote(id(i, "member promote <id>")?),
+        ("promote", _) => return Err("usage: member promote <id>".to_string()),
+        ("remove", [i]) => MemberCommand::Remove(id(i, "member remove <id>")?),
+        ("remove", _) => return Err("usage: member remove <id>".to_string()),
+        (other, _) => return Err(format!("unknown member command {other:?}: {usage}")),
+    })
+}
+
 /// `fault <subcommand> ...`.
 fn parse_fault(args: &[String]) -> Result<FaultCommand, String> {
     let usage = "usage: fault isolate|cut|drop|delay|freeze|thaw|heal|list ... (help lists them)";
@@ -376,6 +439,9 @@ pub fn complete(line: &str) -> Option<String> {
         None => ("", trimmed, COMMANDS),
         Some((first, rest)) if first == "fault" && !rest.trim_start().contains(' ') => {
             ("fault ", rest.trim_start(), FAULT_SUBCOMMANDS)
+        }
+        Some((first, rest)) if first == "member" && !rest.trim_start().contains(' ') => {
+            ("member ", rest.trim_start(), MEMBER_SUBCOMMANDS)
         }
         Some(_) => return None,
     };
@@ -600,6 +666,49 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert!(err.contains(needle), "{line:?} -> {err:?}");
         }
+    }
+
+    #[test]
+    fn parses_member_commands() {
+        use MemberCommand as M;
+        for (line, want) in [
+            ("member list", M::List { json: false }),
+            ("member list --json", M::List { json: true }),
+            (
+                "member add 4 127.0.0.1:6004",
+                M::Add {
+                    id: 4,
+                    peer_addr: "127.0.0.1:6004".into(),
+                    learner: false,
+                },
+            ),
+            (
+                "member add 4 127.0.0.1:6004 --learner",
+                M::Add {
+                    id: 4,
+                    peer_addr: "127.0.0.1:6004".into(),
+                    learner: true,
+                },
+            ),
+            ("member promote 4", M::Promote(4)),
+            ("member remove 2", M::Remove(2)),
+            ("transfer", M::Transfer(None)),
+            ("transfer 3", M::Transfer(Some(3))),
+        ] {
+            assert_eq!(parse(line).unwrap(), Some(Command::Member(want)), "{line}");
+        }
+        for (line, needle) in [
+            ("member", "missing subcommand"),
+            ("member add 4", "usage: member add"),
+            ("member add x 127.0.0.1:1", "not a node id"),
+            ("member promote", "usage: member promote"),
+            ("member kick 2", "unknown member command"),
+            ("transfer x", "not a node id"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert!(err.contains(needle), "{line:?} -> {err:?}");
+        }
+        assert_eq!(complete("member pr").as_deref(), Some("member promote "));
     }
 
     #[test]

@@ -144,6 +144,9 @@ fn spawn_request(
             },
             Request::Status => Outcome::Status(client.status_all().await),
             Request::Fault(cmd) => Outcome::Admin(crate::faults::run(&client, &cmd).await),
+            Request::Member(cmd) => {
+                Outcome::Admin(crate::members::run(&client, &cmd, &mut |_| {}).await)
+            }
         };
         let _ = done.send(Finished {
             id,

@@ -115,7 +115,8 @@ impl Cluster {
     pub fn unstarted(n: u16, server_args: &[&str]) -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
-            base: free_port_base(n),
+            // Room for three nodes added later (ranges are ten ports apart).
+            base: free_port_base(n + 3),
             n,
             server_args: server_args.iter().map(|a| a.to_string()).collect(),
             children: (0..n).map(|_| None).collect(),
@@ -148,8 +149,28 @@ impl Cluster {
         self.dir.path().join(format!("node-{id}.log"))
     }
 
+    /// Adds node `n + 1` to the address list and starts it with `--join`: a new node waiting
+    /// to be added. Returns its id.
+    pub fn add_node(&mut self) -> u64 {
+        self.n += 1;
+        self.children.push(None);
+        let id = u64::from(self.n);
+        self.spawn_with(id, &["--join"]);
+        id
+    }
+
+    /// The peer address of node `id`.
+    pub fn peer_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.base + id as u16)
+    }
+
     /// Starts node `id` (again), appending its log to `node-<id>.log`.
     pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, &[]);
+    }
+
+    /// Starts node `id` with extra arguments.
+    pub fn spawn_with(&mut self, id: u64, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -164,6 +185,7 @@ impl Cluster {
             .arg(self.data_dir(id))
             .arg("--headless")
             .args(&self.server_args)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

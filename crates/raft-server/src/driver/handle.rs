@@ -170,6 +170,9 @@ pub enum MemberError {
     /// Not allowed now or not at all; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// Removing the leader: it must hand leadership to another voter first.
+    #[error("{0}")]
+    TransferFirst(String),
     /// The request did not get through (not the leader, lost leadership, timeout, ...).
     #[error(transparent)]
     Request(#[from] RequestError),

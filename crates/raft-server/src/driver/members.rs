@@ -18,6 +18,12 @@ use super::NodeDriver;
 use super::handle::{MemberError, MemberOutcome, MemberRequest, RequestError};
 use crate::membership::{Role, describe_change, encode_context, single_change};
 
+/// Why a change is not proposed.
+enum Check {
+    Refused(String),
+    TransferFirst(String),
+}
+
 /// How far behind the leader's last index a learner may be and still be promoted: a voter
 /// that is far behind would hold up commits until it catches up.
 pub const MAX_PROMOTE_LAG: u64 = 100;
@@ -49,8 +55,8 @@ impl NodeDriver {
         }
         let (cc, context, what) = match self.check_change(req) {
             Ok(c) => c,
-            Err(why) => {
-                let _ = reply.send(Err(MemberError::Refused(why)));
+            Err(e) => {
+                let _ = reply.send(Err(e));
                 return;
             }
         };
@@ -73,22 +79,35 @@ impl NodeDriver {
     }
 
     /// The conf change for `req`, its context and a description; or why it is refused.
-    fn check_change(&self, req: MemberRequest) -> Result<(ConfChangeV2, Vec<u8>, String), String> {
+    fn check_change(
+        &self,
+        req: MemberRequest,
+    ) -> Result<(ConfChangeV2, Vec<u8>, String), MemberError> {
+        self.check_change_inner(req).map_err(|e| match e {
+            Check::Refused(why) => MemberError::Refused(why),
+            Check::TransferFirst(why) => MemberError::TransferFirst(why),
+        })
+    }
+
+    fn check_change_inner(
+        &self,
+        req: MemberRequest,
+    ) -> Result<(ConfChangeV2, Vec<u8>, String), Check> {
         let raft = &self.raw.raft;
         if raft.has_pending_conf() || self.pending_change.is_some() {
-            return Err(
-                "one change at a time: a membership change is still in progress; \
-                        wait for it to finish (member list shows it)"
+            return Err(Check::Refused(
+                "one change at a time: a membership change is still in progress; wait for it \
+                 to finish (member list shows it)"
                     .to_string(),
-            );
+            ));
         }
         let m = self.membership.get();
         if m.is_joint() {
-            return Err(
-                "one change at a time: a joint configuration is in force until the \
-                        leader leaves it; wait a moment"
+            return Err(Check::Refused(
+                "one change at a time: a joint configuration is in force until the leader \
+                 leaves it; wait a moment"
                     .to_string(),
-            );
+            ));
         }
         let me = raft.id;
         let voters = m
@@ -99,15 +118,15 @@ impl NodeDriver {
         match req {
             MemberRequest::AddLearner { id, peer_addr } => {
                 if let Some(role) = m.role(id) {
-                    return Err(format!(
+                    return Err(Check::Refused(format!(
                         "node {id} is already a member ({}): pick another id, or remove it first",
                         role.as_str()
-                    ));
+                    )));
                 }
                 if let Some(other) = self.address_owner(peer_addr, id) {
-                    return Err(format!(
+                    return Err(Check::Refused(format!(
                         "{peer_addr} is node {other}'s address: give node {id} its own port"
-                    ));
+                    )));
                 }
                 let cc = single_change(ConfChangeType::AddLearnerNode, id);
                 // A learner changes no quorum: one simple step, no joint configuration.
@@ -120,24 +139,24 @@ impl NodeDriver {
                 ))
             }
             MemberRequest::Promote(id) => match m.role(id) {
-                None => Err(unknown(id, &m.ids())),
+                None => Err(Check::Refused(unknown(id, &m.ids()))),
                 Some(Role::Learner) => {
                     let last = raft.raft_log.last_index();
                     let matched = raft.prs().get(id).map_or(0, |pr| pr.matched);
                     if matched == 0 {
-                        return Err(format!(
+                        return Err(Check::Refused(format!(
                             "node {id} has received nothing yet (is it running, started with \
                              --join, at the address it was added with?); a voter that far behind \
                              would hold up commits"
-                        ));
+                        )));
                     }
                     if matched + MAX_PROMOTE_LAG < last {
-                        return Err(format!(
+                        return Err(Check::Refused(format!(
                             "node {id} is {} entries behind the leader (it has {matched} of \
                              {last}): a voter that far behind would hold up commits; wait until \
                              it has caught up",
                             last - matched
-                        ));
+                        )));
                     }
                     Ok((
                         single_change(ConfChangeType::AddNode, id),
@@ -145,17 +164,20 @@ impl NodeDriver {
                         format!("promote {id} to voter"),
                     ))
                 }
-                Some(role) => Err(format!("node {id} is already a {}", role.as_str())),
+                Some(role) => Err(Check::Refused(format!(
+                    "node {id} is already a {}",
+                    role.as_str()
+                ))),
             },
             MemberRequest::Remove(id) => match m.role(id) {
-                None => Err(unknown(id, &m.ids())),
-                Some(Role::Voter) if voters <= 1 => Err(format!(
+                None => Err(Check::Refused(unknown(id, &m.ids()))),
+                Some(Role::Voter) if voters <= 1 => Err(Check::Refused(format!(
                     "node {id} is the last voter: a cluster needs one; add and promote another first"
-                )),
-                Some(_) if id == me => Err(format!(
+                ))),
+                Some(_) if id == me => Err(Check::TransferFirst(format!(
                     "node {id} leads: hand leadership to another voter first (raft-client \
                      transfer), then remove it"
-                )),
+                ))),
                 Some(_) => Ok((
                     single_change(ConfChangeType::RemoveNode, id),
                     Vec::new(),

@@ -75,6 +75,7 @@ impl AdminService {
     fn member_status(&self, e: MemberError) -> Status {
         match e {
             MemberError::Refused(why) => Status::failed_precondition(why),
+            MemberError::TransferFirst(why) => Status::aborted(why),
             MemberError::Request(RequestError::NotLeader { leader_id, term }) => {
                 let leader = leader_id.and_then(|id| self.node.membership().addr(id));
                 let hint = LeaderHint {
