@@ -1,6 +1,7 @@
 //! Draws one frame from [`FrameData`] and the [`App`] state. Pure: no clocks, no I/O, so
 //! render tests can snapshot it.
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ratatui::Frame;
@@ -270,6 +271,7 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
         Span::styled("■", Style::new().fg(APPLIED)),
         " applied ".into(),
     ]);
+    let wide = area.width >= 60;
     let rows = data.log.iter().map(|r| {
         let (state, color) = if r.index <= s.applied_index {
             ("applied", APPLIED)
@@ -283,27 +285,38 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
             EntryKind::Empty => "noop",
             EntryKind::ConfChange => "conf",
         };
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(r.index.to_string()),
             Cell::from(r.term.to_string()),
             Cell::from(kind),
             Cell::from(state),
             Cell::from(r.text.clone()),
-        ])
-        .style(Style::new().fg(color))
+        ];
+        if !wide {
+            cells.remove(2);
+        }
+        Row::new(cells).style(Style::new().fg(color))
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(7),
-            Constraint::Length(5),
-            Constraint::Length(4),
-            Constraint::Length(11),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(Row::new(["index", "term", "kind", "state", "entry"]).style(Style::new().bold()))
-    .block(panel(title, app.focus == Panel::Log).title_bottom(legend));
+    // Narrow (a playground pane): the entry keeps the room, the kind column goes (the
+    // entry's text says it: PUT, DEL, no-op) and the index column is as wide as the
+    // indexes shown.
+    let digits = |n: u64| n.to_string().len() as u16;
+    let index_width = data.log.last().map_or(5, |r| digits(r.index)).max(5);
+    let mut widths = vec![
+        Constraint::Length(if wide { 7 } else { index_width }),
+        Constraint::Length(if wide { 5 } else { digits(s.term).max(4) }),
+        Constraint::Length(4),
+        Constraint::Length(11),
+        Constraint::Fill(1),
+    ];
+    let mut names = vec!["index", "term", "kind", "state", "entry"];
+    if !wide {
+        widths.remove(2);
+        names.remove(2);
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(names).style(Style::new().bold()))
+        .block(panel(title, app.focus == Panel::Log).title_bottom(legend));
     frame.render_widget(table, area);
     if data.log.is_empty() {
         let hint = Paragraph::new("(the log is empty)").fg(Color::DarkGray);
@@ -389,7 +402,9 @@ fn cluster_columns(is_leader: bool, width: u16) -> Vec<Col> {
         (true, true) => vec![
             Node, Address, Link, Heard, Match, Next, Progress, Inflight, Behind,
         ],
-        (true, false) => vec![Node, Link, Match, Next, Progress, Behind],
+        // Narrow: what a learner reads (how far each follower has got and how far behind it
+        // is) and room left for the events.
+        (true, false) => vec![Node, Link, Match, Progress, Behind],
     }
 }
 
@@ -453,21 +468,53 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
 
 fn events_panel(frame: &mut Frame<'_>, area: Rect, app: &App, status: &NodeStatus) {
     let rows = usize::from(area.height.saturating_sub(2));
+    let width = usize::from(area.width.saturating_sub(2));
     let end = status.events.len().saturating_sub(app.events_back);
-    let start = end.saturating_sub(rows);
-    let lines: Vec<Line<'_>> = status
-        .events
-        .range(start..end)
-        .map(|e| {
-            Line::from(vec![
-                Span::styled(
-                    format!("{} ", time_of_day(e.at)),
-                    Style::new().fg(Color::DarkGray),
-                ),
-                Span::styled(e.text.clone(), event_style(&e.text)),
-            ])
-        })
-        .collect();
+    // Each event whole, wrapped under its text: the newest shown at the bottom, as many
+    // before it as fit; when the oldest is reached with room left, the ones after `end`
+    // fill it (so scrolling to the start shows a full panel).
+    let event_rows = |i: usize| -> Vec<Line<'static>> {
+        let e = &status.events[i];
+        let text_width = width.saturating_sub(TIME_WIDTH + 1).max(8);
+        let style = event_style(&e.text);
+        wrap_words(&e.text, text_width)
+            .into_iter()
+            .enumerate()
+            .map(|(n, piece)| {
+                let time = if n == 0 {
+                    format!("{} ", time_of_day(e.at))
+                } else {
+                    " ".repeat(TIME_WIDTH + 1)
+                };
+                Line::from(vec![
+                    Span::styled(time, Style::new().fg(Color::DarkGray)),
+                    Span::styled(piece, style),
+                ])
+            })
+            .collect()
+    };
+    let mut shown: VecDeque<Line<'static>> = VecDeque::new();
+    let mut first = end;
+    while first > 0 {
+        let lines = event_rows(first - 1);
+        if shown.len() + lines.len() > rows && !shown.is_empty() {
+            break;
+        }
+        first -= 1;
+        for line in lines.into_iter().rev() {
+            shown.push_front(line);
+        }
+    }
+    let mut next = end;
+    while next < status.events.len() {
+        let lines = event_rows(next);
+        if shown.len() + lines.len() > rows {
+            break;
+        }
+        shown.extend(lines);
+        next += 1;
+    }
+    let lines: Vec<Line<'static>> = shown.into_iter().take(rows).collect();
     let title = if app.events_back == 0 {
         " Events (UTC) "
     } else {
@@ -477,6 +524,45 @@ fn events_panel(frame: &mut Frame<'_>, area: Rect, app: &App, status: &NodeStatu
         Paragraph::new(lines).block(panel(Line::from(title), app.focus == Panel::Events)),
         area,
     );
+}
+
+/// Columns of `HH:MM:SS.mmm`.
+const TIME_WIDTH: usize = 12;
+
+/// Cuts `text` into rows of at most `width` columns between words (a longer word is cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        loop {
+            let used = row.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= width {
+                if used > 0 {
+                    row.push(' ');
+                }
+                row.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                rows.push(std::mem::take(&mut row));
+                continue;
+            }
+            // A word longer than a row: cut it.
+            let cut: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            rows.push(cut);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
 }
 
 fn event_style(text: &str) -> Style {
