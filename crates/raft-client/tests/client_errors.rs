@@ -210,3 +210,49 @@ fn the_server_applies_each_request_id_once_and_refuses_bad_ones() {
     assert_exit(&out, 0, "get k");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "two");
 }
+
+#[test]
+fn help_shows_examples_every_default_and_the_interactive_client() {
+    for flag in ["-h", "--help"] {
+        let out = Command::new(client_bin())
+            .arg(flag)
+            .output()
+            .expect("run client");
+        assert_exit(&out, 0, flag);
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needle in [
+            "Without a subcommand it opens the interactive client",
+            "Examples:",
+            "raft-client put greeting",
+            "[default: 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003]",
+            "[default: 5]",
+            "completions",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{flag}: missing {needle:?} in:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(client_bin())
+            .args(["completions", shell])
+            .output()
+            .expect("run client");
+        assert_exit(&out, 0, shell);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("raft-client") && script.contains("status"),
+            "{shell}: {script}"
+        );
+    }
+    let out = Command::new(client_bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run client");
+    assert_exit(&out, 2, "an unknown shell");
+}
