@@ -107,6 +107,25 @@ fn playground_opens_three_dashboards_and_the_client() {
     tmux.wait_screen(pane, "node 2's dashboard back as a follower", |s| {
         s.contains(" FOLLOWER ") && s.contains("node 2")
     });
+
+    // Detaching leaves everything running; --stop ends it.
+    let stop = Command::new("bash")
+        .arg(script())
+        .arg("--stop")
+        .env("PLAYGROUND_TMUX_SOCKET", tmux.socket())
+        .env("PLAYGROUND_DATA", dir.path())
+        .output()
+        .expect("run ./playground --stop");
+    let said = String::from_utf8_lossy(&stop.stdout);
+    assert!(
+        stop.status.success() && said.contains("playground stopped"),
+        "{stop:?}"
+    );
+    let gone = Command::new("tmux")
+        .args(["-L", tmux.socket(), "has-session", "-t", "raft-playground"])
+        .output()
+        .expect("tmux has-session");
+    assert!(!gone.status.success(), "the session should be gone");
 }
 
 #[test]
@@ -145,4 +164,28 @@ fn a_test_tmux_server_leaves_no_socket_behind() {
         "{} is left behind after the test's tmux server was killed",
         path.display()
     );
+}
+
+#[test]
+fn the_readme_names_only_files_of_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    assert!(
+        !readme.contains("../"),
+        "a user's clone has nothing outside the repository"
+    );
+    for path in [
+        "docs/contract.md",
+        "scripts/measure-failover.sh",
+        "resources/make-screenshots.sh",
+        "resources/client-failover.png",
+        "resources/dashboards-election.png",
+        ".ci/run",
+    ] {
+        assert!(readme.contains(path), "the README mentions {path}");
+        assert!(root.join(path).exists(), "{path} exists");
+    }
+    for needle in ["./playground --stop", "Ctrl+b d", "completions bash"] {
+        assert!(readme.contains(needle), "the README tells {needle:?}");
+    }
 }
