@@ -410,17 +410,19 @@ fn assert_events_whole(screen: &TestBackend, status: &NodeStatus, at_least: usiz
             break;
         }
         let inner = inner.trim_end_matches('│').trim_end().to_string();
-        let (time, text) =
-            inner.split_at(inner.char_indices().nth(13).map_or(inner.len(), |(i, _)| i));
-        if time.trim().is_empty() {
-            if let Some(last) = shown.last_mut()
-                && !text.trim().is_empty()
-            {
-                last.push(' ');
-                last.push_str(text.trim());
+        // A row that starts with a time starts an event; an indented one continues it.
+        match inner.split_once(' ') {
+            Some((time, text)) if time.starts_with(|c: char| c.is_ascii_digit()) => {
+                shown.push(text.trim().to_string());
             }
-        } else {
-            shown.push(text.trim().to_string());
+            _ => {
+                if let Some(last) = shown.last_mut()
+                    && !inner.trim().is_empty()
+                {
+                    last.push(' ');
+                    last.push_str(inner.trim());
+                }
+            }
         }
     }
     let all: Vec<&str> = status.events.iter().map(|e| e.text.as_str()).collect();

@@ -470,21 +470,25 @@ fn events_panel(frame: &mut Frame<'_>, area: Rect, app: &App, status: &NodeStatu
     let rows = usize::from(area.height.saturating_sub(2));
     let width = usize::from(area.width.saturating_sub(2));
     let end = status.events.len().saturating_sub(app.events_back);
+    // A narrow panel (a playground pane) leaves the hour out: its room goes to the text.
+    let short_time = width < 60;
+    let time_width = if short_time { 9 } else { TIME_WIDTH };
     // Each event whole, wrapped under its text: the newest shown at the bottom, as many
     // before it as fit; when the oldest is reached with room left, the ones after `end`
     // fill it (so scrolling to the start shows a full panel).
     let event_rows = |i: usize| -> Vec<Line<'static>> {
         let e = &status.events[i];
-        let text_width = width.saturating_sub(TIME_WIDTH + 1).max(8);
+        let text_width = width.saturating_sub(time_width + 1).max(8);
         let style = event_style(&e.text);
         wrap_words(&e.text, text_width)
             .into_iter()
             .enumerate()
             .map(|(n, piece)| {
-                let time = if n == 0 {
-                    format!("{} ", time_of_day(e.at))
-                } else {
-                    " ".repeat(TIME_WIDTH + 1)
+                let time = match (n, short_time) {
+                    (0, false) => format!("{} ", time_of_day(e.at)),
+                    // `MM:SS.mmm` of `HH:MM:SS.mmm`.
+                    (0, true) => format!("{} ", &time_of_day(e.at)[3..]),
+                    _ => " ".repeat(time_width + 1),
                 };
                 Line::from(vec![
                     Span::styled(time, Style::new().fg(Color::DarkGray)),
@@ -515,10 +519,11 @@ fn events_panel(frame: &mut Frame<'_>, area: Rect, app: &App, status: &NodeStatu
         next += 1;
     }
     let lines: Vec<Line<'static>> = shown.into_iter().take(rows).collect();
+    let clock = if short_time { "UTC min:s" } else { "UTC" };
     let title = if app.events_back == 0 {
-        " Events (UTC) "
+        format!(" Events ({clock}) ")
     } else {
-        " Events (UTC) · scrolled "
+        format!(" Events ({clock}) · scrolled ")
     };
     frame.render_widget(
         Paragraph::new(lines).block(panel(Line::from(title), app.focus == Panel::Events)),
@@ -561,6 +566,21 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
     }
     if !row.is_empty() || rows.is_empty() {
         rows.push(row);
+    }
+    // Keep a short last word with the one before ("term 5", not "term" then "5").
+    let n = rows.len();
+    if n >= 2
+        && rows[n - 1].chars().count() <= 2
+        && !rows[n - 1].contains(' ')
+        && let Some(i) = rows[n - 2].rfind(' ')
+    {
+        let moved = rows[n - 2].split_off(i + 1);
+        rows[n - 2].pop();
+        if moved.chars().count() + 1 + rows[n - 1].chars().count() <= width {
+            rows[n - 1] = format!("{moved} {}", rows[n - 1]);
+        } else {
+            rows[n - 2] = format!("{} {moved}", rows[n - 2]);
+        }
     }
     rows
 }
