@@ -14,8 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scenes=("$@")
 [ ${#scenes[@]} -gt 0 ] || scenes=(election client partition loss slowmo)
-cargo build -q -p raft-server -p raft-client
-bin=$PWD/target/debug
+source scripts/cargo-bins.sh
+bins=$(cargo_bins -q -p raft-server -p raft-client)
+# Both binaries are in the same directory: wherever cargo put this build.
+bin=$(dirname "$(bin_named "$bins" raft-server)")
 work=$(mktemp -d)
 sock=raft-shot-$$
 base=$((23000 + RANDOM % 2000))

@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
-cargo build --release -q -p raft-server -p raft-client
-bin=target/release
+source scripts/cargo-bins.sh
+bins=$(cargo_bins --release -q -p raft-server -p raft-client)
+server_bin=$(bin_named "$bins" raft-server)
+client_bin=$(bin_named "$bins" raft-client)
 dir=$(mktemp -d)
 base=$((24000 + RANDOM % 2000))
 peers="1=127.0.0.1:$((base+1)),2=127.0.0.1:$((base+2)),3=127.0.0.1:$((base+3))"
@@ -14,9 +16,9 @@ api="127.0.0.1:$((base+1001)),127.0.0.1:$((base+1002)),127.0.0.1:$((base+1003))"
 declare -A pids
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
-start() { "$bin/raft-server" --id "$1" --peers "$peers" --data-dir "$dir/n$1" --headless 2>>"$dir/log$1" & pids[$1]=$!; }
+start() { "$server_bin" --id "$1" --peers "$peers" --data-dir "$dir/n$1" --headless 2>>"$dir/log$1" & pids[$1]=$!; }
 leader() {
-  "$bin/raft-client" --peers "$api" --timeout 2 status --json |
+  "$client_bin" --peers "$api" --timeout 2 status --json |
     python3 -c 'import json,sys; l=[n["id"] for n in json.load(sys.stdin) if n.get("role")=="Leader"]; print(l[0] if l else 0)'
 }
 for i in 1 2 3; do start "$i"; done
@@ -24,10 +26,10 @@ times=()
 for run in $(seq "$runs"); do
   # Wait for a leader that every node agrees on, with all three up.
   for _ in $(seq 200); do l=$(leader); [ "$l" != 0 ] && break; sleep 0.05; done
-  "$bin/raft-client" --peers "$api" put warm "$run" >/dev/null
+  "$client_bin" --peers "$api" put warm "$run" >/dev/null
   t0=$(date +%s.%N)
   kill -9 "${pids[$l]}"
-  "$bin/raft-client" --peers "$api" --timeout 10 put "after-$run" v >/dev/null
+  "$client_bin" --peers "$api" --timeout 10 put "after-$run" v >/dev/null
   t1=$(date +%s.%N)
   ms=$(python3 -c "print(round(($t1-$t0)*1000))")
   echo "run $run: killed leader $l, next put succeeded after ${ms} ms"

@@ -17,6 +17,9 @@
 //! of every member it hears of (a hint naming a node it did not know, the members a node's
 //! `Status` lists, looked up now and then after a success), so it keeps working after the
 //! nodes it was started with are removed.
+//!
+//! [`SmartClient::watching`] tells a caller about each attempt as soon as it ends, so the TUI
+//! can show the client looking for the leader while it looks.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -56,8 +59,8 @@ pub enum ClientError {
     #[error("{0}")]
     Rejected(String),
     /// No node completed the request before the deadline. For a write the outcome is
-    /// unknown: it may or may not have been applied.
-    #[error("{}", unavailable_message(*.write, *.timeout, .last))]
+    /// unknown (it may or may not have been applied), unless no attempt ever connected.
+    #[error("{}", unavailable_message(*.write, *.timeout, .last, .trace))]
     Unavailable {
         /// Was the request a write.
         write: bool,
@@ -82,7 +85,7 @@ pub enum ClientError {
         write: bool,
     },
     /// An address in `--peers` is not usable.
-    #[error("bad address {0:?} in --peers: use host:port, e.g. 127.0.0.1:7001")]
+    #[error("{}", bad_address_message(.0))]
     BadAddress(String),
 }
 
@@ -97,13 +100,92 @@ fn not_leader_here(said: &str, write: bool) -> String {
     }
 }
 
-fn unavailable_message(write: bool, timeout: Duration, last: &str) -> String {
+fn bad_address_message(addr: &str) -> String {
+    if addr.contains('=') {
+        format!(
+            "bad address {addr:?} in --peers: the client takes the nodes' client API addresses \
+             without ids, host:port,... (e.g. 127.0.0.1:7001,127.0.0.1:7002); id=host:port is \
+             raft-server's --peers"
+        )
+    } else {
+        format!("bad address {addr:?} in --peers: use host:port, e.g. 127.0.0.1:7001")
+    }
+}
+
+/// How to start the cluster, for a client that found nobody listening.
+const START_HINT: &str = "is the cluster running? Start it with ./playground, or with \
+     cargo run -p raft-server -- --id N for N = 1, 2, 3 in three terminals";
+
+fn unavailable_message(write: bool, timeout: Duration, last: &str, trace: &Trace) -> String {
+    let secs = timeout.as_secs_f64();
+    let addrs = || {
+        let mut seen: Vec<&str> = Vec::new();
+        for h in &trace.hops {
+            if !seen.contains(&h.addr.as_str()) {
+                seen.push(&h.addr);
+            }
+        }
+        seen.join(", ")
+    };
+    let hops = &trace.hops;
+    if !hops.is_empty() && hops.iter().all(|h| h.outcome == HopOutcome::NotClientApi) {
+        return format!(
+            "{} {} not serve the client API: peer ports? A node serves clients on its peer \
+             port + 1000 (--peers {})",
+            addrs(),
+            if distinct(hops) > 1 { "do" } else { "does" },
+            client_ports(hops)
+        );
+    }
+    if !hops.is_empty() && hops.iter().all(|h| !h.outcome.reached_node()) {
+        let what = if write {
+            "nothing was written: no node accepted a connection"
+        } else {
+            "no node accepted a connection"
+        };
+        let why = match &hops[hops.len() - 1].outcome {
+            HopOutcome::Refused(m) => m.as_str(),
+            _ => "",
+        };
+        return format!(
+            "{what} within {secs:.1}s ({}: {why}); {START_HINT}",
+            addrs()
+        );
+    }
     let what = if write {
         "the write's outcome is unknown: no leader confirmed it"
     } else {
         "no node could answer"
     };
-    format!("{what} within {:.1}s (last: {last})", timeout.as_secs_f64())
+    format!("{what} within {secs:.1}s (last: {last})")
+}
+
+/// How many different addresses the hops went to.
+fn distinct(hops: &[Hop]) -> usize {
+    let mut seen: Vec<&str> = hops.iter().map(|h| h.addr.as_str()).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
+}
+
+/// The addresses tried with 1000 added to each port: the client API of a peer port.
+fn client_ports(hops: &[Hop]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for h in hops {
+        let guess = match h.addr.rsplit_once(':') {
+            Some((host, port)) => {
+                match port.parse::<u16>().ok().and_then(|p| p.checked_add(1000)) {
+                    Some(p) => format!("{host}:{p}"),
+                    None => h.addr.clone(),
+                }
+            }
+            None => h.addr.clone(),
+        };
+        if !out.contains(&guess) {
+            out.push(guess);
+        }
+    }
+    out.join(",")
 }
 
 /// A finished request: the answer and how it was reached.
@@ -267,50 +349,27 @@ impl SmartClient {
         key: &str,
         value: &[u8],
     ) -> Result<Reply<pb::WriteResponse>, ClientError> {
-        validate(key, Some(value))?;
-        let _one_write_at_a_time = self.writes.lock().await;
-        let id = self.request_id();
-        let req = pb::PutRequest {
-            key: key.to_string(),
-            value: value.to_vec(),
-            id: Some(id),
-        };
-        self.call(Some(id), true, move |mut c| {
-            let req = req.clone();
-            async move { c.put(req).await }
-        })
-        .await
+        self.watching(&|_| {}).put(key, value).await
     }
 
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<Reply<pb::WriteResponse>, ClientError> {
-        validate(key, None)?;
-        let _one_write_at_a_time = self.writes.lock().await;
-        let id = self.request_id();
-        let req = pb::DeleteRequest {
-            key: key.to_string(),
-            id: Some(id),
-        };
-        self.call(Some(id), true, move |mut c| {
-            let req = req.clone();
-            async move { c.delete(req).await }
-        })
-        .await
+        self.watching(&|_| {}).delete(key).await
     }
 
     /// Reads `key`: linearizable through the leader, or from any node when `stale`.
     pub async fn get(&self, key: &str, stale: bool) -> Result<Reply<pb::GetResponse>, ClientError> {
-        validate(key, None)?;
-        let req = pb::GetRequest {
-            key: key.to_string(),
-            stale,
-        };
-        // Any node answers a stale read, so its success says nothing about the leader.
-        self.call(None, !stale, move |mut c| {
-            let req = req.clone();
-            async move { c.get(req).await }
-        })
-        .await
+        self.watching(&|_| {}).get(key, stale).await
+    }
+
+    /// This client, calling `watch` with each attempt of the next request as soon as the
+    /// attempt ends (the reply's trace still has them all). Requests behave exactly as
+    /// without it.
+    pub fn watching<'a>(&'a self, watch: &'a (dyn Fn(&Hop) + Sync)) -> Watched<'a> {
+        Watched {
+            client: self,
+            watch,
+        }
     }
 
     /// Asks every node for its status, in parallel, each within the client's timeout
@@ -399,11 +458,13 @@ impl SmartClient {
     }
 
     /// Runs `op` against nodes until one succeeds, the request is rejected, or the
-    /// deadline passes. See the module doc for the rules.
+    /// deadline passes; `watch` hears of each attempt as it ends. See the module doc for
+    /// the rules.
     async fn call<T, F, Fut>(
         &self,
         write_id: Option<pb::RequestId>,
         only_leader_answers: bool,
+        watch: &(dyn Fn(&Hop) + Sync),
         op: F,
     ) -> Result<Reply<T>, ClientError>
     where
@@ -429,6 +490,9 @@ impl SmartClient {
         // stale (nodes keep naming a dead leader until they elect a new one), so it is not
         // followed at once; the node is still retried in turn.
         let mut failed: Vec<String> = Vec::new();
+        // Addresses that answered as something other than the client API: they will not
+        // change their mind, so once every address has, the request ends.
+        let mut not_api: Vec<String> = Vec::new();
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -468,7 +532,8 @@ impl SmartClient {
             let mut hop = Hop {
                 addr: target.clone(),
                 reason,
-                resent: write_id.is_some() && !trace.hops.is_empty(),
+                // Sent before only if an earlier attempt got as far as a connection.
+                resent: write_id.is_some() && trace.hops.iter().any(|h| h.outcome.reached_node()),
                 outcome: HopOutcome::Ok,
                 elapsed: t0.elapsed(),
             };
@@ -482,6 +547,7 @@ impl SmartClient {
                     if !self.pinned {
                         self.refresh_members(&target);
                     }
+                    watch(&hop);
                     trace.hops.push(hop);
                     return Ok(Reply {
                         value: resp.into_inner(),
@@ -494,6 +560,15 @@ impl SmartClient {
                     }
                     Code::Aborted => {
                         return Err(ClientError::Superseded(status.message().to_string()));
+                    }
+                    // A server without the KvApi service (a peer port, most likely), or an
+                    // HTTP server that is no gRPC server at all (tonic maps its 404 here).
+                    Code::Unimplemented => {
+                        hop.outcome = HopOutcome::NotClientApi;
+                        self.forget_leader(&target);
+                        if !not_api.contains(&target) {
+                            not_api.push(target.clone());
+                        }
                     }
                     Code::FailedPrecondition => {
                         let hint = pb::LeaderHint::decode(status.details()).unwrap_or_default();
@@ -536,7 +611,10 @@ impl SmartClient {
                     }
                     _ => {
                         self.forget_leader(&target);
-                        hop.outcome = if is_transport_error(&status) {
+                        hop.outcome = if is_connect_error(&status) {
+                            failed.push(target.clone());
+                            HopOutcome::Refused(describe(&status))
+                        } else if is_transport_error(&status) {
                             failed.push(target.clone());
                             HopOutcome::Unreachable(describe(&status))
                         } else {
@@ -551,7 +629,16 @@ impl SmartClient {
                 }
             }
             last = format!("{}: {}", hop.addr, hop.outcome);
+            watch(&hop);
             trace.hops.push(hop);
+            if peers.iter().all(|p| not_api.contains(p)) {
+                return Err(ClientError::Unavailable {
+                    write: write_id.is_some(),
+                    timeout: self.timeout,
+                    last,
+                    trace,
+                });
+            }
             match redirect {
                 // A fresh hint: go there at once, unless we keep bouncing around.
                 Some(addr) if trace.redirects() < 2 * peers.len() => {
@@ -625,7 +712,11 @@ fn validate(key: &str, value: Option<&[u8]>) -> Result<(), ClientError> {
 }
 
 fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
-    if addr.is_empty() || addr.contains('/') || !addr.contains(':') {
+    // host:port with a numeric port, and nothing a URI would read as a path or user.
+    let port_ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_ok || addr.contains(['/', '=', '@']) {
         return Err(ClientError::BadAddress(addr.to_string()));
     }
     Endpoint::from_shared(format!("http://{addr}"))
@@ -646,6 +737,20 @@ fn is_transport_error(status: &Status) -> bool {
     status.source().is_some() || status.metadata().get("content-type").is_none()
 }
 
+/// True when no connection could be made, so the request was never sent: hyper's connector
+/// failed (refused, no route, or nothing within the connect timeout).
+fn is_connect_error(status: &Status) -> bool {
+    use std::error::Error as _;
+    let mut source = status.source();
+    while let Some(s) = source {
+        if s.to_string().starts_with("tcp connect error") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// One line for a failed call.
 pub fn describe(status: &Status) -> String {
     use std::error::Error as _;
@@ -659,5 +764,69 @@ pub fn describe(status: &Status) -> String {
         format!("{}", status.code())
     } else {
         msg
+    }
+}
+
+/// A client whose next request reports each attempt as it ends (see
+/// [`SmartClient::watching`]).
+pub struct Watched<'a> {
+    client: &'a SmartClient,
+    watch: &'a (dyn Fn(&Hop) + Sync),
+}
+
+impl Watched<'_> {
+    /// Sets `key` to `value`.
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Reply<pb::WriteResponse>, ClientError> {
+        validate(key, Some(value))?;
+        let c = self.client;
+        let _one_write_at_a_time = c.writes.lock().await;
+        let id = c.request_id();
+        let req = pb::PutRequest {
+            key: key.to_string(),
+            value: value.to_vec(),
+            id: Some(id),
+        };
+        c.call(Some(id), true, self.watch, move |mut api| {
+            let req = req.clone();
+            async move { api.put(req).await }
+        })
+        .await
+    }
+
+    /// Removes `key`.
+    pub async fn delete(&self, key: &str) -> Result<Reply<pb::WriteResponse>, ClientError> {
+        validate(key, None)?;
+        let c = self.client;
+        let _one_write_at_a_time = c.writes.lock().await;
+        let id = c.request_id();
+        let req = pb::DeleteRequest {
+            key: key.to_string(),
+            id: Some(id),
+        };
+        c.call(Some(id), true, self.watch, move |mut api| {
+            let req = req.clone();
+            async move { api.delete(req).await }
+        })
+        .await
+    }
+
+    /// Reads `key`: linearizable through the leader, or from any node when `stale`.
+    pub async fn get(&self, key: &str, stale: bool) -> Result<Reply<pb::GetResponse>, ClientError> {
+        validate(key, None)?;
+        let req = pb::GetRequest {
+            key: key.to_string(),
+            stale,
+        };
+        // Any node answers a stale read, so its success says nothing about the leader.
+        self.client
+            .call(None, !stale, self.watch, move |mut api| {
+                let req = req.clone();
+                async move { api.get(req).await }
+            })
+            .await
     }
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::client::NodeReport;
 
-/// One element of the `status --json` array (see the contract in `shared/design.md`).
+/// One element of the `status --json` array (see docs/contract.md).
 #[derive(Debug, Default, Serialize)]
 pub struct StatusJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]

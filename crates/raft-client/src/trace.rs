@@ -31,8 +31,21 @@ pub enum HopOutcome {
     Unavailable(String),
     /// No answer before the attempt's deadline.
     Timeout,
-    /// Could not connect or the connection broke.
+    /// The connection broke, or stopped answering pings, while the request was out: it may
+    /// have reached the node.
     Unreachable(String),
+    /// No connection could be made (refused, or none within the connect timeout): the
+    /// request was not sent.
+    Refused(String),
+    /// The address answered, but does not serve the client API (likely a peer port).
+    NotClientApi,
+}
+
+impl HopOutcome {
+    /// Whether the request may have reached the node (everything but a failed connect).
+    pub fn reached_node(&self) -> bool {
+        !matches!(self, HopOutcome::Refused(_))
+    }
 }
 
 /// One attempt at one node.
@@ -42,7 +55,8 @@ pub struct Hop {
     pub addr: String,
     /// Why this node.
     pub reason: Reason,
-    /// True when this attempt resent a write already sent (same client id and seq).
+    /// True when this attempt resent a write already sent to a node (same client id and
+    /// seq); attempts that never connected do not count as sent.
     pub resent: bool,
     /// What happened.
     pub outcome: HopOutcome,
@@ -84,7 +98,10 @@ impl fmt::Display for HopOutcome {
             HopOutcome::NotLeader { leader: None } => f.write_str("not leader, no leader known"),
             HopOutcome::Unavailable(m) => write!(f, "unavailable: {m}"),
             HopOutcome::Timeout => f.write_str("no answer (timed out)"),
-            HopOutcome::Unreachable(m) => write!(f, "unreachable: {m}"),
+            HopOutcome::Unreachable(m) | HopOutcome::Refused(m) => write!(f, "unreachable: {m}"),
+            HopOutcome::NotClientApi => {
+                f.write_str("not the client API (a peer port? clients use the peer port + 1000)")
+            }
         }
     }
 }

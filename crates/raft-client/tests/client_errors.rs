@@ -62,7 +62,7 @@ fn the_server_rejects_oversized_input_too() {
 }
 
 #[test]
-fn an_unreachable_cluster_gives_exit_3_within_the_timeout() {
+fn a_cluster_that_is_not_running_gives_exit_3_and_says_nothing_was_written() {
     let base = free_port_base(3);
     let peers: Vec<String> = (1..=3)
         .map(|i| format!("127.0.0.1:{}", base + 1000 + i))
@@ -74,6 +74,7 @@ fn an_unreachable_cluster_gives_exit_3_within_the_timeout() {
             &peers.join(","),
             "--timeout",
             "1",
+            "-v",
             "put",
             "k",
             "v",
@@ -82,17 +83,59 @@ fn an_unreachable_cluster_gives_exit_3_within_the_timeout() {
         .expect("run client");
     let took = start.elapsed();
     assert_exit(&out, 3, "put to a cluster that is not running");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // No node ever accepted a connection, so the write was certainly not applied: not
+    // "outcome unknown", and every attempt is a first send, never a resend.
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("outcome is unknown"),
-        "stderr should say the outcome is unknown: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("nothing was written: no node accepted a connection"),
+        "stderr should say nothing was written: {stderr}"
     );
+    assert!(
+        stderr.contains("./playground"),
+        "stderr should say how to start the cluster: {stderr}"
+    );
+    assert!(!stderr.contains("outcome is unknown"), "{stderr}");
+    assert!(!stderr.contains("same request id"), "{stderr}");
     assert!(took < Duration::from_secs(4), "--timeout 1 took {took:?}");
     let out = Command::new(client_bin())
         .args(["--peers", &peers.join(","), "--timeout", "1", "get", "k"])
         .output()
         .expect("run client");
     assert_exit(&out, 3, "get from a cluster that is not running");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no node accepted a connection"), "{stderr}");
+}
+
+#[test]
+fn pointed_at_the_peer_ports_the_client_names_the_mistake() {
+    let cluster = Cluster::start(1);
+    let peer_port = cluster.base + 1;
+    let out = cluster.client_at(
+        &format!("127.0.0.1:{peer_port}"),
+        &["--timeout", "30", "put", "k", "v"],
+    );
+    assert_exit(&out, 3, "put to a peer port");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not serve the client API")
+            && stderr.contains(&format!("--peers 127.0.0.1:{}", peer_port + 1000)),
+        "stderr should name the likely mistake and the address to use: {stderr}"
+    );
+    assert!(!stderr.contains(": )"), "no empty reason: {stderr}");
+}
+
+#[test]
+fn server_syntax_in_client_peers_is_refused_at_once() {
+    let out = Command::new(client_bin())
+        .args(["--peers", "1=127.0.0.1:7001", "--timeout", "30", "get", "k"])
+        .output()
+        .expect("run client");
+    assert_exit(&out, 2, "--peers in raft-server's syntax");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("without ids") && stderr.contains("raft-server's --peers"),
+        "stderr should explain the two syntaxes: {stderr}"
+    );
 }
 
 #[test]
@@ -166,4 +209,50 @@ fn the_server_applies_each_request_id_once_and_refuses_bad_ones() {
     let out = cluster.client(&["get", "k"]);
     assert_exit(&out, 0, "get k");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "two");
+}
+
+#[test]
+fn help_shows_examples_every_default_and_the_interactive_client() {
+    for flag in ["-h", "--help"] {
+        let out = Command::new(client_bin())
+            .arg(flag)
+            .output()
+            .expect("run client");
+        assert_exit(&out, 0, flag);
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needle in [
+            "Without a subcommand it opens the interactive client",
+            "Examples:",
+            "raft-client put greeting",
+            "[default: 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003]",
+            "[default: 5;",
+            "completions",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{flag}: missing {needle:?} in:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(client_bin())
+            .args(["completions", shell])
+            .output()
+            .expect("run client");
+        assert_exit(&out, 0, shell);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("raft-client") && script.contains("status"),
+            "{shell}: {script}"
+        );
+    }
+    let out = Command::new(client_bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run client");
+    assert_exit(&out, 2, "an unknown shell");
 }

@@ -34,16 +34,12 @@ fn leader_sigkill_elects_a_new_leader_and_loses_no_acknowledged_write() {
         cluster.put(&format!("k{i}"), &format!("v{i}"));
     }
     let old = cluster.wait_leader();
-    let old_term = cluster.status()[old as usize - 1]["term"]
-        .as_u64()
-        .expect("term");
+    let old_term = cluster.term_of(old);
     cluster.kill(old);
 
     let new = cluster.wait_leader();
     assert_ne!(new, old, "a killed node cannot be leader");
-    let term = cluster.status()[new as usize - 1]["term"]
-        .as_u64()
-        .expect("term");
+    let term = cluster.term_of(new);
     assert!(
         term > old_term,
         "new leader's term {term} should exceed {old_term}"
@@ -55,9 +51,7 @@ fn leader_sigkill_elects_a_new_leader_and_loses_no_acknowledged_write() {
 
     // The killed node comes back, catches up to the leader's applied index, and serves it.
     cluster.spawn(old);
-    let leader_applied = cluster.status()[new as usize - 1]["applied_index"]
-        .as_u64()
-        .expect("applied");
+    let leader_applied = cluster.applied_of(new);
     cluster.wait_applied(old, leader_applied);
     let out = cluster.client_at(&cluster.api_addr(old), &["get", "--stale", "after"]);
     assert_ok(&out, "stale get on the restarted node");
@@ -107,12 +101,7 @@ fn a_node_that_missed_a_write_serves_it_stale_but_never_as_linearizable() {
     cluster.put("x", "old");
     let leader = cluster.wait_leader();
     let lagger = (1..=3).find(|id| *id != leader).expect("a follower");
-    cluster.wait_applied(
-        lagger,
-        cluster.status()[leader as usize - 1]["applied_index"]
-            .as_u64()
-            .expect("applied"),
-    );
+    cluster.wait_applied(lagger, cluster.applied_of(leader));
 
     cluster.freeze(lagger);
     // The leader keeps streaming to the frozen node until HTTP/2 flow control stops it; on
@@ -224,14 +213,12 @@ fn a_node_far_behind_catches_up_from_a_snapshot_and_restarts_use_it() {
     for i in 0..100 {
         cluster.put(&format!("snap{i:03}"), &format!("v{i}"));
     }
-    let status = cluster.status();
-    let leader_status = &status[leader as usize - 1];
     assert!(
         cluster.log(leader).contains("snapshot at index"),
         "the leader should have taken snapshots:\n{}",
         cluster.log(leader)
     );
-    let applied = leader_status["applied_index"].as_u64().expect("applied");
+    let applied = cluster.applied_of(leader);
     cluster.spawn(lagger);
     cluster.wait_applied(lagger, applied);
     assert!(

@@ -139,9 +139,7 @@ fn an_isolated_leader_is_replaced_loses_its_uncommitted_writes_and_rejoins() {
             Err(s.to_string())
         }
     });
-    let applied = cluster.status()[new as usize - 1]["applied_index"]
-        .as_u64()
-        .expect("applied");
+    let applied = cluster.applied_of(new);
     for id in 1..=3 {
         cluster.wait_applied(id, applied);
     }
@@ -217,9 +215,7 @@ fn cut_drop_and_delay_keep_writes_flowing_and_heal_removes_them() {
         "{list:?}"
     );
     // The delayed and lossy nodes still catch up: every write is everywhere.
-    let applied = cluster.status()[leader as usize - 1]["applied_index"]
-        .as_u64()
-        .expect("applied");
+    let applied = cluster.applied_of(leader);
     for id in 1..=3 {
         cluster.wait_applied(id, applied);
     }

@@ -3,59 +3,78 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use common::{free_port_base, wait_for};
+use common::tmux::Tmux;
+use common::{client_bin, free_port_base, wait_for};
 
-struct Session {
-    socket: String,
+fn script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../playground")
 }
 
-impl Session {
-    fn capture(&self, target: &str) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", target])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+/// Runs `./playground` with the test's ports, data dir and tmux socket, not attaching.
+fn run_playground(tmux: &Tmux, base: u16, data: &Path, envs: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script())
+        .env("PLAYGROUND_BASE_PORT", base.to_string())
+        .env("PLAYGROUND_DATA", data)
+        .env("PLAYGROUND_TMUX_SOCKET", tmux.socket())
+        .env("PLAYGROUND_NO_ATTACH", "1")
+        .env_remove("TMUX");
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
+    cmd.output().expect("run ./playground")
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
+/// Where this test's own build keeps its intermediate artifacts: a fresh target directory
+/// can reuse them (cargo's build-dir), so pointing CARGO_TARGET_DIR elsewhere does not mean
+/// a full rebuild. An older cargo ignores the setting and builds everything once.
+fn build_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_BUILD_BUILD_DIR") {
+        return dir.into();
     }
+    // <target>/<profile>/raft-client
+    let bin = client_bin();
+    bin.parent()
+        .and_then(Path::parent)
+        .expect("the client binary lives in <target>/<profile>/")
+        .to_path_buf()
 }
 
 #[test]
 fn playground_opens_three_dashboards_and_the_client() {
     let base = free_port_base(3);
     let dir = tempfile::tempdir().expect("temp dir");
-    let session = Session {
-        socket: format!("raft-playground-test-{}", std::process::id()),
-    };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../playground");
-    let out = Command::new("bash")
-        .arg(script)
-        .env("PLAYGROUND_BASE_PORT", base.to_string())
-        .env("PLAYGROUND_DATA", dir.path())
-        .env("PLAYGROUND_TMUX_SOCKET", &session.socket)
-        .env("PLAYGROUND_NO_ATTACH", "1")
-        .env_remove("TMUX")
-        .output()
-        .expect("run ./playground");
+    // Binaries are where cargo puts them: a CARGO_TARGET_DIR of its own, not ./target.
+    let target = tempfile::tempdir().expect("target dir");
+    let tmux = Tmux::new();
+    let out = run_playground(
+        &tmux,
+        base,
+        dir.path(),
+        &[
+            ("CARGO_TARGET_DIR", target.path()),
+            ("CARGO_BUILD_BUILD_DIR", &build_dir()),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "./playground failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        "./playground failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let bin_dir = target.path().join("debug");
+    assert!(
+        stdout.contains(&format!("(binaries: {})", bin_dir.display())),
+        "expected the binaries cargo built in {}; ./playground said: {stdout}",
+        bin_dir.display()
     );
     // Not a terminal here, so the script chose one window per node plus the client.
     wait_for("three dashboards agreeing on a leader", || {
         let screens: Vec<String> = (1..=3)
-            .map(|i| session.capture(&format!("raft-playground:node-{i}")))
+            .map(|i| tmux.screen(&format!("raft-playground:node-{i}")))
             .collect();
         let leaders = screens.iter().filter(|s| s.contains(" LEADER ")).count();
         let followers = screens.iter().filter(|s| s.contains(" FOLLOWER ")).count();
@@ -65,22 +84,55 @@ fn playground_opens_three_dashboards_and_the_client() {
             Err(screens.join("\n----\n"))
         }
     });
-    wait_for("the client's cluster bar to show the leader", || {
-        let s = session.capture("raft-playground:client");
-        if s.contains("Cluster · leader node") {
-            Ok(())
-        } else {
-            Err(s)
-        }
+    tmux.wait_screen(
+        "raft-playground:client",
+        "the client's cluster bar to show the leader",
+        |s| s.contains("Cluster · leader node"),
+    );
+
+    // Ctrl+C stops a node; its pane says so and how to bring it back, which works.
+    let pane = "raft-playground:node-2";
+    tmux.key(pane, "C-c");
+    tmux.wait_screen(pane, "the stopped node to say how to restart it", |s| {
+        s.contains("node 2 stopped (exit 0); ↑ Enter restarts it with the same data")
     });
+    let screen = tmux.screen_joined(pane);
+    assert!(
+        screen.contains(&format!("{} --id 2", bin_dir.join("raft-server").display())),
+        "the pane should have run the raft-server cargo built in {}:\n{screen}",
+        bin_dir.display()
+    );
+    tmux.key(pane, "Up");
+    tmux.key(pane, "Enter");
+    tmux.wait_screen(pane, "node 2's dashboard back as a follower", |s| {
+        s.contains(" FOLLOWER ") && s.contains("node 2")
+    });
+
+    // Detaching leaves everything running; --stop ends it.
+    let stop = Command::new("bash")
+        .arg(script())
+        .arg("--stop")
+        .env("PLAYGROUND_TMUX_SOCKET", tmux.socket())
+        .env("PLAYGROUND_DATA", dir.path())
+        .output()
+        .expect("run ./playground --stop");
+    let said = String::from_utf8_lossy(&stop.stdout);
+    assert!(
+        stop.status.success() && said.contains("playground stopped"),
+        "{stop:?}"
+    );
+    let gone = Command::new("tmux")
+        .args(["-L", tmux.socket(), "has-session", "-t", "raft-playground"])
+        .output()
+        .expect("tmux has-session");
+    assert!(!gone.status.success(), "the session should be gone");
 }
 
 #[test]
 fn without_tmux_the_playground_prints_the_four_commands() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../playground");
     let out = Command::new("bash")
-        .arg(script)
+        .arg(script())
         .env("PLAYGROUND_NO_TMUX", "1")
         .env("PLAYGROUND_DATA", dir.path())
         .output()
@@ -98,4 +150,42 @@ fn without_tmux_the_playground_prints_the_four_commands() {
         text.contains("raft-client --peers 127.0.0.1:7001"),
         "{text}"
     );
+}
+
+#[test]
+fn a_test_tmux_server_leaves_no_socket_behind() {
+    let tmux = Tmux::new();
+    tmux.shell("s", 40, 10);
+    let path = tmux.socket_path();
+    assert!(path.exists(), "tmux's socket at {}", path.display());
+    drop(tmux);
+    assert!(
+        !path.exists(),
+        "{} is left behind after the test's tmux server was killed",
+        path.display()
+    );
+}
+
+#[test]
+fn the_readme_names_only_files_of_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    assert!(
+        !readme.contains("../"),
+        "a user's clone has nothing outside the repository"
+    );
+    for path in [
+        "docs/contract.md",
+        "scripts/measure-failover.sh",
+        "resources/make-screenshots.sh",
+        "resources/client-failover.png",
+        "resources/dashboards-election.png",
+        ".ci/run",
+    ] {
+        assert!(readme.contains(path), "the README mentions {path}");
+        assert!(root.join(path).exists(), "{path} exists");
+    }
+    for needle in ["./playground --stop", "Ctrl+b d", "completions bash"] {
+        assert!(readme.contains(needle), "the README tells {needle:?}");
+    }
 }

@@ -11,6 +11,7 @@ use raft_client::tui::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
 
 const PEERS: [&str; 3] = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"];
 
@@ -58,8 +59,15 @@ fn enter(app: &mut App, line: &str) {
     app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
 }
 
-fn render(app: &App) -> TestBackend {
-    let mut terminal = Terminal::new(TestBackend::new(110, 24)).expect("terminal");
+fn render(app: &mut App) -> TestBackend {
+    render_at(app, 110, 24)
+}
+
+/// Draws a frame `width` x `height`, telling the app its output pane's size first, as the
+/// TUI's loop does.
+fn render_at(app: &mut App, width: u16, height: u16) -> TestBackend {
+    app.set_view(ui::output_view(Rect::new(0, 0, width, height)));
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     let now = app
         .in_flight
         .as_ref()
@@ -141,7 +149,7 @@ fn a_put_that_follows_a_redirect() {
         Duration::from_micros(1100),
         Some(PEERS[2].into()),
     );
-    insta::assert_snapshot!(render(&app));
+    insta::assert_snapshot!(render(&mut app));
 }
 
 #[test]
@@ -181,7 +189,7 @@ fn an_error_and_a_node_down() {
         trace,
     };
     app.on_outcome(Outcome::Write(Err(err)), Duration::from_millis(2000), None);
-    insta::assert_snapshot!(render(&app));
+    insta::assert_snapshot!(render(&mut app));
 }
 
 #[test]
@@ -193,7 +201,7 @@ fn a_request_in_flight_with_text_typed_meanwhile() {
     ]);
     enter(&mut app, "get --stale 'a key'");
     typed(&mut app, "put next 🦀 ünïcode");
-    insta::assert_snapshot!(render(&app));
+    insta::assert_snapshot!(render(&mut app));
 }
 
 #[test]
@@ -211,9 +219,282 @@ fn clearing_the_output_also_resets_the_scroll() {
     app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL));
     assert_eq!((app.output.len(), app.scroll_back), (0, 0));
     enter(&mut app, "leader");
-    let screen = render(&app).to_string();
+    let screen = render(&mut app).to_string();
     assert!(
         screen.contains("› leader"),
         "new output is visible after Ctrl+L:\n{screen}"
     );
+}
+
+fn refused(addr: usize, resent: bool) -> Hop {
+    hop(
+        addr,
+        Reason::NextPeer,
+        resent,
+        HopOutcome::Refused("Connection refused (os error 111)".into()),
+        3,
+    )
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+#[test]
+fn a_request_in_flight_shows_its_first_hops() {
+    let mut app = app_with_cluster(vec![
+        status(1, "Follower", 5),
+        status(2, "Follower", 5),
+        down(3),
+    ]);
+    enter(&mut app, "put hello world");
+    // The leader it knew is gone; the next node does not know the new leader yet.
+    app.on_hop(&hop(
+        3,
+        Reason::KnownLeader,
+        false,
+        HopOutcome::Unreachable("connection reset by peer".into()),
+        4,
+    ));
+    app.on_hop(&hop(
+        1,
+        Reason::NextPeer,
+        true,
+        HopOutcome::NotLeader { leader: None },
+        21,
+    ));
+    insta::assert_snapshot!(render(&mut app));
+    // When it finishes, the hops are not shown again: only the summary line follows.
+    let trace = Trace {
+        hops: vec![
+            hop(
+                3,
+                Reason::KnownLeader,
+                false,
+                HopOutcome::Unreachable("connection reset by peer".into()),
+                4,
+            ),
+            hop(
+                1,
+                Reason::NextPeer,
+                true,
+                HopOutcome::NotLeader { leader: None },
+                21,
+            ),
+            hop(2, Reason::NextPeer, true, HopOutcome::Ok, 30),
+        ],
+        request_id: Some((0xc0ffee, 9)),
+    };
+    let reply = Reply {
+        value: WriteResponse {
+            index: 43,
+            term: 6,
+            existed: false,
+            duplicate: false,
+            node_id: 2,
+        },
+        trace,
+    };
+    app.on_outcome(
+        Outcome::Write(Ok(reply)),
+        Duration::from_millis(300),
+        Some(PEERS[1].into()),
+    );
+    let texts: Vec<&str> = app.output.iter().map(|l| l.text.as_str()).collect();
+    let tail = &texts[texts.len() - 5..];
+    assert_eq!(tail[0], "› put hello world", "{texts:#?}");
+    assert!(tail[1].contains("node 3 (hint): unreachable"), "{tail:#?}");
+    assert!(
+        tail[2].contains("node 1 (next, resent): not leader"),
+        "{tail:#?}"
+    );
+    assert!(tail[3].contains("node 2 (next, resent): OK"), "{tail:#?}");
+    assert!(tail[4].starts_with("  ✓ OK (index 43"), "{tail:#?}");
+}
+
+#[test]
+fn refused_connections_collapse_into_one_counting_line() {
+    // No node is listening (and none ever was: their ids are unknown).
+    let peers: Vec<String> = PEERS.iter().map(|p| p.to_string()).collect();
+    let mut app = App::new(&peers);
+    app.on_cluster(vec![down(1), down(2), down(3)], Instant::now());
+    enter(&mut app, "put k v");
+    let hops: Vec<Hop> = (0..20).map(|i| refused(i % 3 + 1, false)).collect();
+    for h in &hops[..19] {
+        app.on_hop(h);
+    }
+    let screen = render(&mut app).to_string();
+    assert!(
+        screen.contains("127.0.0.1:7001, 127.0.0.1:7002, 127.0.0.1:7003 refused the connection, 19 times; retrying…"),
+        "one line counts the refusals while it retries:\n{screen}"
+    );
+    let trace = Trace {
+        hops,
+        request_id: Some((0xc0ffee, 1)),
+    };
+    let err = ClientError::Unavailable {
+        write: true,
+        timeout: Duration::from_secs(5),
+        last: format!(
+            "{}: unreachable: Connection refused (os error 111)",
+            PEERS[1]
+        ),
+        trace,
+    };
+    app.on_outcome(Outcome::Write(Err(err)), Duration::from_secs(5), None);
+    insta::assert_snapshot!(render(&mut app));
+    let screen = render(&mut app).to_string();
+    assert!(
+        !screen.contains("resent"),
+        "nothing was ever sent:\n{screen}"
+    );
+    assert!(!screen.contains("outcome is unknown"), "{screen}");
+}
+
+#[test]
+fn refusals_name_known_nodes_by_id() {
+    let mut app = app_with_cluster(vec![down(1), down(2), down(3)]);
+    enter(&mut app, "get k");
+    for i in 0..7 {
+        app.on_hop(&refused(i % 3 + 1, false));
+    }
+    let last = app
+        .output
+        .back()
+        .map(|l| l.text.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        last,
+        "  → nodes 1–3 refused the connection, 7 times; retrying…"
+    );
+    // Another answer ends the run; a refusal after it starts a new one.
+    app.on_hop(&hop(2, Reason::NextPeer, false, HopOutcome::Timeout, 15000));
+    app.on_hop(&refused(3, false));
+    app.on_hop(&refused(3, false));
+    let texts: Vec<&str> = app.output.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        &texts[texts.len() - 3..],
+        [
+            "  → nodes 1–3 refused the connection, 7 times",
+            "  → node 2 (next): no answer (timed out) · 1500.0 ms",
+            "  → node 3 refused the connection, 2 times; retrying…",
+        ]
+    );
+}
+
+#[test]
+fn page_up_moves_a_page_less_one_row_and_stops_at_the_top() {
+    let mut app = app_with_cluster(vec![
+        status(1, "Leader", 2),
+        status(2, "Follower", 2),
+        status(3, "Follower", 2),
+    ]);
+    for i in 0..40 {
+        enter(&mut app, &format!("put k{i}"));
+    }
+    // 110 x 24: the output pane shows 15 rows.
+    let _ = render(&mut app);
+    assert_eq!(app.view.rows, 15);
+    key(&mut app, KeyCode::PageUp);
+    assert_eq!(app.scroll_back, 14, "a page is the pane less one row");
+    let screen = render(&mut app).to_string();
+    assert!(!screen.contains("raft-client: 3 nodes"), "{screen}");
+    for _ in 0..20 {
+        key(&mut app, KeyCode::PageUp);
+    }
+    let top_back = app.scroll_back;
+    key(&mut app, KeyCode::PageUp);
+    assert_eq!(app.scroll_back, top_back, "no further than the top");
+    let backend = render(&mut app);
+    // Row 4 is the output pane's first row (below the cluster bar and the pane's border).
+    let first_row: String = (0..110)
+        .map(|x| backend.buffer()[(x, 4)].symbol().to_string())
+        .collect();
+    assert!(
+        first_row.contains("raft-client: 3 nodes"),
+        "the greeting, the first row, is at the top, not past it:\n{}",
+        backend
+    );
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.scroll_back, top_back - 14);
+}
+
+#[test]
+fn help_reads_whole_in_the_playgrounds_client_pane() {
+    let mut app = app_with_cluster(vec![
+        status(1, "Leader", 2),
+        status(2, "Follower", 2),
+        status(3, "Follower", 2),
+    ]);
+    enter(&mut app, "put a b");
+    app.on_outcome(
+        Outcome::Write(Err(ClientError::Rejected("example".into()))),
+        Duration::from_millis(1),
+        None,
+    );
+    // 18 rows, as the playground's client pane: an output pane of 9 rows.
+    enter(&mut app, "help");
+    insta::assert_snapshot!(render_at(&mut app, 120, 18));
+    enter(&mut app, "help fault");
+    let screen = render_at(&mut app, 120, 18).to_string();
+    assert!(screen.contains("› help fault"), "{screen}");
+    assert!(screen.contains("slow <factor>"), "{screen}");
+}
+
+#[test]
+fn tab_on_an_ambiguous_prefix_shows_the_candidates() {
+    let mut app = app_with_cluster(vec![status(1, "Leader", 2)]);
+    typed(&mut app, "s");
+    key(&mut app, KeyCode::Tab);
+    let screen = render(&mut app).to_string();
+    assert!(screen.contains("Tab: sget  status  slow"), "{screen}");
+    // The next key takes the hint away.
+    typed(&mut app, "t");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input.text(), "status ");
+    assert!(app.hint.is_none());
+}
+
+#[test]
+fn a_busy_message_never_lands_between_a_command_and_its_result() {
+    let mut app = app_with_cluster(vec![
+        status(1, "Leader", 2),
+        status(2, "Follower", 2),
+        status(3, "Follower", 2),
+    ]);
+    enter(&mut app, "put slow one");
+    let before = app.output.len();
+    enter(&mut app, "get x");
+    assert_eq!(app.output.len(), before, "nothing added to the output");
+    assert_eq!(app.input.text(), "get x", "the line waits in the input");
+    assert!(
+        app.hint.as_deref().is_some_and(|h| h.contains("busy")),
+        "{:?}",
+        app.hint
+    );
+    insta::assert_snapshot!(render(&mut app));
+    let reply = Reply {
+        value: WriteResponse {
+            index: 7,
+            term: 2,
+            existed: false,
+            duplicate: false,
+            node_id: 1,
+        },
+        trace: Trace {
+            hops: vec![hop(1, Reason::KnownLeader, false, HopOutcome::Ok, 9)],
+            request_id: Some((0xc0ffee, 2)),
+        },
+    };
+    app.on_outcome(
+        Outcome::Write(Ok(reply)),
+        Duration::from_millis(1),
+        Some(PEERS[0].into()),
+    );
+    let texts: Vec<&str> = app.output.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts[before - 1], "› put slow one");
+    assert!(texts[before + 1].starts_with("  ✓ OK"), "{texts:#?}");
+    // Now Enter runs the waiting line.
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.output.back().map(|l| l.text.as_str()), Some("› get x"));
 }

@@ -1,6 +1,6 @@
 //! End to end: the interactive client in tmux against three real servers. A put, a SIGKILL
 //! of the leader, a put that fails over (and says so), a get; and the UI keeps answering
-//! keys while a request is stuck, until Esc cancels it.
+//! keys while a request is stuck, shows its attempts as they happen, until Esc cancels it.
 
 mod common;
 
@@ -60,6 +60,15 @@ fn the_client_tui_fails_over_and_stays_responsive() {
     tmux.type_line("c", "get foo");
     tmux.wait_screen("c", "the spinner of the request in flight", |s| {
         s.contains("get foo · ")
+    });
+    // Attempts show up while the request is still running, not all at its end: the
+    // frozen leader stops answering pings and is given up on within seconds, well inside
+    // the 8 s deadline.
+    tmux.wait_screen("c", "a hop of the running request before its result", |s| {
+        s.contains("get foo · ")
+            && s.split("› get foo").nth(1).is_some_and(|after| {
+                after.contains("→ node") && !after.contains('✓') && !after.contains('✗')
+            })
     });
     tmux.type_text("c", "typed while waiting");
     tmux.wait_screen("c", "keystrokes to show while the request runs", |s| {

@@ -1,12 +1,12 @@
 //! `raft-server`: parses the command line, sets up logging, runs one node until Ctrl+C or
-//! SIGTERM.
+//! SIGTERM. `--completions <SHELL>` prints a shell completion script instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use raft_server::config::{DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Timing};
 use raft_server::dashboard::{self, view::NodeInfo};
 use raft_server::fault_control::FaultControl;
@@ -15,11 +15,16 @@ use tokio_util::sync::CancellationToken;
 
 /// One node of a raft-playground cluster.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    override_usage = "raft-server --id <ID> [OPTIONS]\n       raft-server --completions <SHELL>",
+    after_help = EXAMPLES
+)]
 struct Args {
     /// This node's id: one of the ids in --peers.
-    #[arg(long)]
-    id: u64,
+    #[arg(long, required_unless_present = "completions")]
+    id: Option<u64>,
     /// Every voter of the cluster, as id=host:port (the peer port; clients use port + 1000).
     #[arg(long, default_value = DEFAULT_PEERS)]
     peers: String,
@@ -51,10 +56,32 @@ struct Args {
     /// (`raft-client member add <ID> <PEER_ADDR>`). --peers lists the existing nodes and this one.
     #[arg(long)]
     join: bool,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  raft-server --id 1        node 1 of the default three-node cluster (peers on :6001,
+                            clients on :7001), with its dashboard; start 2 and 3 likewise
+  raft-server --id 2 --peers 1=10.0.0.1:6001,2=10.0.0.2:6001,3=10.0.0.3:6001 --headless
+  raft-server --completions bash > ~/.local/share/bash-completion/completions/raft-server
+
+Ctrl+C, q in the dashboard, or SIGTERM stop the node; start it again with the same
+arguments and it recovers its log from --data-dir.";
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(shell) = args.completions {
+        clap_complete::generate(
+            shell,
+            &mut Args::command(),
+            "raft-server",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     match config(&args) {
         Ok(cfg) => {
             use std::io::IsTerminal as _;
@@ -76,14 +103,16 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
             args.election_ticks
         );
     }
+    // clap requires --id unless --completions, which never gets here.
+    let id = args.id.context("--id is required")?;
     let peers = PeerMap::parse(&args.peers)?;
-    peers.require(args.id)?;
+    peers.require(id)?;
     Ok(NodeConfig {
-        id: args.id,
+        id,
         data_dir: args
             .data_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("data/node-{}", args.id))),
+            .unwrap_or_else(|| PathBuf::from(format!("data/node-{id}"))),
         peers,
         timing: Timing {
             tick: Duration::from_millis(args.tick_ms),

@@ -449,6 +449,95 @@ fn data_dir_of_another_node() {
     assert_ports_released(&[port, port + API_PORT_OFFSET]);
 }
 
+#[test]
+fn data_dir_in_use_by_a_running_node() {
+    let (port, other_port) = (free_peer_port(), free_peer_port());
+    let tmp = data_dir();
+    let dir = tmp.path().join("data");
+    let peers = single(1, port);
+    let mut first = Server::start(&["--id", "1", "--peers", &peers, "--data-dir", path_arg(&dir)]);
+    first.wait_until("the first node to become leader", |s| {
+        s.stderr().contains("became leader")
+    });
+    // The same node and data dir again, on other ports (so it gets as far as the data dir).
+    let second_peers = single(1, other_port);
+    let exit = Server::start(&[
+        "--id",
+        "1",
+        "--peers",
+        &second_peers,
+        "--data-dir",
+        path_arg(&dir),
+    ])
+    .wait_exit("the second node to refuse the data dir in use");
+    exit.assert_one_line_error(
+        Some(1),
+        &[
+            path_arg(&dir),
+            "in use by another process",
+            "another raft-server",
+        ],
+    );
+    for internal in ["raft-engine", "pipe_builder", ".cargo", "Other Error"] {
+        assert!(
+            !exit.stderr.contains(internal),
+            "no internal detail ({internal}) in: {}",
+            exit.stderr
+        );
+    }
+    assert_ports_released(&[other_port, other_port + API_PORT_OFFSET]);
+    first.sigterm();
+    let exit = first.wait_exit("the first node to exit 0 after SIGTERM");
+    assert_eq!(exit.status.code(), Some(0), "stderr:\n{}", exit.stderr);
+}
+
+#[test]
+fn help_shows_an_example_and_every_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_raft-server"))
+        .arg("--help")
+        .output()
+        .expect("run raft-server --help");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Examples:",
+        "raft-server --id 1 ",
+        "[default: 1=127.0.0.1:6001,2=127.0.0.1:6002,3=127.0.0.1:6003]",
+        "[default: data/node-<ID>]",
+        "[default: 50]",
+        "[default: 10]",
+        "[default: 2]",
+        "[default: 10000]",
+        "[default: 5000]",
+        "--completions <SHELL>",
+    ] {
+        assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+    }
+}
+
+#[test]
+fn completions_need_no_id() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_raft-server"))
+            .args(["--completions", shell])
+            .output()
+            .expect("run raft-server --completions");
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("raft-server") && script.contains("data-dir"),
+            "{shell}: {script}"
+        );
+    }
+    // Without --completions, --id is still required.
+    let out = Command::new(env!("CARGO_BIN_EXE_raft-server"))
+        .arg("--headless")
+        .output()
+        .expect("run raft-server");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--id <ID>"));
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. The clean-shutdown contract.
 

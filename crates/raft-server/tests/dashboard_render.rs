@@ -371,13 +371,120 @@ fn long_log_scrolled_to_the_middle() {
 #[test]
 fn narrow_terminal() {
     let now = Instant::now();
-    insta::assert_snapshot!(render(
-        leader_status(now, 20, 12),
-        &Fake::new(20, 10),
-        80,
-        24,
-        &[]
-    ));
+    let status = leader_status(now, 20, 12);
+    let screen = render(status.clone(), &Fake::new(20, 10), 80, 24, &[]);
+    assert_events_whole(&screen, &status, 4);
+    insta::assert_snapshot!(screen);
+}
+
+/// The events as a playground pane shows them after a restart and an election.
+fn playground_status(now: Instant, log_len: u64) -> NodeStatus {
+    NodeStatus {
+        events: events(&[
+            "restarted: recovered log to index 17, term 4, commit 17",
+            "link to node 2 up",
+            "asks node 1 for a pre-vote, term 2",
+            "node 2 granted us a pre-vote, term 5",
+            "term 5 begins",
+            "became Candidate",
+            "node 2 granted us a vote, term 5",
+            "became Leader",
+            "leader is node 3 (term 2)",
+            "link to node 3 down",
+        ]),
+        ..leader_status(now, log_len, 12)
+    }
+}
+
+/// Reads the events panel back from the screen, joining each event's wrapped rows, and
+/// checks that at least `at_least` events are shown and each one whole.
+fn assert_events_whole(screen: &TestBackend, status: &NodeStatus, at_least: usize) {
+    let rows: Vec<String> = screen
+        .buffer()
+        .content()
+        .chunks(usize::from(screen.buffer().area.width))
+        .map(|row| row.iter().map(|c| c.symbol()).collect())
+        .collect();
+    let (top, left) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(y, r)| r.find("┌ Events").map(|x| (y, r[..x].chars().count())))
+        .expect("an events panel");
+    let mut shown: Vec<String> = Vec::new();
+    for row in &rows[top + 1..] {
+        let inner: String = row.chars().skip(left + 1).collect();
+        if inner.is_empty() || row.chars().nth(left) == Some('└') {
+            break;
+        }
+        let inner = inner.trim_end_matches('│').trim_end().to_string();
+        // A row that starts with a time starts an event; an indented one continues it.
+        match inner.split_once(' ') {
+            Some((time, text)) if time.starts_with(|c: char| c.is_ascii_digit()) => {
+                shown.push(text.trim().to_string());
+            }
+            _ => {
+                if let Some(last) = shown.last_mut()
+                    && !inner.trim().is_empty()
+                {
+                    last.push(' ');
+                    last.push_str(inner.trim());
+                }
+            }
+        }
+    }
+    let all: Vec<&str> = status.events.iter().map(|e| e.text.as_str()).collect();
+    assert!(
+        shown.len() >= at_least,
+        "expected at least {at_least} events, saw {shown:#?} in:\n{screen}"
+    );
+    for text in &shown {
+        assert!(
+            all.contains(&text.as_str()),
+            "{text:?} is not a whole event (cut off?); events: {all:#?}\nscreen:\n{screen}"
+        );
+    }
+}
+
+/// A dashboard pane of the playground's wide layout (250 columns / 3, 60 rows less the
+/// client): events, log rows, footer and help are whole.
+#[test]
+fn a_playground_pane_of_82_by_41() {
+    let now = Instant::now();
+    let status = playground_status(now, 14);
+    let screen = render(status.clone(), &Fake::new(14, 10), 82, 41, &[]);
+    assert_events_whole(&screen, &status, 8);
+    let text = screen.to_string();
+    assert!(text.contains("(new leader's no-op)"), "{text}");
+    assert!(text.contains("PUT user:0013 = name 13"), "{text}");
+    assert!(text.contains("t transfer  ? help"), "{text}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn the_help_reads_whole_at_82_by_41_and_80_by_24() {
+    let now = Instant::now();
+    for (w, h) in [(82, 41), (80, 24)] {
+        let screen = render(
+            playground_status(now, 14),
+            &Fake::new(14, 10),
+            w,
+            h,
+            &[Action::Help],
+        )
+        .to_string();
+        for line in [
+            "│Keys ",
+            "│  ↑↓ PgUp PgDn   scroll the focused panel; Home/End: start/end (End follows)│",
+            "│  ?              this help; any key closes it ",
+            "│  its election timeout and our log is at least as up to date as its own. ",
+            "│the log behind it dropped; a follower far behind gets the snapshot. ",
+        ] {
+            assert!(
+                screen.contains(line),
+                "{w}x{h}: missing {line:?} in\n{screen}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! The client TUI's state: the input line, the output pane, the cluster bar and the
 //! request in flight. Keys come in, effects (run a request, cancel it) go out; nothing here
 //! does I/O, so it can be tested and snapshotted.
+//!
+//! A request's attempts arrive one by one while it runs ([`App::on_hop`]) and are shown at
+//! once; attempts that could not connect, one after another, share one line that counts
+//! them. The output pane scrolls by screen rows, a page at a time, and stops at the top.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -8,13 +12,13 @@ use std::time::{Duration, Instant};
 use kv_proto::kv::{GetResponse, WriteResponse};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::command::{self, Command, HELP};
+use super::command::{self, Command, HELP, HELP_FAULTS, HELP_MEMBERS};
 use super::input::LineEditor;
 use crate::admin::{Ending, Report};
 use crate::client::{ClientError, NodeReport, Reply};
 use crate::faults::FaultCommand;
 use crate::output::status_table;
-use crate::trace::{Hop, Reason, Trace};
+use crate::trace::{Hop, HopOutcome, Reason, Trace};
 
 /// Most output lines kept.
 const OUTPUT_LINES: usize = 5000;
@@ -116,6 +120,40 @@ pub struct InFlight {
     pub write: bool,
     /// When it started.
     pub started: Instant,
+    /// Attempts already shown (as they happened).
+    pub hops_shown: usize,
+}
+
+/// Attempts in a row that could not connect, shown as one line that counts them.
+#[derive(Debug, Clone)]
+struct RefusedRun {
+    /// The addresses that refused, in order of first refusal.
+    addrs: Vec<String>,
+    /// How many attempts.
+    count: usize,
+    /// What the connection failure said.
+    reason: String,
+    /// The text of its line (the last line of the output while the run goes on).
+    shown: String,
+}
+
+/// The output pane's size in the last frame drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Columns a row holds.
+    pub width: usize,
+    /// Rows the pane shows.
+    pub rows: usize,
+}
+
+impl Default for View {
+    /// Before the first frame: a typical pane.
+    fn default() -> Self {
+        Self {
+            width: 78,
+            rows: 10,
+        }
+    }
 }
 
 /// The client TUI's state.
@@ -125,8 +163,13 @@ pub struct App {
     pub input: LineEditor,
     /// The output pane, oldest first.
     pub output: VecDeque<OutLine>,
-    /// Lines scrolled back from the newest (0 follows the newest).
+    /// Screen rows scrolled back from the newest (0 follows the newest).
     pub scroll_back: usize,
+    /// The output pane's size, from the last frame.
+    pub view: View,
+    /// A one-line note in place of the key hints until the next key (Tab's candidates,
+    /// why Enter did not run the line).
+    pub hint: Option<String>,
     /// The latest status of every node, for the cluster bar.
     pub cluster: Vec<NodeReport>,
     /// When the cluster bar was last refreshed.
@@ -139,6 +182,8 @@ pub struct App {
     pub quit: bool,
     /// Node ids by API address, remembered from status answers (also once a node is down).
     pub known_ids: std::collections::BTreeMap<String, u64>,
+    /// The run of refused attempts being counted, if the last attempt shown was one.
+    run: Option<RefusedRun>,
 }
 
 impl App {
@@ -159,6 +204,7 @@ impl App {
             return None;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        self.hint = None;
         match key.code {
             KeyCode::Char('c') if ctrl => self.quit = true,
             KeyCode::Char('d') if ctrl && self.input.text().is_empty() => self.quit = true,
@@ -177,9 +223,22 @@ impl App {
             KeyCode::End => self.input.end(),
             KeyCode::Up => self.input.history_up(),
             KeyCode::Down => self.input.history_down(),
-            KeyCode::Tab => self.input.complete(),
-            KeyCode::PageUp => self.scroll_back = (self.scroll_back + 10).min(self.output.len()),
-            KeyCode::PageDown => self.scroll_back = self.scroll_back.saturating_sub(10),
+            KeyCode::Tab => {
+                let choices = self.input.complete();
+                if !choices.is_empty() {
+                    self.hint = Some(format!("Tab: {}", choices.join("  ")));
+                }
+            }
+            // A page is the pane's height less one row, so consecutive pages overlap by a
+            // row and no row is skipped.
+            KeyCode::PageUp => {
+                let page = self.view.rows.saturating_sub(1).max(1);
+                self.scroll_back = (self.scroll_back + page).min(self.max_scroll_back());
+            }
+            KeyCode::PageDown => {
+                let page = self.view.rows.saturating_sub(1).max(1);
+                self.scroll_back = self.scroll_back.saturating_sub(page);
+            }
             KeyCode::Esc if self.in_flight.is_some() => return Some(Effect::Cancel),
             KeyCode::Enter => return self.submit(),
             _ => {}
@@ -192,7 +251,35 @@ impl App {
         self.input.insert_str(text);
     }
 
+    /// The output pane's size in the frame being drawn.
+    pub fn set_view(&mut self, view: View) {
+        self.view = view;
+        self.scroll_back = self.scroll_back.min(self.max_scroll_back());
+    }
+
+    /// Farthest back the pane scrolls: the first row at the top.
+    fn max_scroll_back(&self) -> usize {
+        let width = self.view.width;
+        let total: usize = self.output.iter().map(|l| rows_of(&l.text, width)).sum();
+        total.saturating_sub(self.view.rows)
+    }
+
     fn submit(&mut self) -> Option<Effect> {
+        if let Some(running) = &self.in_flight
+            && !self.input.text().trim().is_empty()
+        {
+            // Nothing may land between the running command and its result: the line stays
+            // in the input, to run with Enter once the request is done.
+            if let Ok(Some(Command::Quit)) = command::parse(self.input.text()) {
+                self.quit = true;
+            } else {
+                self.hint = Some(format!(
+                    "busy: {:?} is still running; Enter runs this line once it is done (Esc cancels it)",
+                    running.label
+                ));
+            }
+            return None;
+        }
         let line = self.input.submit();
         let cmd = match command::parse(&line) {
             Ok(Some(cmd)) => cmd,
@@ -213,12 +300,17 @@ impl App {
                 self.clear_output();
                 return None;
             }
-            Command::Help => {
+            Command::Help | Command::HelpFaults | Command::HelpMembers => {
                 self.push(Tone::Command, format!("› {line}"));
-                for (usage, what) in HELP {
-                    self.info(format!("  {usage:<32} {what}"));
+                let (rows, width) = match cmd {
+                    Command::Help => (HELP, 20),
+                    Command::HelpMembers => (HELP_MEMBERS, 24),
+                    _ => (HELP_FAULTS, 26),
+                };
+                for (usage, what) in rows {
+                    self.info(format!("  {usage:<width$} {what}"));
                 }
-                self.info("  keys: ↑↓ history · Tab completes · Ctrl+W/Ctrl+U edit · PgUp/PgDn scroll · Esc cancels".into());
+                self.show_last(rows.len() + 1);
                 return None;
             }
             Command::Leader => {
@@ -249,26 +341,26 @@ impl App {
             Command::Member(m) => Request::Member(m),
         };
         self.push(Tone::Command, format!("› {line}"));
-        if let Some(running) = &self.in_flight {
-            self.push(
-                Tone::Error,
-                format!(
-                    "  busy: {:?} is still running (wait, or Esc cancels it)",
-                    running.label
-                ),
-            );
-            return None;
-        }
         self.in_flight = Some(InFlight {
             label: line,
             write: request.is_write(),
             started: Instant::now(),
+            hops_shown: 0,
         });
         Some(Effect::Run(request))
     }
 
+    /// One attempt of the request in flight ended: show it now.
+    pub fn on_hop(&mut self, hop: &Hop) {
+        if let Some(f) = &mut self.in_flight {
+            f.hops_shown += 1;
+            self.show_hop(hop);
+        }
+    }
+
     /// The request in flight was cancelled.
     pub fn on_cancelled(&mut self) {
+        self.end_run();
         if let Some(f) = self.in_flight.take() {
             let what = if f.write {
                 "cancelled: the write's outcome is unknown (it may still be applied)"
@@ -284,12 +376,12 @@ impl App {
 
     /// A request finished.
     pub fn on_outcome(&mut self, outcome: Outcome, elapsed: Duration, leader_hint: Option<String>) {
-        self.in_flight = None;
+        let shown = self.in_flight.take().map_or(0, |f| f.hops_shown);
         self.leader_hint = leader_hint;
         match outcome {
             Outcome::Write(result) => match result {
                 Ok(reply) => {
-                    self.trace(&reply.trace);
+                    self.trace(&reply.trace, shown);
                     let r = &reply.value;
                     let dup = if r.duplicate {
                         ", already applied: not applied again"
@@ -307,11 +399,11 @@ impl App {
                         ),
                     );
                 }
-                Err(e) => self.failure(e, elapsed),
+                Err(e) => self.failure(e, elapsed, shown),
             },
             Outcome::Read(result) => match result {
                 Ok(reply) => {
-                    self.trace(&reply.trace);
+                    self.trace(&reply.trace, shown);
                     let r = &reply.value;
                     let text = if r.found {
                         format!(
@@ -327,7 +419,7 @@ impl App {
                     };
                     self.push(Tone::Ok, text);
                 }
-                Err(e) => self.failure(e, elapsed),
+                Err(e) => self.failure(e, elapsed, shown),
             },
             Outcome::Status(reports) => {
                 for line in status_table(&reports).lines() {
@@ -369,17 +461,100 @@ impl App {
         self.cluster_at = Some(at);
     }
 
-    fn failure(&mut self, e: ClientError, elapsed: Duration) {
+    fn failure(&mut self, e: ClientError, elapsed: Duration, shown: usize) {
         if let ClientError::Unavailable { trace, .. } = &e {
-            self.trace(trace);
+            self.trace(trace, shown);
         }
+        self.end_run();
         self.push(Tone::Error, format!("  ✗ {e} ({})", ms(elapsed)));
     }
 
-    fn trace(&mut self, trace: &Trace) {
-        for hop in &trace.hops {
+    /// Shows the attempts of a finished request not shown while it ran.
+    fn trace(&mut self, trace: &Trace, shown: usize) {
+        for hop in trace.hops.iter().skip(shown) {
+            self.show_hop(hop);
+        }
+        self.end_run();
+    }
+
+    /// One attempt: its own line, or, when it could not connect either, the count on the
+    /// line of the refusals just before it.
+    fn show_hop(&mut self, hop: &Hop) {
+        let HopOutcome::Refused(reason) = &hop.outcome else {
+            self.end_run();
             let line = self.hop_line(hop);
             self.push(Tone::Trace, line);
+            return;
+        };
+        let last = self.output.back().map(|l| l.text.as_str());
+        match self.run.take() {
+            Some(mut run) if run.reason == *reason && last == Some(run.shown.as_str()) => {
+                run.count += 1;
+                if !run.addrs.contains(&hop.addr) {
+                    run.addrs.push(hop.addr.clone());
+                }
+                run.shown = self.run_line(&run, true);
+                self.replace_last(run.shown.clone());
+                self.run = Some(run);
+            }
+            _ => {
+                let line = self.hop_line(hop);
+                self.push(Tone::Trace, line.clone());
+                self.run = Some(RefusedRun {
+                    addrs: vec![hop.addr.clone()],
+                    count: 1,
+                    reason: reason.clone(),
+                    shown: line,
+                });
+            }
+        }
+    }
+
+    /// The run of refusals is over: its line stops saying "retrying".
+    fn end_run(&mut self) {
+        if let Some(run) = self.run.take()
+            && run.count > 1
+            && self.output.back().is_some_and(|l| l.text == run.shown)
+        {
+            let done = self.run_line(&run, false);
+            self.replace_last(done);
+        }
+    }
+
+    /// `→ nodes 1–3 refused the connection, 20 times; retrying…`
+    fn run_line(&self, run: &RefusedRun, going_on: bool) -> String {
+        let what = if run.reason.to_lowercase().contains("refused") {
+            "refused the connection".to_string()
+        } else {
+            format!("could not be reached ({})", run.reason)
+        };
+        let more = if going_on { "; retrying…" } else { "" };
+        format!(
+            "  → {} {what}, {} times{more}",
+            self.names_of(&run.addrs),
+            run.count
+        )
+    }
+
+    /// `node 2`, `nodes 1–3`, `nodes 1, 3`, or the addresses of nodes not known by id.
+    fn names_of(&self, addrs: &[String]) -> String {
+        let ids: Option<Vec<u64>> = addrs
+            .iter()
+            .map(|a| self.known_ids.get(a).copied())
+            .collect();
+        let Some(mut ids) = ids else {
+            return addrs.join(", ");
+        };
+        ids.sort_unstable();
+        match ids.as_slice() {
+            [one] => format!("node {one}"),
+            [first, .., last] if ids.len() > 2 && last - first + 1 == ids.len() as u64 => {
+                format!("nodes {first}–{last}")
+            }
+            _ => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                format!("nodes {}", ids.join(", "))
+            }
         }
     }
 
@@ -452,8 +627,43 @@ impl App {
         if self.output.len() == OUTPUT_LINES {
             self.output.pop_front();
         }
+        // A pane scrolled back stays on what it shows while new rows arrive below.
+        if self.scroll_back > 0 {
+            self.scroll_back += rows_of(&text, self.view.width);
+        }
         self.output.push_back(OutLine { tone, text });
     }
+
+    /// Rewrites the newest line (a run of refusals counting up).
+    fn replace_last(&mut self, text: String) {
+        if let Some(last) = self.output.back_mut() {
+            let before = rows_of(&last.text, self.view.width);
+            let after = rows_of(&text, self.view.width);
+            if self.scroll_back > 0 {
+                self.scroll_back = (self.scroll_back + after).saturating_sub(before);
+            }
+            last.text = text;
+        }
+    }
+
+    /// Scrolls so that the last `lines` output lines are read from their start: when they
+    /// do not fit the pane, the first of them goes to the top.
+    fn show_last(&mut self, lines: usize) {
+        let width = self.view.width;
+        let rows: usize = self
+            .output
+            .iter()
+            .rev()
+            .take(lines)
+            .map(|l| rows_of(&l.text, width))
+            .sum();
+        self.scroll_back = rows.saturating_sub(self.view.rows);
+    }
+}
+
+/// Screen rows `text` takes in a pane `width` columns wide.
+fn rows_of(text: &str, width: usize) -> usize {
+    super::ui::wrap(text, width).len()
 }
 
 fn summary(trace: &Trace) -> String {

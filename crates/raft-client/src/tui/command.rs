@@ -44,6 +44,10 @@ pub enum Command {
     Clear,
     /// `help`
     Help,
+    /// `help fault`: the fault commands.
+    HelpFaults,
+    /// `help member`: the membership commands.
+    HelpMembers,
     /// `quit` (or `exit`)
     Quit,
 }
@@ -62,23 +66,33 @@ pub const FAULT_SUBCOMMANDS: &[&str] = &[
     "isolate", "cut", "drop", "delay", "freeze", "thaw", "heal", "list",
 ];
 
-/// One line of help per command.
+/// `help`: one line per command, short enough to read whole in the playground's client
+/// pane (nine rows); the keys are in the footer.
 pub const HELP: &[(&str, &str)] = &[
+    ("put <key> <value>", "write; quotes keep spaces exact"),
+    ("get <key>", "linearizable read, through the leader"),
     (
-        "put <key> <value>",
-        "write (the value may contain spaces; quotes keep them exact)",
-    ),
-    ("get <key>", "linearizable read through the leader"),
-    (
-        "get --stale <key>, sget <key>",
-        "read any node's own state machine (may be stale)",
+        "sget <key>",
+        "stale read of one node's own copy (get --stale)",
     ),
     ("delete <key>", "remove a key"),
     (
-        "--node <id> (put, get, delete)",
-        "ask that node only: no leader search, no failover",
+        "--node <id>",
+        "on put/get/delete: that node only, no failover",
     ),
-    ("status", "every node's role, term and indexes"),
+    (
+        "status, leader",
+        "every node's state; the leader this client knows",
+    ),
+    (
+        "fault, slow; member",
+        "break it: help fault; reshape it: help member",
+    ),
+    ("clear, quit", "empty this pane; leave (also q, Ctrl+C)"),
+];
+
+/// `help fault`: the fault commands.
+pub const HELP_FAULTS: &[(&str, &str)] = &[
     (
         "fault isolate <id>",
         "cut every link of a node (both directions)",
@@ -89,27 +103,29 @@ pub const HELP: &[(&str, &str)] = &[
         "a node loses that share of its messages",
     ),
     ("fault delay <id> <ms>", "a node's messages arrive late"),
-    (
-        "fault freeze <id>, fault thaw <id>",
-        "pause a node / resume it",
-    ),
+    ("fault freeze|thaw <id>", "pause a node / resume it"),
     ("fault heal [<id>]", "clear a node's faults, or everyone's"),
-    ("fault list", "every node's faults"),
+    (
+        "fault list",
+        "every node's faults (they clear when it restarts)",
+    ),
     ("slow <factor>", "slow motion: ticks x factor (1 = normal)"),
+];
+
+/// `help member`: the membership commands.
+pub const HELP_MEMBERS: &[(&str, &str)] = &[
     ("member list", "who is in the cluster, with roles"),
     (
-        "member add <id> <peer addr> [--learner]",
-        "add a node (started with --join): learner, then voter",
+        "member add <id> <addr>",
+        "add a node started with --join: learner, then voter",
     ),
+    ("member add ... --learner", "add it as a learner only"),
+    ("member promote <id>", "a caught-up learner becomes a voter"),
     (
-        "member promote <id>, member remove <id>",
-        "learner to voter / out",
+        "member remove <id>",
+        "take a member out (a leader hands over first)",
     ),
     ("transfer [<id>]", "hand leadership to a voter"),
-    ("leader", "the leader this client knows of"),
-    ("clear", "empty this pane"),
-    ("help", "this list"),
-    ("quit", "leave (also q on an empty line, or Ctrl+C)"),
 ];
 
 /// Splits a line into words: whitespace separates, '...' is literal, "..." allows \" and
@@ -220,6 +236,12 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 key: exactly_one_key(rest, usage)?,
                 node: opts.node,
             }
+        }
+        "help" | "?" if matches!(args, [w] if w.starts_with("fault") || w == "slow") => {
+            Command::HelpFaults
+        }
+        "help" | "?" if matches!(args, [w] if w.starts_with("member") || w == "transfer") => {
+            Command::HelpMembers
         }
         "status" | "leader" | "clear" | "help" | "quit" | "exit" if !args.is_empty() => {
             return Err(format!("{name} takes no arguments"));
@@ -430,10 +452,20 @@ fn number(word: &str, usage: &str) -> Result<i64, String> {
         .map_err(|_| format!("{word:?} is not a number: usage: {usage}"))
 }
 
+/// What Tab does with the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// The line, completed (the single match, or the longest prefix several share).
+    Line(String),
+    /// Several names fit and share no longer prefix: show them.
+    Choices(Vec<&'static str>),
+    /// Nothing fits (or nothing to complete here).
+    Nothing,
+}
+
 /// Completes the word being typed: a command name at the start of the line, a `fault`
-/// subcommand after `fault `. The single match, or the longest common prefix of several,
-/// or nothing.
-pub fn complete(line: &str) -> Option<String> {
+/// subcommand after `fault `.
+pub fn complete(line: &str) -> Completion {
     let trimmed = line.trim_start();
     let (done, partial, names) = match trimmed.split_once(char::is_whitespace) {
         None => ("", trimmed, COMMANDS),
@@ -443,16 +475,16 @@ pub fn complete(line: &str) -> Option<String> {
         Some((first, rest)) if first == "member" && !rest.trim_start().contains(' ') => {
             ("member ", rest.trim_start(), MEMBER_SUBCOMMANDS)
         }
-        Some(_) => return None,
+        Some(_) => return Completion::Nothing,
     };
-    let matches: Vec<&str> = names
+    let matches: Vec<&'static str> = names
         .iter()
         .copied()
         .filter(|c| c.starts_with(partial))
         .collect();
     match matches.as_slice() {
-        [] => None,
-        [one] => Some(format!("{done}{one} ")),
+        [] => Completion::Nothing,
+        [one] => Completion::Line(format!("{done}{one} ")),
         many => {
             let mut prefix = many[0].to_string();
             for m in &many[1..] {
@@ -460,7 +492,11 @@ pub fn complete(line: &str) -> Option<String> {
                     prefix.pop();
                 }
             }
-            (prefix.len() > partial.len()).then(|| format!("{done}{prefix}"))
+            if prefix.len() > partial.len() {
+                Completion::Line(format!("{done}{prefix}"))
+            } else {
+                Completion::Choices(matches)
+            }
         }
     }
 }
@@ -668,6 +704,10 @@ mod tests {
         }
     }
 
+    fn line(s: &str) -> Completion {
+        Completion::Line(s.into())
+    }
+
     #[test]
     fn parses_member_commands() {
         use MemberCommand as M;
@@ -708,25 +748,44 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert!(err.contains(needle), "{line:?} -> {err:?}");
         }
-        assert_eq!(complete("member pr").as_deref(), Some("member promote "));
+        assert_eq!(
+            complete("member pr"),
+            Completion::Line("member promote ".into())
+        );
     }
 
     #[test]
     fn completes_fault_subcommands() {
-        assert_eq!(complete("fa").as_deref(), Some("fault "));
-        assert_eq!(complete("fault is").as_deref(), Some("fault isolate "));
-        assert_eq!(complete("fault d"), None, "drop and delay share only 'd'");
-        assert_eq!(complete("fault de").as_deref(), Some("fault delay "));
-        assert_eq!(complete("fault isolate 2"), None);
+        assert_eq!(complete("fa"), line("fault "));
+        assert_eq!(complete("fault is"), line("fault isolate "));
+        assert_eq!(
+            complete("fault d"),
+            Completion::Choices(vec!["drop", "delay"]),
+            "drop and delay share only 'd': both are shown"
+        );
+        assert_eq!(complete("fault de"), line("fault delay "));
+        assert_eq!(complete("fault isolate 2"), Completion::Nothing);
     }
 
     #[test]
     fn completes_command_names() {
-        assert_eq!(complete("pu").as_deref(), Some("put "));
-        assert_eq!(complete("st").as_deref(), Some("status "));
-        assert_eq!(complete("s"), None, "sget and status share only 's'");
-        assert_eq!(complete("q").as_deref(), Some("quit "));
-        assert_eq!(complete("put k"), None);
-        assert_eq!(complete("zz"), None);
+        assert_eq!(complete("pu"), line("put "));
+        assert_eq!(complete("st"), line("status "));
+        assert_eq!(
+            complete("s"),
+            Completion::Choices(vec!["sget", "status", "slow"]),
+            "an ambiguous prefix shows the candidates"
+        );
+        assert_eq!(complete("q"), line("quit "));
+        assert_eq!(complete("put k"), Completion::Nothing);
+        assert_eq!(complete("zz"), Completion::Nothing);
+    }
+
+    #[test]
+    fn help_fault_is_its_own_page() {
+        assert_eq!(parse("help fault").unwrap(), Some(Command::HelpFaults));
+        assert_eq!(parse("help faults").unwrap(), Some(Command::HelpFaults));
+        assert_eq!(parse("help").unwrap(), Some(Command::Help));
+        assert!(parse("help me").is_err());
     }
 }

@@ -4,6 +4,8 @@
 use unicode_segmentation::UnicodeSegmentation as _;
 use unicode_width::UnicodeWidthStr as _;
 
+use super::command::Completion;
+
 /// Most lines kept in the history.
 const HISTORY: usize = 500;
 
@@ -104,13 +106,20 @@ impl LineEditor {
         self.cursor = 0;
     }
 
-    /// Tab: completes a command name at the start of the line.
-    pub fn complete(&mut self) {
-        if self.cursor == self.text.len()
-            && let Some(done) = super::command::complete(&self.text)
-        {
-            self.text = done;
-            self.cursor = self.text.len();
+    /// Tab: completes a command name at the start of the line (with the cursor at the
+    /// end). Returns the candidates when several fit and none can be chosen.
+    pub fn complete(&mut self) -> Vec<&'static str> {
+        if self.cursor != self.text.len() {
+            return Vec::new();
+        }
+        match super::command::complete(&self.text) {
+            Completion::Line(done) => {
+                self.text = done;
+                self.cursor = self.text.len();
+                Vec::new()
+            }
+            Completion::Choices(names) => names,
+            Completion::Nothing => Vec::new(),
         }
     }
 

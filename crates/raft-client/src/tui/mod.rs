@@ -7,7 +7,9 @@
 //!
 //! This module owns the terminal and the loop. Requests run as background tasks with the
 //! same [`SmartClient`] rules as the one-shot commands, so the UI keeps answering keys; Esc
-//! aborts the task. A second task refreshes the cluster bar with `Status` calls.
+//! aborts the task. Each attempt is reported as it ends, on the same channel as the result
+//! (so it is shown before the result). A second task refreshes the cluster bar with
+//! `Status` calls.
 
 pub mod app;
 pub mod command;
@@ -20,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 use ratatui::crossterm::execute;
+use ratatui::layout::Rect;
 use ratatui::{Terminal, backend::Backend};
 use tokio::sync::mpsc;
 
 use crate::SmartClient;
+use crate::trace::Hop;
 use app::{App, Effect, Outcome, Request};
 
 /// How often the cluster bar asks every node for its status.
@@ -59,7 +63,7 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
             }
         })
     };
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<FromRequest>();
     // The request in flight: its number and task. A result that arrives for another number
     // (one cancelled with Esc just as it finished) is dropped.
     let mut running: Option<(u64, tokio::task::JoinHandle<()>)> = None;
@@ -68,6 +72,10 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     let mut spinner = tokio::time::interval(Duration::from_millis(100));
     let mut spin = 0usize;
     let result = loop {
+        match terminal.size() {
+            Ok(size) => app.set_view(ui::output_view(Rect::new(0, 0, size.width, size.height))),
+            Err(e) => break Err(e),
+        }
         if let Err(e) = terminal.draw(|f| ui::draw(f, &app, Instant::now(), spin)) {
             break Err(e);
         }
@@ -91,12 +99,19 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
                 Some(_) => {}
                 None => break Ok(()),
             },
-            Some(done) = done_rx.recv() => {
-                if running.as_ref().is_some_and(|(id, _)| *id == done.id) {
-                    running = None;
-                    app.on_outcome(done.outcome, done.elapsed, client.leader_hint());
+            Some(news) = done_rx.recv() => match news {
+                FromRequest::Hop(id, hop) => {
+                    if running.as_ref().is_some_and(|(running, _)| *running == id) {
+                        app.on_hop(&hop);
+                    }
                 }
-            }
+                FromRequest::Done(done) => {
+                    if running.as_ref().is_some_and(|(id, _)| *id == done.id) {
+                        running = None;
+                        app.on_outcome(done.outcome, done.elapsed, client.leader_hint());
+                    }
+                }
+            },
             Some(reports) = cluster_rx.recv() => app.on_cluster(reports, Instant::now()),
             _ = spinner.tick(), if app.in_flight.is_some() => spin = spin.wrapping_add(1),
         }
@@ -114,6 +129,14 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     result
 }
 
+/// What a request's task reports: each attempt as it ends, then the result.
+enum FromRequest {
+    /// Request `id` made an attempt.
+    Hop(u64, Hop),
+    /// A request finished.
+    Done(Finished),
+}
+
 /// A request that finished: which one, how, and how long it took.
 struct Finished {
     id: u64,
@@ -125,21 +148,25 @@ fn spawn_request(
     client: Arc<SmartClient>,
     req: Request,
     id: u64,
-    done: mpsc::UnboundedSender<Finished>,
+    done: mpsc::UnboundedSender<FromRequest>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
+        let hops = done.clone();
+        let watch = move |hop: &Hop| {
+            let _ = hops.send(FromRequest::Hop(id, hop.clone()));
+        };
         let outcome = match req {
             Request::Put { key, value, at } => match only(&client, at) {
-                Ok(c) => Outcome::Write(c.put(&key, value.as_bytes()).await),
+                Ok(c) => Outcome::Write(c.watching(&watch).put(&key, value.as_bytes()).await),
                 Err(e) => Outcome::Write(Err(e)),
             },
             Request::Delete { key, at } => match only(&client, at) {
-                Ok(c) => Outcome::Write(c.delete(&key).await),
+                Ok(c) => Outcome::Write(c.watching(&watch).delete(&key).await),
                 Err(e) => Outcome::Write(Err(e)),
             },
             Request::Get { key, stale, at } => match only(&client, at) {
-                Ok(c) => Outcome::Read(c.get(&key, stale).await),
+                Ok(c) => Outcome::Read(c.watching(&watch).get(&key, stale).await),
                 Err(e) => Outcome::Read(Err(e)),
             },
             Request::Status => Outcome::Status(client.status_all().await),
@@ -148,11 +175,11 @@ fn spawn_request(
                 Outcome::Admin(crate::members::run(&client, &cmd, &mut |_| {}).await)
             }
         };
-        let _ = done.send(Finished {
+        let _ = done.send(FromRequest::Done(Finished {
             id,
             outcome,
             elapsed: started.elapsed(),
-        });
+        }));
     })
 }
 

@@ -11,22 +11,45 @@ use ratatui::widgets::{Block, Paragraph};
 
 use unicode_width::UnicodeWidthChar as _;
 
-use super::app::{App, Tone};
+use super::app::{App, Tone, View};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-/// Draws everything. `spin` advances the spinner.
-pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant, spin: usize) {
-    let [bar, output, input, keys] = Layout::vertical([
+fn layout(area: Rect) -> [Rect; 4] {
+    Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(3),
         Constraint::Length(3),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
+    .areas(area)
+}
+
+/// The output pane's size (inside its border) on a screen of `area`.
+pub fn output_view(area: Rect) -> View {
+    let [_, output, _, _] = layout(area);
+    View {
+        width: usize::from(output.width.saturating_sub(2)).max(8),
+        rows: usize::from(output.height.saturating_sub(2)),
+    }
+}
+
+/// Draws everything. `spin` advances the spinner.
+pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant, spin: usize) {
+    let [bar, output, input, keys] = layout(frame.area());
     cluster_bar(frame, bar, app);
     output_pane(frame, output, app);
     input_line(frame, input, app, now, spin);
+    if let Some(hint) = &app.hint {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                format!(" {hint}"),
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            )),
+            keys,
+        );
+        return;
+    }
     let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Black).bg(Color::Gray));
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -122,11 +145,11 @@ fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let rows = usize::from(area.height.saturating_sub(2));
     let width = usize::from(area.width.saturating_sub(2)).max(8);
-    let end = app.output.len().saturating_sub(app.scroll_back);
-    // Wrap from the newest line backwards until the pane is full: the cost is bounded by
-    // what is on screen, not by the length of the history.
-    let mut lines: Vec<Line<'_>> = Vec::with_capacity(rows);
-    for l in app.output.range(..end).rev() {
+    // Wrap from the newest line backwards until the rows scrolled back and the pane are
+    // covered: the cost is bounded by the scroll position, not the length of the history.
+    let wanted = app.scroll_back + rows;
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(wanted);
+    for l in app.output.iter().rev() {
         let style = match l.tone {
             Tone::Command => Style::new().bold(),
             Tone::Trace => Style::new().fg(Color::Gray),
@@ -137,14 +160,18 @@ fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
         for piece in wrap(&l.text, width).into_iter().rev() {
             lines.push(Line::styled(piece, style));
         }
-        if lines.len() >= rows {
+        if lines.len() >= wanted {
             break;
         }
     }
-    lines.truncate(rows);
-    lines.reverse();
+    let lines: Vec<Line<'_>> = lines
+        .into_iter()
+        .skip(app.scroll_back)
+        .take(rows)
+        .rev()
+        .collect();
     let title = if app.scroll_back > 0 {
-        format!(" Output · scrolled back {} lines (PgDn) ", app.scroll_back)
+        format!(" Output · scrolled back {} rows (PgDn) ", app.scroll_back)
     } else {
         " Output ".to_string()
     };
@@ -154,8 +181,9 @@ fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
     );
 }
 
-/// Cuts `text` into rows of at most `width` columns; continuation rows are indented.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+/// Cuts `text` into rows of at most `width` columns, between words where it can (a word
+/// longer than a row is cut where the row ends); continuation rows are indented.
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     const INDENT: &str = "      ";
     let mut rows = Vec::new();
     let mut row = String::new();
@@ -163,9 +191,18 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     for c in text.chars() {
         let w = c.width().unwrap_or(0);
         if used + w > width {
-            rows.push(std::mem::take(&mut row));
-            row.push_str(INDENT);
-            used = INDENT.len();
+            // Carry the word being cut over to the next row, if the row has room before it.
+            let start = if rows.is_empty() { 0 } else { INDENT.len() };
+            let carry = match row.rfind(' ') {
+                Some(i) if i > start && !c.is_whitespace() => row.split_off(i + 1),
+                _ => String::new(),
+            };
+            rows.push(row.trim_end().to_string());
+            row = format!("{INDENT}{carry}");
+            used = INDENT.len() + carry.chars().map(|c| c.width().unwrap_or(0)).sum::<usize>();
+            if c == ' ' && carry.is_empty() {
+                continue;
+            }
         }
         row.push(c);
         used += w;

@@ -332,6 +332,23 @@ impl Cluster {
         })
     }
 
+    /// Node `id`'s term, polled until it answers (a status call can miss its bound on a
+    /// loaded machine).
+    pub fn term_of(&self, id: u64) -> u64 {
+        wait_for(&format!("node {id} to report its term"), || {
+            let s = &self.status()[id as usize - 1];
+            s["term"].as_u64().ok_or_else(|| s.to_string())
+        })
+    }
+
+    /// Node `id`'s applied index, polled until it answers.
+    pub fn applied_of(&self, id: u64) -> u64 {
+        wait_for(&format!("node {id} to report its applied index"), || {
+            let s = &self.status()[id as usize - 1];
+            s["applied_index"].as_u64().ok_or_else(|| s.to_string())
+        })
+    }
+
     /// Waits until node `id` has applied at least `index`.
     pub fn wait_applied(&self, id: u64, index: u64) {
         wait_for(&format!("node {id} to apply index {index}"), || {

@@ -1,7 +1,9 @@
 //! A tmux server of the test's own (its own socket), for driving real TUIs: type keys,
 //! read the screen with `capture-pane`, poll it with a deadline. Killed on drop, with
-//! everything running inside it.
+//! everything running inside it, and its socket file removed (tmux leaves it behind).
 
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,27 @@ impl Tmux {
         Self {
             socket: format!("raft-test-{}-{}", std::process::id(), rand::random::<u32>()),
         }
+    }
+
+    /// The `-L` socket name, for programs that start the server themselves.
+    pub fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    /// Where tmux keeps this server's socket: `$TMUX_TMPDIR` (or /tmp), `tmux-<uid>/`, then
+    /// the name. The server's own answer when it runs, else that rule.
+    pub fn socket_path(&self) -> PathBuf {
+        let asked = self.run(&["display-message", "-p", "#{socket_path}"]);
+        let said = String::from_utf8_lossy(&asked.stdout).trim().to_string();
+        if asked.status.success() && !said.is_empty() {
+            return PathBuf::from(said);
+        }
+        let tmp = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
+        // /proc/self belongs to the user this process runs as: tmux's uid in the path.
+        let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        PathBuf::from(tmp)
+            .join(format!("tmux-{uid}"))
+            .join(&self.socket)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -72,6 +95,12 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", pane]).stdout).into_owned()
     }
 
+    /// The pane's screen with wrapped lines joined (a long command line as one line).
+    pub fn screen_joined(&self, pane: &str) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-t", pane]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the shell shows its prompt again (the program in front has exited).
     pub fn wait_prompt(&self, pane: &str) {
         self.wait_screen(pane, "the shell prompt", |s| {
@@ -102,6 +131,8 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        let path = self.socket_path();
         let _ = self.run(&["kill-server"]);
+        let _ = std::fs::remove_file(path);
     }
 }

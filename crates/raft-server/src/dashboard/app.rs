@@ -301,7 +301,9 @@ impl App {
     }
 
     fn scroll_events(&mut self, action: Action, status: &NodeStatus, rows: usize) {
-        let max_back = status.events.len().saturating_sub(rows.max(1));
+        // Events wrap, so a page may hold fewer than `rows` of them: scrolling goes on until
+        // the oldest is the newest shown (the panel then fills with those after it).
+        let max_back = status.events.len().saturating_sub(1);
         let page = rows.max(1);
         self.events_back = match action {
             Action::Up => self.events_back + 1,

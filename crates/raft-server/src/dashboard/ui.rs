@@ -1,6 +1,7 @@
 //! Draws one frame from [`FrameData`] and the [`App`] state. Pure: no clocks, no I/O, so
 //! render tests can snapshot it.
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ratatui::Frame;
@@ -293,6 +294,7 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
         Span::styled("■", Style::new().fg(APPLIED)),
         " applied ".into(),
     ]);
+    let wide = area.width >= 60;
     let rows = data.log.iter().map(|r| {
         let (state, color) = if r.index <= s.applied_index {
             ("applied", APPLIED)
@@ -306,27 +308,38 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
             EntryKind::Empty => "noop",
             EntryKind::ConfChange => "conf",
         };
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(r.index.to_string()),
             Cell::from(r.term.to_string()),
             Cell::from(kind),
             Cell::from(state),
             Cell::from(r.text.clone()),
-        ])
-        .style(Style::new().fg(color))
+        ];
+        if !wide {
+            cells.remove(2);
+        }
+        Row::new(cells).style(Style::new().fg(color))
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(7),
-            Constraint::Length(5),
-            Constraint::Length(4),
-            Constraint::Length(11),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(Row::new(["index", "term", "kind", "state", "entry"]).style(Style::new().bold()))
-    .block(panel(title, app.focus == Panel::Log).title_bottom(legend));
+    // Narrow (a playground pane): the entry keeps the room, the kind column goes (the
+    // entry's text says it: PUT, DEL, no-op) and the index column is as wide as the
+    // indexes shown.
+    let digits = |n: u64| n.to_string().len() as u16;
+    let index_width = data.log.last().map_or(5, |r| digits(r.index)).max(5);
+    let mut widths = vec![
+        Constraint::Length(if wide { 7 } else { index_width }),
+        Constraint::Length(if wide { 5 } else { digits(s.term).max(4) }),
+        Constraint::Length(4),
+        Constraint::Length(11),
+        Constraint::Fill(1),
+    ];
+    let mut names = vec!["index", "term", "kind", "state", "entry"];
+    if !wide {
+        widths.remove(2);
+        names.remove(2);
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(names).style(Style::new().bold()))
+        .block(panel(title, app.focus == Panel::Log).title_bottom(legend));
     frame.render_widget(table, area);
     if data.log.is_empty() {
         let hint = Paragraph::new("(the log is empty)").fg(Color::DarkGray);
@@ -415,7 +428,9 @@ fn cluster_columns(is_leader: bool, width: u16) -> Vec<Col> {
         (true, true) => vec![
             Node, Role, Link, Heard, Match, Next, Progress, Inflight, Behind,
         ],
-        (true, false) => vec![Node, Role, Link, Match, Next, Progress, Behind],
+        // Narrow: what a learner reads (its role, how far each follower has got and how
+        // far behind it is) and room left for the events.
+        (true, false) => vec![Node, Role, Link, Match, Progress, Behind],
     }
 }
 
@@ -511,30 +526,121 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
 
 fn events_panel(frame: &mut Frame<'_>, area: Rect, app: &App, status: &NodeStatus) {
     let rows = usize::from(area.height.saturating_sub(2));
+    let width = usize::from(area.width.saturating_sub(2));
     let end = status.events.len().saturating_sub(app.events_back);
-    let start = end.saturating_sub(rows);
-    let lines: Vec<Line<'_>> = status
-        .events
-        .range(start..end)
-        .map(|e| {
-            Line::from(vec![
-                Span::styled(
-                    format!("{} ", time_of_day(e.at)),
-                    Style::new().fg(Color::DarkGray),
-                ),
-                Span::styled(e.text.clone(), event_style(&e.text)),
-            ])
-        })
-        .collect();
+    // A narrow panel (a playground pane) leaves the hour out: its room goes to the text.
+    let short_time = width < 60;
+    let time_width = if short_time { 9 } else { TIME_WIDTH };
+    // Each event whole, wrapped under its text: the newest shown at the bottom, as many
+    // before it as fit; when the oldest is reached with room left, the ones after `end`
+    // fill it (so scrolling to the start shows a full panel).
+    let event_rows = |i: usize| -> Vec<Line<'static>> {
+        let e = &status.events[i];
+        let text_width = width.saturating_sub(time_width + 1).max(8);
+        let style = event_style(&e.text);
+        wrap_words(&e.text, text_width)
+            .into_iter()
+            .enumerate()
+            .map(|(n, piece)| {
+                let time = match (n, short_time) {
+                    (0, false) => format!("{} ", time_of_day(e.at)),
+                    // `MM:SS.mmm` of `HH:MM:SS.mmm`.
+                    (0, true) => format!("{} ", &time_of_day(e.at)[3..]),
+                    _ => " ".repeat(time_width + 1),
+                };
+                Line::from(vec![
+                    Span::styled(time, Style::new().fg(Color::DarkGray)),
+                    Span::styled(piece, style),
+                ])
+            })
+            .collect()
+    };
+    let mut shown: VecDeque<Line<'static>> = VecDeque::new();
+    let mut first = end;
+    while first > 0 {
+        let lines = event_rows(first - 1);
+        if shown.len() + lines.len() > rows && !shown.is_empty() {
+            break;
+        }
+        first -= 1;
+        for line in lines.into_iter().rev() {
+            shown.push_front(line);
+        }
+    }
+    let mut next = end;
+    while next < status.events.len() {
+        let lines = event_rows(next);
+        if shown.len() + lines.len() > rows {
+            break;
+        }
+        shown.extend(lines);
+        next += 1;
+    }
+    let lines: Vec<Line<'static>> = shown.into_iter().take(rows).collect();
+    let clock = if short_time { "UTC min:s" } else { "UTC" };
     let title = if app.events_back == 0 {
-        " Events (UTC) "
+        format!(" Events ({clock}) ")
     } else {
-        " Events (UTC) · scrolled "
+        format!(" Events ({clock}) · scrolled ")
     };
     frame.render_widget(
         Paragraph::new(lines).block(panel(Line::from(title), app.focus == Panel::Events)),
         area,
     );
+}
+
+/// Columns of `HH:MM:SS.mmm`.
+const TIME_WIDTH: usize = 12;
+
+/// Cuts `text` into rows of at most `width` columns between words (a longer word is cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        loop {
+            let used = row.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= width {
+                if used > 0 {
+                    row.push(' ');
+                }
+                row.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                rows.push(std::mem::take(&mut row));
+                continue;
+            }
+            // A word longer than a row: cut it.
+            let cut: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            rows.push(cut);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    // Keep a short last word with the one before ("term 5", not "term" then "5").
+    let n = rows.len();
+    if n >= 2
+        && rows[n - 1].chars().count() <= 2
+        && !rows[n - 1].contains(' ')
+        && let Some(i) = rows[n - 2].rfind(' ')
+    {
+        let moved = rows[n - 2].split_off(i + 1);
+        rows[n - 2].pop();
+        if moved.chars().count() + 1 + rows[n - 1].chars().count() <= width {
+            rows[n - 1] = format!("{moved} {}", rows[n - 1]);
+        } else {
+            rows[n - 2] = format!("{} {moved}", rows[n - 2]);
+        }
+    }
+    rows
 }
 
 fn event_style(text: &str) -> Style {

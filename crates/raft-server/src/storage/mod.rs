@@ -73,6 +73,13 @@ pub enum StorageError {
     /// says little to someone who has to make room.
     #[error("no space left on device in {0}")]
     NoSpace(PathBuf),
+    /// Another process holds the data dir's lock. Named apart because raft-engine says it
+    /// with an internal source path and its own wording.
+    #[error(
+        "data dir {0} is in use by another process (another raft-server with this \
+         --data-dir?); stop that one first, or give this node another --data-dir"
+    )]
+    InUse(PathBuf),
     /// raft-engine failed.
     #[error("raft-engine: {0}")]
     Engine(#[from] raft_engine::Error),
@@ -84,6 +91,11 @@ impl StorageError {
     fn engine(dir: &Path, e: raft_engine::Error) -> Self {
         if is_no_space(&e) {
             Self::NoSpace(dir.to_path_buf())
+        } else if matches!(&e, raft_engine::Error::Other(_))
+            && e.to_string().contains("Failed to lock file")
+        {
+            // raft-engine's only way of saying its LOCK file is held (flock) elsewhere.
+            Self::InUse(dir.to_path_buf())
         } else {
             Self::Engine(e)
         }
