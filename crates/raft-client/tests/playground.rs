@@ -189,3 +189,72 @@ fn the_readme_names_only_files_of_the_repository() {
         assert!(readme.contains(needle), "the README tells {needle:?}");
     }
 }
+
+/// Runs `./playground` with extra arguments, on the test's socket, ports and data dir.
+fn run_playground_args(tmux: &Tmux, base: u16, data: &Path, args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(script())
+        .args(args)
+        .env("PLAYGROUND_BASE_PORT", base.to_string())
+        .env("PLAYGROUND_DATA", data)
+        .env("PLAYGROUND_TMUX_SOCKET", tmux.socket())
+        .env("PLAYGROUND_NO_ATTACH", "1")
+        .env_remove("TMUX")
+        .output()
+        .expect("run ./playground")
+}
+
+#[test]
+fn a_fourth_node_joins_a_running_playground_as_the_readme_says() {
+    let base = free_port_base(6);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux::new();
+    let out = run_playground_args(&tmux, base, dir.path(), &[]);
+    assert!(out.status.success(), "./playground: {out:?}");
+    tmux.wait_screen(
+        "raft-playground:client",
+        "the client's cluster bar to show the leader",
+        |s| s.contains("Cluster · leader node"),
+    );
+    // The README: `./playground --add 4`, then `member add 4 127.0.0.1:6004` in the client.
+    let out = run_playground_args(&tmux, base, dir.path(), &["--add", "4"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let add = format!("member add 4 127.0.0.1:{}", base + 4);
+    assert!(out.status.success() && said.contains(&add), "{out:?}");
+    tmux.wait_screen(
+        "raft-playground:node-4",
+        "node 4 waiting to be added",
+        |s| s.contains("WAITING TO BE ADDED"),
+    );
+    tmux.type_line("raft-playground:client", &add);
+    tmux.wait_screen("raft-playground:client", "node 4 promoted", |s| {
+        s.contains("promote 4 to voter")
+    });
+    tmux.wait_screen("raft-playground:node-4", "node 4 following", |s| {
+        s.contains(" FOLLOWER ") && s.contains("voter")
+    });
+}
+
+#[test]
+fn the_playground_starts_any_number_of_nodes_from_3_to_7() {
+    let base = free_port_base(5);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux::new();
+    let out = run_playground_args(&tmux, base, dir.path(), &["--nodes", "5"]);
+    assert!(out.status.success(), "./playground --nodes 5: {out:?}");
+    wait_for("five dashboards agreeing on a leader", || {
+        let screens: Vec<String> = (1..=5)
+            .map(|i| tmux.screen(&format!("raft-playground:node-{i}")))
+            .collect();
+        let leaders = screens.iter().filter(|s| s.contains(" LEADER ")).count();
+        let followers = screens.iter().filter(|s| s.contains(" FOLLOWER ")).count();
+        if leaders == 1 && followers == 4 {
+            Ok(())
+        } else {
+            Err(screens.join("\n----\n"))
+        }
+    });
+    let out = run_playground_args(&tmux, base, dir.path(), &["--nodes", "8"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give 3 to 7"));
+}

@@ -117,6 +117,16 @@ impl NodeDriver {
             .count();
         match req {
             MemberRequest::AddLearner { id, peer_addr } => {
+                // A new node must start from a snapshot (see NodeDriver::new): a log that
+                // starts at index 1 would apply its conf changes to an empty configuration.
+                if self.storage.snapshot_index() == 0 {
+                    return Err(Check::Refused(
+                        "this cluster's data dirs were made by a raft-server without \
+                         membership changes (their log starts at index 1): a new node could \
+                         not learn the membership; start the cluster afresh to add nodes"
+                            .to_string(),
+                    ));
+                }
                 if let Some(role) = m.role(id) {
                     return Err(Check::Refused(format!(
                         "node {id} is already a member ({}): pick another id, or remove it first",
