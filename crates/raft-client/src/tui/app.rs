@@ -450,6 +450,11 @@ impl App {
         }
     }
 
+    /// A membership command finished a step.
+    pub fn on_step(&mut self, text: &str) {
+        self.push(Tone::Ok, format!("  ✓ {text}"));
+    }
+
     /// A background status refresh arrived.
     pub fn on_cluster(&mut self, reports: Vec<NodeReport>, at: Instant) {
         for r in &reports {

@@ -105,6 +105,11 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
                         app.on_hop(&hop);
                     }
                 }
+                FromRequest::Step(id, text) => {
+                    if running.as_ref().is_some_and(|(running, _)| *running == id) {
+                        app.on_step(&text);
+                    }
+                }
                 FromRequest::Done(done) => {
                     if running.as_ref().is_some_and(|(id, _)| *id == done.id) {
                         running = None;
@@ -133,6 +138,8 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
 enum FromRequest {
     /// Request `id` made an attempt.
     Hop(u64, Hop),
+    /// Request `id` (a membership command) finished a step.
+    Step(u64, String),
     /// A request finished.
     Done(Finished),
 }
@@ -172,7 +179,16 @@ fn spawn_request(
             Request::Status => Outcome::Status(client.status_all().await),
             Request::Fault(cmd) => Outcome::Admin(crate::faults::run(&client, &cmd).await),
             Request::Member(cmd) => {
-                Outcome::Admin(crate::members::run(&client, &cmd, &mut |_| {}).await)
+                // Each step shows as it happens; the report then adds only what went wrong.
+                let steps = done.clone();
+                let mut step = move |text: &str| {
+                    let _ = steps.send(FromRequest::Step(id, text.to_string()));
+                };
+                let report = crate::members::run(&client, &cmd, &mut step).await;
+                Outcome::Admin(crate::admin::Report {
+                    lines: report.lines.into_iter().filter(|l| l.error).collect(),
+                    ..report
+                })
             }
         };
         let _ = done.send(FromRequest::Done(Finished {

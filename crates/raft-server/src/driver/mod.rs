@@ -290,8 +290,12 @@ impl NodeDriver {
             }
             self.take_snapshot_reports();
             let now = Instant::now();
-            if now >= next_tick && self.frozen.is_none() && self.removed.is_none() {
-                self.raw.tick();
+            if now >= next_tick && self.frozen.is_none() {
+                // A removed node takes no part: no elections. Its clock still moves on, so
+                // the loop keeps sleeping between ticks rather than spinning.
+                if self.removed.is_none() {
+                    self.raw.tick();
+                }
                 self.expire_change(now, false);
                 // Skip ticks missed during a long stall rather than firing them in a burst.
                 next_tick = (next_tick + self.tick_interval()).max(now);
