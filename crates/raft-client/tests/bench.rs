@@ -243,9 +243,14 @@ fn bench_argument_errors_exit_2_with_one_line() {
 
 #[test]
 fn bench_against_nothing_exits_3() {
-    let base = free_port_base(3);
-    let peers: Vec<String> = (1..=3)
-        .map(|i| format!("127.0.0.1:{}", base + 1000 + i))
+    // Ports held by listeners that never answer: nobody else (another test process on this
+    // machine) can start a server there meanwhile, and the client sees silent nodes.
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let peers: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").to_string())
         .collect();
     for target in ["playground", "etcd"] {
         let out = std::process::Command::new(client_bin())
@@ -258,4 +263,5 @@ fn bench_against_nothing_exits_3() {
         assert_eq!(stderr.lines().count(), 1, "{target}: {stderr:?}");
         assert!(out.stdout.is_empty(), "{target}");
     }
+    drop(listeners);
 }
