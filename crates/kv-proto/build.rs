@@ -10,7 +10,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::set_var("PROTOC", protoc);
     }
     tonic_prost_build::configure().compile_protos(
-        &["proto/kv.proto", "proto/peer.proto", "proto/admin.proto"],
+        &[
+            "proto/kv.proto",
+            "proto/peer.proto",
+            "proto/admin.proto",
+            // etcd's KV and Maintenance, for `raft-client bench --target etcd`: compiled
+            // here with the vendored protoc, since the etcd-client crate's build script
+            // would need a system one.
+            "proto/etcd.proto",
+        ],
         &["proto"],
     )?;
     println!("cargo:rerun-if-changed=proto");

@@ -5,6 +5,8 @@
 //! - [`admin`]: the admin API (`Admin`: faults and slow motion), served beside `KvApi`.
 //! - [`peer`]: the peer transport (`RaftTransport`), whose batches carry raft-rs messages as
 //!   protobuf 2 bytes so raft-rs's types never meet prost's.
+//! - [`etcd`]: the slice of etcd v3's API (`KV.Put`, `KV.Range`, `Maintenance.Status`) that
+//!   `raft-client bench --target etcd` drives, so both systems are measured by one client.
 
 /// The client API and the replicated command.
 pub mod kv {
@@ -19,6 +21,11 @@ pub mod admin {
 /// The peer-to-peer Raft transport.
 pub mod peer {
     tonic::include_proto!("peer");
+}
+
+/// etcd v3's `etcdserverpb` package, cut down to what the benchmark needs (see `etcd.proto`).
+pub mod etcd {
+    tonic::include_proto!("etcdserverpb");
 }
 
 /// Largest key the cluster accepts, in bytes.

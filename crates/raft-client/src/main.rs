@@ -85,6 +85,8 @@ enum Command {
         /// The node to lead next.
         id: Option<u64>,
     },
+    /// Closed-loop throughput and latency of this cluster, or of etcd (--target etcd).
+    Bench(raft_client::bench::BenchArgs),
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
@@ -373,6 +375,7 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
             }
         }
         Command::Fault { action } => print_report(&faults::run(client, &action.into()).await),
+        Command::Bench(bench) => ExitCode::from(raft_client::bench::run_cli(client, bench).await),
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
         }
