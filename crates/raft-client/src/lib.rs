@@ -8,11 +8,13 @@
 //! - [`admin`]: what the admin commands share: ids -> addresses, reports and exit codes.
 //! - [`faults`]: the fault commands (`fault ...`, `slow`).
 //! - [`members`]: the membership commands (`member ...`, `transfer`).
+//! - [`chaos`]: `chaos`: a workload under faults, checked for linearizability.
 //! - [`bench`]: `raft-client bench`, a closed-loop load generator for this cluster or etcd.
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 
 pub mod admin;
 pub mod bench;
+pub mod chaos;
 pub mod client;
 pub mod faults;
 pub mod members;

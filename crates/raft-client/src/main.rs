@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 use raft_client::admin::Report;
+use raft_client::chaos::{self, ChaosError, ChaosOptions, FaultKind};
 use raft_client::client::DEFAULT_PEERS;
 use raft_client::faults::{self, FaultCommand};
 use raft_client::members::{self, MemberCommand};
@@ -87,6 +88,8 @@ enum Command {
     },
     /// Closed-loop throughput and latency of this cluster, or of etcd (--target etcd).
     Bench(raft_client::bench::BenchArgs),
+    /// Jepsen in a box: a concurrent workload under faults, checked for linearizability.
+    Chaos(ChaosArgs),
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
@@ -98,6 +101,44 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `chaos`: exit 0 linearizable, 5 not linearizable, 6 unknown, 3 no cluster.
+#[derive(clap::Args, Debug)]
+struct ChaosArgs {
+    /// How long the workload runs, in seconds.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 5)]
+    clients: usize,
+    /// Keys (k0, k1, ...): few keys, much contention.
+    #[arg(long, default_value_t = 5)]
+    keys: usize,
+    /// Faults to inject, comma separated, of isolate,cut,drop,delay,freeze,transfer,kill
+    /// [default: all that apply; kill only with --spawn]
+    #[arg(long, value_delimiter = ',', value_parser = parse_fault_kind)]
+    faults: Option<Vec<FaultKind>>,
+    /// Start a cluster of N nodes of its own (the raft-server beside raft-client, in a temp
+    /// dir on free ports), which it can also SIGKILL; without it, --peers' cluster.
+    #[arg(long, value_name = "N")]
+    spawn: Option<usize>,
+    /// Mix in get --stale (one node's own copy): expected to fail the check.
+    #[arg(long)]
+    stale_reads: bool,
+    /// Seed of every random choice [default: a random one, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the history here, one JSON object per operation and line.
+    #[arg(long, value_name = "FILE")]
+    history: Option<std::path::PathBuf>,
+    /// Print the verdict as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_fault_kind(s: &str) -> Result<FaultKind, String> {
+    s.parse()
 }
 
 /// Membership changes go through the leader, one at a time.
@@ -376,6 +417,7 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         }
         Command::Fault { action } => print_report(&faults::run(client, &action.into()).await),
         Command::Bench(bench) => ExitCode::from(raft_client::bench::run_cli(client, bench).await),
+        Command::Chaos(args) => chaos(client, args).await,
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
         }
@@ -401,6 +443,50 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         // Handled in main, before any client is made.
         Command::Completions { .. } => ExitCode::SUCCESS,
     }
+}
+
+/// `chaos`: runs, prints progress to stderr, the report (or `--json`) to stdout, writes the
+/// history, exits with the verdict's code.
+async fn chaos(client: &SmartClient, args: ChaosArgs) -> ExitCode {
+    use std::io::IsTerminal as _;
+    let opts = ChaosOptions {
+        seconds: args.seconds,
+        clients: args.clients,
+        keys: args.keys,
+        faults: args.faults,
+        spawn: args.spawn,
+        stale_reads: args.stale_reads,
+        seed: args.seed,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let progress = |line: &str| eprintln!("{line}");
+    let result = match chaos::run(client.peers(), &opts, stop, &progress).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(match e {
+                ChaosError::Usage(_) => EXIT_USAGE,
+                ChaosError::Spawn(_) | ChaosError::Unavailable(_) => EXIT_UNAVAILABLE,
+            });
+        }
+    };
+    if let Some(path) = &args.history {
+        let written = std::fs::File::create(path)
+            .map_err(chaos::history::HistoryError::from)
+            .and_then(|f| chaos::history::write_jsonl(&result.ops, std::io::BufWriter::new(f)));
+        if let Err(e) = written {
+            eprintln!("error: cannot write the history to {}: {e}", path.display());
+        }
+    }
+    if args.json {
+        println!("{}", result.json());
+    } else {
+        let color = std::io::stdout().is_terminal();
+        for line in result.lines(100, color) {
+            println!("{line}");
+        }
+    }
+    ExitCode::from(result.exit_code())
 }
 
 /// Prints an admin command's report: lines to stdout, errors to stderr, then the JSON.

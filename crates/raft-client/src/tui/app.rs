@@ -48,7 +48,7 @@ pub struct OutLine {
 }
 
 /// A request to run in the background.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// Write a key.
     Put {
@@ -81,6 +81,18 @@ pub enum Request {
     Fault(FaultCommand),
     /// A membership command or a leader transfer.
     Member(crate::members::MemberCommand),
+    /// A chaos run; setting the flag stops its workload early (it still heals and checks).
+    Chaos(crate::chaos::ChaosOptions, StopFlag),
+}
+
+/// The flag that stops a chaos run early; equal only to itself.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Request {
@@ -90,7 +102,7 @@ impl Request {
 }
 
 /// What the loop should do after a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Start this request in the background.
     Run(Request),
@@ -109,6 +121,8 @@ pub enum Outcome {
     Status(Vec<NodeReport>),
     /// An admin command's report.
     Admin(Report),
+    /// A chaos run's result.
+    Chaos(Result<crate::chaos::ChaosResult, String>),
 }
 
 /// The request in flight.
@@ -170,6 +184,8 @@ pub struct App {
     /// A one-line note in place of the key hints until the next key (Tab's candidates,
     /// why Enter did not run the line).
     pub hint: Option<String>,
+    /// Stops the chaos run in flight (Esc), which then heals and checks what ran.
+    pub chaos_stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The latest status of every node, for the cluster bar.
     pub cluster: Vec<NodeReport>,
     /// When the cluster bar was last refreshed.
@@ -238,6 +254,16 @@ impl App {
             KeyCode::PageDown => {
                 let page = self.view.rows.saturating_sub(1).max(1);
                 self.scroll_back = self.scroll_back.saturating_sub(page);
+            }
+            KeyCode::Esc if self.in_flight.is_some() && self.chaos_stop.is_some() => {
+                // Not cancelled: it must heal what it broke, and what ran is worth checking.
+                if let Some(stop) = &self.chaos_stop {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                self.push(
+                    Tone::Info,
+                    "  stopping chaos: healing the cluster, then checking what ran…".into(),
+                );
             }
             KeyCode::Esc if self.in_flight.is_some() => return Some(Effect::Cancel),
             KeyCode::Enter => return self.submit(),
@@ -339,6 +365,11 @@ impl App {
             Command::Status => Request::Status,
             Command::Fault(f) => Request::Fault(f),
             Command::Member(m) => Request::Member(m),
+            Command::Chaos(opts) => {
+                let stop = StopFlag::default();
+                self.chaos_stop = Some(std::sync::Arc::clone(&stop.0));
+                Request::Chaos(opts, stop)
+            }
         };
         self.push(Tone::Command, format!("› {line}"));
         self.in_flight = Some(InFlight {
@@ -426,6 +457,25 @@ impl App {
                     self.info(format!("  {line}"));
                 }
                 self.on_cluster(reports, Instant::now());
+            }
+            Outcome::Chaos(result) => {
+                self.chaos_stop = None;
+                match result {
+                    Ok(r) => {
+                        let width = self.view.width.saturating_sub(2).max(40);
+                        for line in r.lines(width, false) {
+                            let tone = if line.starts_with("verdict: LINEARIZABLE") {
+                                Tone::Ok
+                            } else if line.starts_with("verdict:") {
+                                Tone::Error
+                            } else {
+                                Tone::Info
+                            };
+                            self.push(tone, format!("  {line}"));
+                        }
+                    }
+                    Err(e) => self.push(Tone::Error, format!("  ✗ {e}")),
+                }
             }
             Outcome::Admin(report) => {
                 for line in &report.lines {

@@ -1,11 +1,12 @@
 //! The TUI's command language: shell-like words (quotes, backslash escapes) and the
 //! commands built from them. Pure; errors are one line for the user.
 
+use crate::chaos::{ChaosOptions, FaultKind};
 use crate::faults::FaultCommand;
 use crate::members::MemberCommand;
 
 /// A command typed at the prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `put [--node <id>] <key> <value...>`
     Put {
@@ -38,6 +39,8 @@ pub enum Command {
     Fault(FaultCommand),
     /// `member ...` and `transfer [<id>]`: change who is in the cluster, or who leads.
     Member(MemberCommand),
+    /// `chaos [...]`: a workload under faults, checked for linearizability.
+    Chaos(ChaosOptions),
     /// `leader`: who the client thinks leads.
     Leader,
     /// `clear`: empty the output pane.
@@ -54,8 +57,8 @@ pub enum Command {
 
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
-    "put", "get", "sget", "delete", "status", "fault", "slow", "member", "transfer", "leader",
-    "clear", "help", "quit",
+    "put", "get", "sget", "delete", "status", "fault", "slow", "member", "transfer", "chaos",
+    "leader", "clear", "help", "quit",
 ];
 
 /// `member` subcommands, for Tab completion.
@@ -126,6 +129,10 @@ pub const HELP_MEMBERS: &[(&str, &str)] = &[
         "take a member out (a leader hands over first)",
     ),
     ("transfer [<id>]", "hand leadership to a voter"),
+    (
+        "chaos [--seconds 20] [--stale-reads]",
+        "a workload under faults, checked; Esc stops",
+    ),
 ];
 
 /// Splits a line into words: whitespace separates, '...' is literal, "..." allows \" and
@@ -249,6 +256,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "status" => Command::Status,
         "fault" | "faults" => Command::Fault(parse_fault(args)?),
         "member" | "members" => Command::Member(parse_member(args)?),
+        "chaos" => Command::Chaos(parse_chaos(args)?),
         "transfer" => match args {
             [] => Command::Member(MemberCommand::Transfer(None)),
             [id] => {
@@ -367,6 +375,54 @@ fn exactly_one_key(words: &[String], usage: &str) -> Result<String, String> {
             "too many words: usage: {usage} (quote a key that has spaces)"
         )),
     }
+}
+
+/// `chaos [--seconds S] [--clients N] [--keys K] [--faults LIST] [--stale-reads] [--seed N]`.
+fn parse_chaos(args: &[String]) -> Result<ChaosOptions, String> {
+    let usage = "usage: chaos [--seconds S] [--clients N] [--keys K] [--faults LIST] \
+                 [--stale-reads] [--seed N]";
+    let mut opts = ChaosOptions::default();
+    let mut words = args.iter();
+    while let Some(flag) = words.next() {
+        if flag == "--stale-reads" {
+            opts.stale_reads = true;
+            continue;
+        }
+        let value = words
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value: {usage}"))?;
+        let number = |what: &str| -> Result<f64, String> {
+            value
+                .parse::<f64>()
+                .map_err(|_| format!("{what} {value:?} is not a number: {usage}"))
+        };
+        match flag.as_str() {
+            "--seconds" => opts.seconds = number("--seconds")?,
+            "--clients" => opts.clients = number("--clients")? as usize,
+            "--keys" => opts.keys = number("--keys")? as usize,
+            "--seed" => {
+                opts.seed = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--seed {value:?} is not a number: {usage}"))?,
+                );
+            }
+            "--faults" => {
+                let kinds: Result<Vec<FaultKind>, String> =
+                    value.split(',').map(str::parse).collect();
+                opts.faults = Some(kinds?);
+            }
+            "--spawn" => {
+                return Err(
+                    "chaos here runs on this cluster (the one the dashboards show); --spawn is \
+                     for the one-shot raft-client chaos"
+                        .to_string(),
+                );
+            }
+            other => return Err(format!("unknown option {other}: {usage}")),
+        }
+    }
+    Ok(opts)
 }
 
 /// `member <subcommand> ...`.

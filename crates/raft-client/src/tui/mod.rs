@@ -178,6 +178,14 @@ fn spawn_request(
             },
             Request::Status => Outcome::Status(client.status_all().await),
             Request::Fault(cmd) => Outcome::Admin(crate::faults::run(&client, &cmd).await),
+            Request::Chaos(opts, stop) => {
+                let steps = done.clone();
+                let progress = move |text: &str| {
+                    let _ = steps.send(FromRequest::Step(id, text.to_string()));
+                };
+                let result = crate::chaos::run(client.peers(), &opts, stop.0, &progress).await;
+                Outcome::Chaos(result.map_err(|e| e.to_string()))
+            }
             Request::Member(cmd) => {
                 // Each step shows as it happens; the report then adds only what went wrong.
                 let steps = done.clone();

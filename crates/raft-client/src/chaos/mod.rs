@@ -1,0 +1,529 @@
+//! `raft-client chaos`: Jepsen in a box. Concurrent clients run a random workload while a
+//! nemesis breaks the cluster (the fault commands, leader transfers, and with `--spawn` a
+//! cluster of its own whose nodes it SIGKILLs); every operation's invocation, completion and
+//! outcome is recorded; at the end everything is healed, the cluster converges, every key is
+//! read once more, and a linearizability checker decides whether one order of all the
+//! operations explains every result.
+//!
+//! - [`history`]: the recorded operations and their JSON-lines file.
+//! - [`checker`]: the per-key register check (Wing & Gong / Lowe, as in Porcupine) and the
+//!   smallest failing window.
+//! - [`timeline`]: a picture of a violation, one row per client.
+//! - `workload`: the clients. `nemesis`: the faults. `spawned`: `--spawn`'s own cluster.
+
+pub mod checker;
+pub mod history;
+mod nemesis;
+mod spawned;
+pub mod timeline;
+mod workload;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+pub use checker::{Budget, Report, Verdict};
+pub use history::{OpKind, Operation, Outcome};
+pub use nemesis::{ALL as ALL_FAULTS, FaultKind, Injected};
+use serde::Serialize;
+use spawned::{SpawnError, SpawnedCluster};
+use workload::Shared;
+
+use crate::admin::ClusterMap;
+use crate::client::SmartClient;
+use crate::faults::{self, FaultCommand};
+
+/// Exit code of a run whose history is not linearizable.
+pub const EXIT_VIOLATION: u8 = 5;
+/// Exit code of a run the checker could not decide (budget exhausted).
+pub const EXIT_UNKNOWN: u8 = 6;
+/// How long the cluster may take to converge after the faults are healed.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// What `chaos` was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChaosOptions {
+    /// How long the workload runs.
+    pub seconds: f64,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Keys (`k0`, `k1`, ...): few keys, much contention.
+    pub keys: usize,
+    /// The faults to inject; `None`: all that apply (`kill` only with `spawn`).
+    pub faults: Option<Vec<FaultKind>>,
+    /// Start a cluster of this many nodes of its own (and SIGKILL nodes).
+    pub spawn: Option<usize>,
+    /// Mix in reads of one node's own copy (expected to fail the check).
+    pub stale_reads: bool,
+    /// Seed of every random choice (`None`: a random one, printed).
+    pub seed: Option<u64>,
+}
+
+impl Default for ChaosOptions {
+    fn default() -> Self {
+        Self {
+            seconds: 20.0,
+            clients: 5,
+            keys: 5,
+            faults: None,
+            spawn: None,
+            stale_reads: false,
+            seed: None,
+        }
+    }
+}
+
+/// Why a run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChaosError {
+    /// The options do not make sense (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// `--spawn` could not start its cluster.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The cluster had no leader to start with (exit 3).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct ChaosResult {
+    /// Every operation, in the order recorded.
+    pub ops: Vec<Operation>,
+    /// The checker's verdict.
+    pub report: Report,
+    /// How long the check took.
+    pub check_time: Duration,
+    /// The faults injected.
+    pub faults: Vec<Injected>,
+    /// Faults that could not be applied, and other things worth saying.
+    pub warnings: Vec<String>,
+    /// Keys in the run.
+    pub keys: usize,
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// The seed, to run it again.
+    pub seed: u64,
+    /// The faults it could inject.
+    pub kinds: Vec<FaultKind>,
+    /// Whether stale reads were mixed in.
+    pub stale_reads: bool,
+}
+
+impl ChaosResult {
+    /// The exit code of the contract: 0 linearizable, 5 violation, 6 unknown.
+    pub fn exit_code(&self) -> u8 {
+        match self.report.verdict {
+            Verdict::Linearizable => 0,
+            Verdict::Violation => EXIT_VIOLATION,
+            Verdict::Unknown => EXIT_UNKNOWN,
+        }
+    }
+
+    /// The keys the checker found no order for.
+    pub fn failing_keys(&self) -> Vec<&str> {
+        self.report
+            .keys
+            .iter()
+            .filter(|k| k.verdict == Verdict::Violation)
+            .map(|k| k.key.as_str())
+            .collect()
+    }
+
+    /// `--json`: `{"verdict":..,"ops":N,"keys":K,"faults":N,"failing_keys":[...]}`.
+    pub fn json(&self) -> String {
+        #[derive(Serialize)]
+        struct Verdict<'a> {
+            verdict: &'a str,
+            ops: usize,
+            keys: usize,
+            faults: usize,
+            failing_keys: Vec<&'a str>,
+        }
+        let verdict = Verdict {
+            verdict: verdict_name(self.report.verdict),
+            ops: self.ops.len(),
+            keys: self.keys,
+            faults: self.faults.len(),
+            failing_keys: self.failing_keys(),
+        };
+        // Plain strings and integers always serialise.
+        serde_json::to_string(&verdict).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// The report for a person: what ran, what broke, the verdict, and for each failing
+    /// key a timeline `width` columns wide.
+    pub fn lines(&self, width: usize, color: bool) -> Vec<String> {
+        let count = |f: &dyn Fn(&Operation) -> bool| self.ops.iter().filter(|o| f(o)).count();
+        let writes = count(&|o| o.kind.is_write());
+        let unknown = count(&|o| o.outcome == Outcome::Unknown);
+        let failed = count(&|o| o.outcome == Outcome::Fail);
+        let stale = count(&|o| o.kind == OpKind::GetStale && o.outcome == Outcome::Ok);
+        let mut out = vec![format!(
+            "history: {} operations ({writes} writes, {} reads{}; {unknown} outcome unknown, \
+             {failed} failed), {} faults",
+            self.ops.len(),
+            self.ops.len() - writes,
+            if self.stale_reads {
+                format!(", {stale} of them stale reads")
+            } else {
+                String::new()
+            },
+            self.faults.len()
+        )];
+        out.extend(self.warnings.iter().map(|w| format!("note: {w}")));
+        let checked = format!(
+            "checked {} operations on {} keys in {:.1} ms",
+            self.report.ops_checked,
+            self.report.keys.len(),
+            self.check_time.as_secs_f64() * 1000.0
+        );
+        match self.report.verdict {
+            Verdict::Linearizable => {
+                out.push(format!(
+                    "verdict: LINEARIZABLE: one order of the operations explains every result \
+                     ({checked})"
+                ));
+                if self.stale_reads {
+                    out.push(format!(
+                        "no stale read was caught this time ({stale} done): a stale read needs \
+                         a node that missed writes (an isolated or frozen old leader); run \
+                         longer, or with --faults isolate,freeze"
+                    ));
+                }
+            }
+            Verdict::Unknown => out.push(format!(
+                "verdict: UNKNOWN: the checker ran out of its search budget before deciding \
+                 ({checked})"
+            )),
+            Verdict::Violation => {
+                let keys = self.failing_keys();
+                out.push(format!(
+                    "verdict: NOT LINEARIZABLE on key{} {}: no order of the operations explains \
+                     what the clients saw ({checked})",
+                    if keys.len() == 1 { "" } else { "s" },
+                    keys.join(", ")
+                ));
+                // Two pictures tell the story; more would bury the verdict.
+                const SHOWN: usize = 2;
+                let failing: Vec<_> = self
+                    .report
+                    .keys
+                    .iter()
+                    .filter(|k| k.verdict == Verdict::Violation)
+                    .collect();
+                for key in failing.iter().take(SHOWN) {
+                    out.push(String::new());
+                    out.extend(
+                        timeline::render(&self.ops, &key.window, width, color)
+                            .lines()
+                            .map(str::to_string),
+                    );
+                }
+                if failing.len() > SHOWN {
+                    out.push(format!(
+                        "(and {} more keys like these; --history FILE keeps every operation)",
+                        failing.len() - SHOWN
+                    ));
+                }
+                if self.stale_reads {
+                    out.push(String::new());
+                    out.push(
+                        "expected: get --stale answers from one node's own copy, which may be \
+                         behind; a linearizable get asks the leader to confirm it still leads"
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        out.push(format!(
+            "seed {} (--seed {} runs the same choices)",
+            self.seed, self.seed
+        ));
+        out
+    }
+}
+
+/// The contract's name of a verdict.
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Linearizable => "linearizable",
+        Verdict::Violation => "violation",
+        Verdict::Unknown => "unknown",
+    }
+}
+
+/// Runs chaos against the cluster at `peers` (or one of its own with `--spawn`);
+/// `progress` sees a line now and then (faults as they happen, counts each few seconds).
+/// `stop` ends the workload early (the TUI's Esc); the cluster is healed either way.
+pub async fn run(
+    peers: Vec<String>,
+    opts: &ChaosOptions,
+    stop: Arc<AtomicBool>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<ChaosResult, ChaosError> {
+    check(opts)?;
+    let seed = opts.seed.unwrap_or_else(rand::random);
+    let mut spawned = match opts.spawn {
+        Some(n) => Some(SpawnedCluster::start(n)?),
+        None => None,
+    };
+    let peers = spawned.as_ref().map_or(peers, SpawnedCluster::api_addrs);
+    let admin = Arc::new(
+        SmartClient::new(peers.clone(), Duration::from_secs(5))
+            .map_err(|e| ChaosError::Usage(e.to_string()))?,
+    );
+    if spawned.is_some() {
+        progress(&format!(
+            "started {} nodes of its own ({})",
+            peers.len(),
+            peers.join(", ")
+        ));
+    }
+    wait_leader(&admin, Duration::from_secs(20)).await?;
+    let map = ClusterMap::discover(&admin).await;
+    let kinds: Vec<FaultKind> = opts
+        .faults
+        .clone()
+        .unwrap_or_else(|| ALL_FAULTS.to_vec())
+        .into_iter()
+        .filter(|k| *k != FaultKind::Kill || spawned.is_some())
+        .collect();
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    progress(&format!(
+        "chaos: {} nodes, {} clients, {} keys, {:.0} s, faults {}, seed {seed}",
+        map.nodes.len(),
+        opts.clients,
+        opts.keys,
+        opts.seconds,
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(",")
+        }
+    ));
+
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        stop: AtomicBool::new(false),
+        history: Mutex::new(Vec::new()),
+        victim: AtomicU64::new(0),
+        nodes: map.nodes.clone().into_iter().collect(),
+    });
+    let mut clients = tokio::task::JoinSet::new();
+    for process in 1..=opts.clients as u64 {
+        clients.spawn(workload::client(
+            process,
+            peers.clone(),
+            opts.keys,
+            opts.stale_reads,
+            seed.wrapping_add(process),
+            Arc::clone(&shared),
+        ));
+    }
+    let timer = {
+        let shared = Arc::clone(&shared);
+        let run_for = Duration::from_secs_f64(opts.seconds);
+        async move {
+            let mut said = Instant::now();
+            while shared.start.elapsed() < run_for && !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if said.elapsed() >= Duration::from_secs(3) {
+                    said = Instant::now();
+                    progress(&format!(
+                        "  {:>5.1} s: {} operations so far",
+                        shared.start.elapsed().as_secs_f64(),
+                        shared.ops()
+                    ));
+                }
+            }
+            shared.stop.store(true, Ordering::Relaxed);
+        }
+    };
+    let mut on_fault = |f: &Injected| {
+        progress(&format!("  {:>5.1} s: {} ({:.1} s)", f.at, f.what, f.held));
+    };
+    let (log, ()) = tokio::join!(
+        nemesis::run(
+            Arc::clone(&admin),
+            kinds.clone(),
+            seed,
+            Arc::clone(&shared),
+            spawned.as_mut(),
+            &mut on_fault,
+        ),
+        timer
+    );
+    while clients.join_next().await.is_some() {}
+
+    // Everything healed, every node back, and the same log everywhere before the last reads.
+    let mut warnings = log.warnings;
+    let _ = faults::run(&admin, &FaultCommand::Heal(None)).await;
+    if let Some(cluster) = spawned.as_mut() {
+        for id in cluster.down() {
+            if let Err(e) = cluster.spawn(id) {
+                warnings.push(format!("cannot restart node {id}: {e}"));
+            }
+        }
+    }
+    progress("healed every fault; waiting for the cluster to converge");
+    if let Err(why) = converge(&admin, map.nodes.len()).await {
+        warnings.push(why);
+    }
+    final_reads(&peers, opts, &shared).await;
+
+    let ops = std::mem::take(
+        &mut *shared
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    let started = Instant::now();
+    let report = checker::check(&ops, Budget::default());
+    let check_time = started.elapsed();
+    Ok(ChaosResult {
+        ops,
+        report,
+        check_time,
+        faults: log.injected,
+        warnings,
+        keys: opts.keys,
+        nodes: map.nodes.len(),
+        seed,
+        kinds,
+        stale_reads: opts.stale_reads,
+    })
+}
+
+fn check(opts: &ChaosOptions) -> Result<(), ChaosError> {
+    let usage = |m: String| Err(ChaosError::Usage(m));
+    if !(opts.seconds > 0.0 && opts.seconds <= 3600.0) {
+        return usage(format!(
+            "--seconds {} is out of range: give more than 0, up to 3600",
+            opts.seconds
+        ));
+    }
+    if !(1..=100).contains(&opts.clients) {
+        return usage(format!(
+            "--clients {} is out of range: give 1 to 100",
+            opts.clients
+        ));
+    }
+    if !(1..=10_000).contains(&opts.keys) {
+        return usage(format!(
+            "--keys {} is out of range: give 1 to 10000",
+            opts.keys
+        ));
+    }
+    if let Some(n) = opts.spawn
+        && !(1..=7).contains(&n)
+    {
+        return usage(format!("--spawn {n} is out of range: give 1 to 7 nodes"));
+    }
+    let asks_kill = opts
+        .faults
+        .as_ref()
+        .is_some_and(|f| f.contains(&FaultKind::Kill));
+    if asks_kill && opts.spawn.is_none() {
+        return usage(
+            "--faults kill needs --spawn N: only a cluster of its own can be SIGKILLed".to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Waits for a leader, or says the cluster is unavailable: at once when no node has answered
+/// at all for a few seconds (nothing is running there), else after `within`.
+async fn wait_leader(admin: &SmartClient, within: Duration) -> Result<u64, ChaosError> {
+    let started = Instant::now();
+    let deadline = started + within;
+    let mut anyone = false;
+    loop {
+        if let Some(l) = nemesis::leader_of(admin).await {
+            return Ok(l);
+        }
+        if !anyone {
+            let reports = admin.status_all_within(Duration::from_millis(500)).await;
+            anyone = reports.iter().any(|r| r.status.is_ok());
+        }
+        let nobody = !anyone && started.elapsed() >= Duration::from_secs(3);
+        if nobody || Instant::now() >= deadline {
+            return Err(ChaosError::Unavailable(format!(
+                "no leader at {} within {within:?}: is the cluster running? (the client API is \
+                 on peer port + 1000; or use --spawn 3)",
+                admin.peers().join(", ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until every node answers, one leader leads, and all have applied the same index.
+async fn converge(admin: &SmartClient, nodes: usize) -> Result<(), String> {
+    let deadline = Instant::now() + CONVERGE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let reports = admin.status_all_within(Duration::from_secs(1)).await;
+        let up: Vec<_> = reports
+            .iter()
+            .filter_map(|r| r.status.as_ref().ok())
+            .collect();
+        let leaders = up.iter().filter(|s| s.role == "Leader").count();
+        let applied: Vec<u64> = up.iter().map(|s| s.applied_index).collect();
+        let same = applied.windows(2).all(|w| w[0] == w[1]);
+        if up.len() >= nodes && leaders == 1 && same {
+            return Ok(());
+        }
+        last = format!(
+            "{} of {nodes} nodes answer, {leaders} leader(s), applied {applied:?}",
+            up.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "the cluster did not converge within {CONVERGE:?} after healing ({last})"
+    ))
+}
+
+/// One linearizable read of every key, recorded: it pins down what the unknown writes did.
+async fn final_reads(peers: &[String], opts: &ChaosOptions, shared: &Shared) {
+    let Ok(client) = SmartClient::new(peers.to_vec(), Duration::from_secs(10)) else {
+        return;
+    };
+    let process = opts.clients as u64 + 1;
+    let mut reads = HashMap::new();
+    for k in 0..opts.keys {
+        let key = format!("k{k}");
+        let invoke_us = shared.now_us();
+        let (value, outcome) = match client.get(&key, false).await {
+            Ok(r) if r.value.found => (
+                Some(String::from_utf8_lossy(&r.value.value).into_owned()),
+                Outcome::Ok,
+            ),
+            Ok(_) => (None, Outcome::Ok),
+            Err(_) => (None, Outcome::Fail),
+        };
+        reads.insert(key.clone(), (value, outcome, invoke_us, shared.now_us()));
+    }
+    let mut history = shared
+        .history
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let mut keys: Vec<_> = reads.into_iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, (value, outcome, invoke_us, complete_us)) in keys {
+        history.push(Operation {
+            process,
+            kind: OpKind::Get,
+            key,
+            value,
+            invoke_us,
+            complete_us,
+            outcome,
+        });
+    }
+}

@@ -1,0 +1,254 @@
+//! The nemesis: while the clients run, it breaks the cluster one fault at a time through
+//! the same commands a learner types (`fault ...`, `transfer`), holds each for a second or
+//! three, and heals it before the next; with a spawned cluster it also SIGKILLs and
+//! restarts nodes. Every fault is logged with its time, for the report.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom as _;
+use rand::{Rng as _, SeedableRng as _};
+
+use super::spawned::SpawnedCluster;
+use super::workload::Shared;
+use crate::admin::Ending;
+use crate::client::SmartClient;
+use crate::faults::{self, FaultCommand};
+use crate::members::{self, MemberCommand};
+
+/// A kind of fault the nemesis may inject (`--faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Cut every link of a node (often the leader).
+    Isolate,
+    /// Cut the link between two nodes.
+    Cut,
+    /// A node loses a share of its messages.
+    Drop,
+    /// A node's messages arrive late.
+    Delay,
+    /// A node stops, as if paused.
+    Freeze,
+    /// Leadership moves.
+    Transfer,
+    /// A node is SIGKILLed and restarted (`--spawn` only).
+    Kill,
+}
+
+/// Every kind, in the order `--faults` lists them.
+pub const ALL: [FaultKind; 7] = [
+    FaultKind::Isolate,
+    FaultKind::Cut,
+    FaultKind::Drop,
+    FaultKind::Delay,
+    FaultKind::Freeze,
+    FaultKind::Transfer,
+    FaultKind::Kill,
+];
+
+impl FaultKind {
+    /// Its name in `--faults`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Isolate => "isolate",
+            FaultKind::Cut => "cut",
+            FaultKind::Drop => "drop",
+            FaultKind::Delay => "delay",
+            FaultKind::Freeze => "freeze",
+            FaultKind::Transfer => "transfer",
+            FaultKind::Kill => "kill",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        ALL.iter()
+            .copied()
+            .find(|k| k.name() == s.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALL.iter().map(|k| k.name()).collect();
+                format!("unknown fault {s:?}: give some of {}", names.join(","))
+            })
+    }
+}
+
+/// One fault the nemesis injected.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    /// When it began, seconds into the run.
+    pub at: f64,
+    /// What it was, in a few words.
+    pub what: String,
+    /// How long it was held.
+    pub held: f64,
+}
+
+/// What the nemesis did: the faults, and any it could not apply.
+#[derive(Debug, Default)]
+pub struct NemesisLog {
+    /// The faults injected, in order.
+    pub injected: Vec<Injected>,
+    /// Faults refused or that failed (a node refused a fault command, a restart failed).
+    pub warnings: Vec<String>,
+}
+
+/// Runs the nemesis until `shared.stop`; returns what it did. Heals what it did before
+/// returning, also when stopped in the middle of a fault.
+pub async fn run(
+    client: Arc<SmartClient>,
+    kinds: Vec<FaultKind>,
+    seed: u64,
+    shared: Arc<Shared>,
+    mut spawned: Option<&mut SpawnedCluster>,
+    on_fault: &mut (dyn FnMut(&Injected) + Send),
+) -> NemesisLog {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x006e_656d_6573_6973);
+    let mut log = NemesisLog::default();
+    let warnings = &mut log.warnings;
+    let mut ids: Vec<u64> = shared.nodes.keys().copied().collect();
+    ids.sort_unstable();
+    if kinds.is_empty() || ids.is_empty() {
+        return log;
+    }
+    loop {
+        if pause(&shared, rng.random_range(400..1200)).await {
+            return log;
+        }
+        let Some(&kind) = kinds.choose(&mut rng) else {
+            return log;
+        };
+        let at = shared.start.elapsed().as_secs_f64();
+        let hold = rng.random_range(800..2500);
+        let leader = leader_of(&client).await;
+        let victim = match leader {
+            // The leader half the time: that is where faults teach the most.
+            Some(l) if rng.random_bool(0.5) => l,
+            _ => *ids.choose(&mut rng).unwrap_or(&ids[0]),
+        };
+        let what = match kind {
+            FaultKind::Isolate => {
+                shared.victim.store(victim, Ordering::Relaxed);
+                fault(warnings, &client, FaultCommand::Isolate(victim)).await;
+                pause(&shared, hold).await;
+                fault(warnings, &client, FaultCommand::Heal(Some(victim))).await;
+                format!("isolate node {victim}{}", leader_mark(victim, leader))
+            }
+            FaultKind::Cut => {
+                let other = *ids
+                    .iter()
+                    .filter(|id| **id != victim)
+                    .collect::<Vec<_>>()
+                    .choose(&mut rng)
+                    .map_or(&victim, |id| *id);
+                if other == victim {
+                    continue;
+                }
+                fault(warnings, &client, FaultCommand::Cut(victim, other)).await;
+                pause(&shared, hold).await;
+                fault(warnings, &client, FaultCommand::Heal(Some(victim))).await;
+                format!("cut nodes {victim} and {other}")
+            }
+            FaultKind::Drop => {
+                let percent = rng.random_range(20..60);
+                fault(warnings, &client, FaultCommand::Drop(victim, percent)).await;
+                pause(&shared, hold).await;
+                fault(warnings, &client, FaultCommand::Heal(Some(victim))).await;
+                format!("node {victim} drops {percent}%")
+            }
+            FaultKind::Delay => {
+                let ms = rng.random_range(50..300);
+                fault(warnings, &client, FaultCommand::Delay(victim, ms)).await;
+                pause(&shared, hold).await;
+                fault(warnings, &client, FaultCommand::Heal(Some(victim))).await;
+                format!("node {victim} delays {ms} ms")
+            }
+            FaultKind::Freeze => {
+                shared.victim.store(victim, Ordering::Relaxed);
+                fault(warnings, &client, FaultCommand::Freeze(victim)).await;
+                pause(&shared, hold).await;
+                fault(warnings, &client, FaultCommand::Thaw(victim)).await;
+                format!("freeze node {victim}{}", leader_mark(victim, leader))
+            }
+            FaultKind::Transfer => {
+                let _ = members::run(&client, &MemberCommand::Transfer(None), &mut |_| {}).await;
+                "transfer leadership".to_string()
+            }
+            FaultKind::Kill => {
+                let Some(cluster) = spawned.as_deref_mut() else {
+                    continue;
+                };
+                cluster.kill(victim);
+                pause(&shared, hold).await;
+                if let Err(e) = cluster.spawn(victim) {
+                    warnings.push(format!("cannot restart node {victim}: {e}"));
+                }
+                format!(
+                    "SIGKILL node {victim}{}, restart",
+                    leader_mark(victim, leader)
+                )
+            }
+        };
+        shared.victim.store(0, Ordering::Relaxed);
+        let injected = Injected {
+            at,
+            what,
+            held: shared.start.elapsed().as_secs_f64() - at,
+        };
+        on_fault(&injected);
+        log.injected.push(injected);
+    }
+}
+
+/// Sleeps `ms` or until the run stops; true when it stopped.
+async fn pause(shared: &Shared, ms: u64) -> bool {
+    let end = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while tokio::time::Instant::now() < end {
+        if shared.stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shared.stop.load(Ordering::Relaxed)
+}
+
+/// Applies a fault; a node it could not reach (killed meanwhile) is not an error here, a
+/// refusal is noted.
+async fn fault(warnings: &mut Vec<String>, client: &SmartClient, cmd: FaultCommand) {
+    let report = faults::run(client, &cmd).await;
+    if report.ending == Ending::Refused {
+        let lines: Vec<&str> = report.lines.iter().map(|l| l.text.as_str()).collect();
+        warnings.push(lines.join("; "));
+    }
+}
+
+/// The leader the reachable nodes agree on (highest term), if any.
+pub async fn leader_of(client: &SmartClient) -> Option<u64> {
+    let reports = client.status_all_within(Duration::from_millis(500)).await;
+    reports
+        .iter()
+        .filter_map(|r| r.status.as_ref().ok())
+        .filter(|s| s.role == "Leader" && !s.frozen)
+        .max_by_key(|s| s.term)
+        .map(|s| s.id)
+}
+
+fn leader_mark(id: u64, leader: Option<u64>) -> &'static str {
+    if leader == Some(id) {
+        " (the leader)"
+    } else {
+        ""
+    }
+}

@@ -1,0 +1,171 @@
+//! The chaos workload: concurrent clients, each a [`SmartClient`] of its own (its own
+//! client id, so its writes carry their own request ids), doing random puts, deletes and
+//! linearizable reads on a small key space, and with `--stale-reads` reads of one node's own
+//! copy. Every operation is recorded with its invocation and completion time and what the
+//! client knows of its outcome.
+//!
+//! Outcomes, as the checker needs them: a read that got no answer tells nothing (`fail`); a
+//! write is `fail` only when it certainly was not applied (every attempt was refused at
+//! connect or answered "not the leader", which no node proposes), `unknown` when any attempt
+//! may have been proposed, `ok` once acknowledged. Values written are unique, so a read
+//! names the write it saw.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+
+use super::history::{OpKind, Operation, Outcome};
+use crate::client::{ClientError, SmartClient};
+use crate::trace::HopOutcome;
+
+/// How long one operation may take before the client gives up (outcome unknown for a write).
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the clients share with the nemesis and the run.
+pub struct Shared {
+    /// When the run started: times are microseconds since.
+    pub start: Instant,
+    /// Set to stop the clients.
+    pub stop: AtomicBool,
+    /// Every operation recorded so far.
+    pub history: Mutex<Vec<Operation>>,
+    /// Node the nemesis is tormenting now (0: none): stale reads go there half the time.
+    pub victim: AtomicU64,
+    /// API address of every node, by id.
+    pub nodes: HashMap<u64, String>,
+}
+
+impl Shared {
+    /// Microseconds since the start.
+    pub fn now_us(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Operations recorded so far.
+    pub fn ops(&self) -> usize {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn record(&self, op: Operation) {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(op);
+    }
+}
+
+/// One client's loop until `shared.stop`.
+pub async fn client(
+    process: u64,
+    peers: Vec<String>,
+    keys: usize,
+    stale_reads: bool,
+    seed: u64,
+    shared: Arc<Shared>,
+) {
+    let Ok(client) = SmartClient::new(peers, OP_TIMEOUT) else {
+        return;
+    };
+    let mut pinned: HashMap<String, SmartClient> = HashMap::new();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut n = 0u64;
+    while !shared.stop.load(Ordering::Relaxed) {
+        n += 1;
+        let key = format!("k{}", rng.random_range(0..keys.max(1)));
+        let roll = rng.random_range(0..100);
+        let kind = match roll {
+            _ if stale_reads && roll < 20 => OpKind::GetStale,
+            0..40 => OpKind::Get,
+            40..85 => OpKind::Put,
+            _ => OpKind::Delete,
+        };
+        let value = format!("v{process}.{n}");
+        let invoke_us = shared.now_us();
+        let (value, outcome) = match kind {
+            OpKind::Put => (
+                Some(value.clone()),
+                write_outcome(client.put(&key, value.as_bytes()).await.map(|_| ())),
+            ),
+            OpKind::Delete => (None, write_outcome(client.delete(&key).await.map(|_| ()))),
+            OpKind::Get => read(client.get(&key, false).await),
+            OpKind::GetStale => {
+                let addr = stale_target(&shared, &mut rng);
+                let Some(addr) = addr else { continue };
+                let pinned = match pinned.get(&addr) {
+                    Some(c) => c,
+                    None => match SmartClient::new(vec![addr.clone()], OP_TIMEOUT) {
+                        Ok(c) => pinned.entry(addr).or_insert(c.pinned()),
+                        Err(_) => continue,
+                    },
+                };
+                read(pinned.get(&key, true).await)
+            }
+        };
+        shared.record(Operation {
+            process,
+            kind,
+            key,
+            value,
+            invoke_us,
+            complete_us: shared.now_us(),
+            outcome,
+        });
+    }
+}
+
+/// A node to read stale from: the nemesis's current victim half the time (an isolated or
+/// frozen old leader is where stale data lives), else any node.
+fn stale_target(shared: &Shared, rng: &mut StdRng) -> Option<String> {
+    let victim = shared.victim.load(Ordering::Relaxed);
+    if victim != 0 && rng.random_bool(0.5) {
+        return shared.nodes.get(&victim).cloned();
+    }
+    let mut ids: Vec<&u64> = shared.nodes.keys().collect();
+    ids.sort_unstable();
+    let id = ids.get(rng.random_range(0..ids.len().max(1)))?;
+    shared.nodes.get(id).cloned()
+}
+
+fn write_outcome(result: Result<(), ClientError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Ok,
+        Err(ClientError::Rejected(_) | ClientError::BadAddress(_)) => Outcome::Fail,
+        Err(ClientError::NotLeaderHere { .. }) => Outcome::Fail,
+        Err(ClientError::Unavailable { trace, .. }) => {
+            let never_proposed = trace.hops.iter().all(|h| {
+                matches!(
+                    h.outcome,
+                    HopOutcome::Refused(_)
+                        | HopOutcome::NotLeader { .. }
+                        | HopOutcome::NotClientApi
+                )
+            });
+            if never_proposed {
+                Outcome::Fail
+            } else {
+                Outcome::Unknown
+            }
+        }
+        Err(ClientError::Superseded(_)) => Outcome::Unknown,
+    }
+}
+
+fn read(
+    result: Result<crate::client::Reply<kv_proto::kv::GetResponse>, ClientError>,
+) -> (Option<String>, Outcome) {
+    match result {
+        Ok(reply) if reply.value.found => (
+            Some(String::from_utf8_lossy(&reply.value.value).into_owned()),
+            Outcome::Ok,
+        ),
+        Ok(_) => (None, Outcome::Ok),
+        Err(_) => (None, Outcome::Fail),
+    }
+}

@@ -1,0 +1,137 @@
+//! `raft-client chaos` end to end: its own cluster of real server processes, every fault
+//! (SIGKILLs included), the history it writes, and a caught stale read.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{assert_exit, client_bin};
+use serde_json::Value;
+
+fn chaos(args: &[&str]) -> Output {
+    Command::new(client_bin())
+        .arg("chaos")
+        .args(args)
+        .output()
+        .expect("run raft-client chaos")
+}
+
+fn verdict(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "chaos --json printed {text:?} ({e})\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn every_fault_on_a_real_cluster_leaves_a_linearizable_history() {
+    // The binaries the tests use: chaos --spawn starts the raft-server beside raft-client.
+    let _ = common::server_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let history = dir.path().join("history.jsonl");
+    let out = chaos(&[
+        "--spawn",
+        "3",
+        "--seconds",
+        "12",
+        "--json",
+        "--history",
+        &history.to_string_lossy(),
+    ]);
+    let v = verdict(&out);
+    assert_eq!(
+        v["verdict"],
+        "linearizable",
+        "{v}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_exit(&out, 0, "chaos with every fault");
+    assert!(v["ops"].as_u64().unwrap_or(0) > 100, "{v}");
+    assert!(v["faults"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["keys"], 5, "{v}");
+    assert_eq!(v["failing_keys"], serde_json::json!([]), "{v}");
+    // The history: one JSON object per operation, as the contract says.
+    let text = std::fs::read_to_string(&history).expect("history written");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, v["ops"].as_u64().unwrap_or(0));
+    for line in lines.iter().take(50) {
+        let op: Value = serde_json::from_str(line).expect("a JSON object per line");
+        for field in [
+            "process",
+            "op",
+            "key",
+            "value",
+            "invoke_us",
+            "complete_us",
+            "outcome",
+        ] {
+            assert!(op.get(field).is_some(), "{field} missing in {line}");
+        }
+        assert!(
+            op["complete_us"].as_u64() >= op["invoke_us"].as_u64(),
+            "{line}"
+        );
+    }
+    let faults = String::from_utf8_lossy(&out.stderr);
+    assert!(faults.contains("started 3 nodes of its own"), "{faults}");
+}
+
+#[test]
+fn stale_reads_from_an_isolated_leader_are_caught() {
+    let _ = common::server_bin();
+    let out = chaos(&[
+        "--spawn",
+        "3",
+        "--seconds",
+        "8",
+        "--stale-reads",
+        "--faults",
+        "isolate",
+        "--seed",
+        "3",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    // A run that happens to read nothing stale must say so, not pass as a catch.
+    if out.status.code() == Some(0) {
+        assert!(said.contains("no stale read was caught"), "{said}");
+        panic!("this run read nothing stale, and said so:\n{said}");
+    }
+    assert_exit(&out, 5, "chaos --stale-reads with the leader isolated");
+    assert!(said.contains("verdict: NOT LINEARIZABLE"), "{said}");
+    assert!(
+        said.contains("stale get→"),
+        "a timeline of the stale read:\n{said}"
+    );
+    assert!(said.contains("why: stale get"), "{said}");
+}
+
+#[test]
+fn chaos_refuses_what_it_cannot_do() {
+    for (args, needle) in [
+        (vec!["--faults", "kill"], "needs --spawn"),
+        (vec!["--faults", "bogus"], "unknown fault"),
+        (vec!["--seconds", "0"], "out of range"),
+        (vec!["--clients", "0"], "out of range"),
+    ] {
+        let out = chaos(&args);
+        assert_exit(&out, 2, &format!("{args:?}"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // No cluster at --peers: unavailable, said in one line.
+    let base = common::free_port_base(3);
+    let out = Command::new(client_bin())
+        .args([
+            "--peers",
+            &format!("127.0.0.1:{}", base + 1001),
+            "chaos",
+            "--seconds",
+            "1",
+        ])
+        .output()
+        .expect("run chaos");
+    assert_exit(&out, 3, "chaos with no cluster");
+}
