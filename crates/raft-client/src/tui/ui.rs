@@ -220,9 +220,14 @@ fn input_line(frame: &mut Frame<'_>, area: Rect, app: &App, now: Instant, spin: 
             ),
             Span::styled(
                 format!(
-                    "{} · {:.1} s · Esc cancels ",
+                    "{} · {:.1} s · Esc {} ",
                     f.label,
-                    now.saturating_duration_since(f.started).as_secs_f64()
+                    now.saturating_duration_since(f.started).as_secs_f64(),
+                    if app.chaos_stop.is_some() {
+                        "stops it (heals, then checks)"
+                    } else {
+                        "cancels"
+                    }
                 ),
                 Style::new().fg(Color::Yellow),
             ),
