@@ -534,7 +534,7 @@ fn finish<T>(
 
 fn print_trace(trace: &Trace) {
     if let Some((client, seq)) = trace.request_id {
-        eprintln!("request id: client {client:x}, seq {seq}");
+        eprintln!("request id: client {client:016x}, seq {seq}");
     }
     for (i, hop) in trace.hops.iter().enumerate() {
         eprintln!("  {}. {hop}", i + 1);

@@ -735,7 +735,7 @@ fn summary(trace: &Trace) -> String {
     if trace.resends() > 0
         && let Some((client, seq)) = trace.request_id
     {
-        parts.push(format!("same request id {client:x}:{seq} throughout"));
+        parts.push(format!("same request id {client:016x}:{seq} throughout"));
     }
     parts.iter().map(|p| format!(", {p}")).collect()
 }

@@ -66,24 +66,35 @@ impl LogRow {
             EntryType::EntryNormal if e.data.is_empty() => {
                 (EntryKind::Empty, "(new leader's no-op)".to_string())
             }
+            // The request id (the client's first 4 hex digits and its sequence number) shows
+            // a write resent after a failover: the same id twice, applied once.
             EntryType::EntryNormal => match Command::decode(&e.data) {
                 Ok(Command {
                     op: Op::Put { key, value },
+                    client_id,
+                    seq,
                     ..
                 }) => (
                     EntryKind::Command,
                     format!(
-                        "PUT {} = {}",
+                        "PUT {} = {} [{}]",
                         escape(key.as_bytes(), 64),
-                        escape(&value, max_value)
+                        escape(&value, max_value),
+                        request_id(client_id, seq)
                     ),
                 ),
                 Ok(Command {
                     op: Op::Delete { key },
+                    client_id,
+                    seq,
                     ..
                 }) => (
                     EntryKind::Command,
-                    format!("DEL {}", escape(key.as_bytes(), 64)),
+                    format!(
+                        "DEL {} [{}]",
+                        escape(key.as_bytes(), 64),
+                        request_id(client_id, seq)
+                    ),
                 ),
                 Err(_) => (EntryKind::Command, "(undecodable)".to_string()),
             },
@@ -106,6 +117,12 @@ impl LogRow {
             text,
         }
     }
+}
+
+/// A request id as the log panel shows it: `3f53:12` (the client id's first four hex digits,
+/// the sequence number), matching the start of what the client prints.
+pub fn request_id(client_id: u64, seq: u64) -> String {
+    format!("{:04x}:{seq}", client_id >> 48)
 }
 
 /// Where the dashboard reads the log and the keys.
@@ -263,6 +280,28 @@ fn escaped_pieces(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_rows_name_the_request_like_the_client_does() {
+        use crate::command::{Command, Op};
+        let cmd = Command {
+            client_id: 0x3f53_e096_9bd7_0fe0,
+            seq: 2,
+            timestamp_ms: 0,
+            op: Op::Put {
+                key: "x".into(),
+                value: b"once".to_vec(),
+            },
+        };
+        let entry = Entry {
+            index: 12,
+            term: 3,
+            data: cmd.encode().into(),
+            ..Entry::default()
+        };
+        // The client prints the id as 3f53e0969bd70fe0:2.
+        assert_eq!(LogRow::from_entry(&entry, 48).text, "PUT x = once [3f53:2]");
+    }
 
     #[test]
     fn escapes_and_truncates_values() {
