@@ -191,6 +191,7 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
         key_count: s.key_count as u64,
         faults: String::new(),
         frozen: s.frozen,
+        snapshot_index: s.snapshot_index,
         peers: s
             .peers
             .iter()
