@@ -111,6 +111,8 @@ pub struct ClusterMap {
     pub nodes: BTreeMap<u64, String>,
     /// Ids that answered `Status` in this round.
     pub reachable: Vec<u64>,
+    /// When nobody answered because no name in `--peers` resolved: the line to print.
+    pub unresolved: Option<String>,
 }
 
 impl ClusterMap {
@@ -119,7 +121,10 @@ impl ClusterMap {
     pub async fn discover(client: &SmartClient) -> Self {
         let per_node = client.timeout().min(Duration::from_secs(2));
         let reports = client.status_all_within(per_node).await;
-        let mut map = Self::default();
+        let mut map = Self {
+            unresolved: crate::client::all_unresolved(&reports),
+            ..Self::default()
+        };
         for r in &reports {
             let Ok(s) = &r.status else { continue };
             map.reachable.push(s.id);

@@ -18,6 +18,11 @@
 //! `Status` lists, looked up now and then after a success), so it keeps working after the
 //! nodes it was started with are removed.
 //!
+//! Addresses are `host:port`, the host a name or an IP address; names are looked up at
+//! each connect. One that does not resolve counts as a node that refused the connection
+//! (nothing was sent), and once every address known has failed to resolve, the request
+//! ends at once saying so, rather than retrying names until the deadline.
+//!
 //! [`SmartClient::watching`] tells a caller about each attempt as soon as it ends, so the TUI
 //! can show the client looking for the leader while it looks.
 
@@ -128,6 +133,26 @@ fn unavailable_message(write: bool, timeout: Duration, last: &str, trace: &Trace
         seen.join(", ")
     };
     let hops = &trace.hops;
+    let unresolved = |h: &Hop| matches!(h.outcome, HopOutcome::Unresolved(_));
+    if !hops.is_empty() && hops.iter().all(unresolved) {
+        let what = if write {
+            "nothing was written"
+        } else {
+            "no node was asked"
+        };
+        let mut whys: Vec<&str> = Vec::new();
+        for h in hops {
+            if let HopOutcome::Unresolved(m) = &h.outcome
+                && !whys.contains(&m.as_str())
+            {
+                whys.push(m);
+            }
+        }
+        return format!(
+            "{what}: {}; check the host names in --peers",
+            whys.join("; ")
+        );
+    }
     if !hops.is_empty() && hops.iter().all(|h| h.outcome == HopOutcome::NotClientApi) {
         return format!(
             "{} {} not serve the client API: peer ports? A node serves clients on its peer \
@@ -144,7 +169,7 @@ fn unavailable_message(write: bool, timeout: Duration, last: &str, trace: &Trace
             "no node accepted a connection"
         };
         let why = match &hops[hops.len() - 1].outcome {
-            HopOutcome::Refused(m) => m.as_str(),
+            HopOutcome::Refused(m) | HopOutcome::Unresolved(m) => m.as_str(),
             _ => "",
         };
         return format!(
@@ -391,7 +416,7 @@ impl SmartClient {
                         let mut c = KvApiClient::new(ch);
                         match tokio::time::timeout(per_node, c.status(pb::StatusRequest {})).await {
                             Ok(Ok(r)) => Ok(r.into_inner()),
-                            Ok(Err(s)) => Err(describe(&s)),
+                            Ok(Err(s)) => Err(describe_at(&addr, &s)),
                             Err(_) => Err(format!("no answer within {per_node:?}")),
                         }
                     }
@@ -493,6 +518,8 @@ impl SmartClient {
         // Addresses that answered as something other than the client API: they will not
         // change their mind, so once every address has, the request ends.
         let mut not_api: Vec<String> = Vec::new();
+        // Addresses whose host name did not resolve during this request.
+        let mut unresolved: Vec<String> = Vec::new();
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -611,7 +638,14 @@ impl SmartClient {
                     }
                     _ => {
                         self.forget_leader(&target);
-                        hop.outcome = if is_connect_error(&status) {
+                        hop.outcome = if let Some(why) = dns_failure(&status) {
+                            failed.push(target.clone());
+                            unresolved.push(target.clone());
+                            HopOutcome::Unresolved(format!(
+                                "{UNRESOLVED}{}: {why}",
+                                host_of(&target)
+                            ))
+                        } else if is_connect_error(&status) {
                             failed.push(target.clone());
                             HopOutcome::Refused(describe(&status))
                         } else if is_transport_error(&status) {
@@ -631,7 +665,13 @@ impl SmartClient {
             last = format!("{}: {}", hop.addr, hop.outcome);
             watch(&hop);
             trace.hops.push(hop);
-            if peers.iter().all(|p| not_api.contains(p)) {
+            // Nothing left to try: every address is not the client API or its name did not
+            // resolve just now (a typo, most likely; a name that comes up later is found by
+            // the next command).
+            if peers
+                .iter()
+                .all(|p| not_api.contains(p) || unresolved.contains(p))
+            {
                 return Err(ClientError::Unavailable {
                     write: write_id.is_some(),
                     timeout: self.timeout,
@@ -750,6 +790,65 @@ fn is_connect_error(status: &Status) -> bool {
     }
     false
 }
+
+/// What the resolver said when a connection could not be made because the host name did
+/// not resolve: hyper's connector fails with "dns error", caused by getaddrinfo's complaint.
+fn dns_failure(status: &Status) -> Option<String> {
+    use std::error::Error as _;
+    let mut source = status.source();
+    while let Some(s) = source {
+        if s.to_string().starts_with("dns error") {
+            // The resolver's own words are at the end of the chain (tonic wraps hyper's
+            // error, which wraps the io::Error).
+            let mut cause = s.source();
+            let mut detail = String::from("the name has no address");
+            while let Some(c) = cause {
+                detail = c.to_string();
+                cause = c.source();
+            }
+            // std words every failure "failed to lookup address information: <what
+            // getaddrinfo said>"; the caller names the host.
+            let detail = detail
+                .strip_prefix("failed to lookup address information: ")
+                .unwrap_or(&detail);
+            return Some(detail.to_string());
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// The host of `host:port` (an IPv6 address without its brackets).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// One line for a failed call to `addr`: as [`describe`], and naming the host when it
+/// did not resolve.
+pub fn describe_at(addr: &str, status: &Status) -> String {
+    match dns_failure(status) {
+        Some(why) => format!("{UNRESOLVED}{}: {why}", host_of(addr)),
+        None => describe(status),
+    }
+}
+
+/// When no node answered because no name in `reports` resolved: the line to print (each
+/// report's error then comes from [`describe_at`]). `None` if any answered or failed
+/// otherwise.
+pub fn all_unresolved(reports: &[NodeReport]) -> Option<String> {
+    let mut whys: Vec<&str> = Vec::new();
+    for r in reports {
+        match &r.status {
+            Err(e) if e.starts_with(UNRESOLVED) => whys.push(e),
+            _ => return None,
+        }
+    }
+    (!whys.is_empty()).then(|| format!("{}; check the host names in --peers", whys.join("; ")))
+}
+
+/// How [`describe_at`] starts for a name that did not resolve.
+const UNRESOLVED: &str = "cannot resolve ";
 
 /// One line for a failed call.
 pub fn describe(status: &Status) -> String {

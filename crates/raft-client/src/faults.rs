@@ -12,7 +12,7 @@ use serde::Serialize;
 use tonic::Code;
 
 use crate::admin::{ClusterMap, Ending, Report};
-use crate::client::{SmartClient, describe};
+use crate::client::{SmartClient, describe_at};
 
 /// Most a delay may be, in milliseconds (the server refuses more too).
 pub const MAX_DELAY_MS: i64 = 10_000;
@@ -66,13 +66,13 @@ pub async fn run(client: &SmartClient, cmd: &FaultCommand) -> Report {
     let map = ClusterMap::discover(client).await;
     if map.nodes.is_empty() {
         let mut r = Report::new();
-        r.fail(
-            Ending::Unreachable,
+        let why = map.unresolved.clone().unwrap_or_else(|| {
             format!(
                 "no node answered at {}: is the cluster running? (the client API is on peer port + 1000)",
                 client.peers().join(", ")
-            ),
-        );
+            )
+        });
+        r.fail(Ending::Unreachable, why);
         return r;
     }
     let mut report = Report::new();
@@ -228,7 +228,7 @@ async fn call(
                 Ending::Unreachable,
                 format!(
                     "node {id} ({addr}) is unreachable: {}; not applied there",
-                    describe(&status)
+                    describe_at(&addr, &status)
                 ),
             ),
         }),
@@ -259,7 +259,10 @@ async fn list(client: &SmartClient, map: &ClusterMap, json: bool, report: &mut R
             Ok(Ok(resp)) => states.push(resp.into_inner()),
             Ok(Err(status)) => report.fail(
                 Ending::Done,
-                format!("node {id} ({addr}) is unreachable: {}", describe(&status)),
+                format!(
+                    "node {id} ({addr}) is unreachable: {}",
+                    describe_at(addr, &status)
+                ),
             ),
             Err(_) => report.fail(
                 Ending::Done,

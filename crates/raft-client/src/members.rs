@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::admin::{Ending, Report};
-use crate::client::{SmartClient, describe};
+use crate::client::{SmartClient, all_unresolved, describe_at};
 
 /// A learner this close to the leader's last index counts as caught up (the server refuses
 /// a promotion further behind than its own bound, which is larger).
@@ -212,6 +212,12 @@ async fn find_leader_other_than(
                 addr: r.api_addr.clone(),
             });
         }
+        // A typo in --peers does not fix itself by waiting.
+        if let Some(why) = all_unresolved(&reports) {
+            let mut r = Report::new();
+            r.fail(Ending::Unreachable, why);
+            return Err(r);
+        }
         if Instant::now() + Duration::from_millis(100) >= deadline {
             let reachable = reports.iter().filter(|r| r.status.is_ok()).count();
             let why = if reachable == 0 {
@@ -319,7 +325,7 @@ where
                 return Err(unreachable(format!(
                     "node {}: {}",
                     leader.id,
-                    describe(&status)
+                    describe_at(&leader.addr, &status)
                 )));
             }
         }

@@ -37,6 +37,9 @@ pub enum HopOutcome {
     /// No connection could be made (refused, or none within the connect timeout): the
     /// request was not sent.
     Refused(String),
+    /// The address's host name did not resolve ("cannot resolve node2: ..."): the request
+    /// was not sent.
+    Unresolved(String),
     /// The address answered, but does not serve the client API (likely a peer port).
     NotClientApi,
 }
@@ -44,7 +47,7 @@ pub enum HopOutcome {
 impl HopOutcome {
     /// Whether the request may have reached the node (everything but a failed connect).
     pub fn reached_node(&self) -> bool {
-        !matches!(self, HopOutcome::Refused(_))
+        !matches!(self, HopOutcome::Refused(_) | HopOutcome::Unresolved(_))
     }
 }
 
@@ -99,6 +102,7 @@ impl fmt::Display for HopOutcome {
             HopOutcome::Unavailable(m) => write!(f, "unavailable: {m}"),
             HopOutcome::Timeout => f.write_str("no answer (timed out)"),
             HopOutcome::Unreachable(m) | HopOutcome::Refused(m) => write!(f, "unreachable: {m}"),
+            HopOutcome::Unresolved(m) => f.write_str(m),
             HopOutcome::NotClientApi => {
                 f.write_str("not the client API (a peer port? clients use the peer port + 1000)")
             }

@@ -2,12 +2,15 @@
 //!
 //! Owns parsing and validation of what the command line says about the cluster, so that a
 //! bad `--peers` or `--id` becomes one clear error before anything binds a port or touches
-//! the data dir. It does not parse the command line itself (that is `main.rs`, with clap).
+//! the data dir. It does not parse the command line itself (that is `main.rs`, with clap),
+//! and it does not look names up: a host name in `--peers` is resolved when it is used
+//! (see [`crate::addr`]).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::addr::{AddrError, HostPort};
 
 /// The default `--peers`: three nodes on loopback.
 pub const DEFAULT_PEERS: &str = "1=127.0.0.1:6001,2=127.0.0.1:6002,3=127.0.0.1:6003";
@@ -20,6 +23,14 @@ pub enum ConfigError {
     /// An entry is not of the form `id=host:port`.
     #[error("--peers entry {0:?} is not of the form id=host:port (e.g. 1=127.0.0.1:6001)")]
     MalformedPeer(String),
+    /// An entry's address is not `host:port`.
+    #[error("--peers entry {entry:?} is not of the form id=host:port: {why}")]
+    BadAddr {
+        /// The entry.
+        entry: String,
+        /// What is wrong with its address.
+        why: AddrError,
+    },
     /// An id is zero or not a number.
     #[error("--peers entry {0:?} has an invalid id: ids are positive integers")]
     BadId(String),
@@ -28,7 +39,7 @@ pub enum ConfigError {
     DuplicateId(u64),
     /// The same address appears twice.
     #[error("--peers lists address {0} more than once: give each node its own port")]
-    DuplicateAddr(SocketAddr),
+    DuplicateAddr(HostPort),
     /// The peer port leaves no room for the API port (peer port + 1000).
     #[error("peer port {0} is too high: the client API needs port + {API_PORT_OFFSET} <= 65535")]
     PortTooHigh(u16),
@@ -47,11 +58,11 @@ pub enum ConfigError {
     },
 }
 
-/// The client API address of a node whose peer address is `peer_addr` (port + 1000), if
-/// that port exists.
-pub fn api_addr_of(peer_addr: SocketAddr) -> Option<SocketAddr> {
+/// The client API address of a node whose peer address is `peer_addr` (the same host,
+/// port + 1000), if that port exists.
+pub fn api_addr_of(peer_addr: &HostPort) -> Option<HostPort> {
     let port = peer_addr.port().checked_add(API_PORT_OFFSET)?;
-    Some(SocketAddr::new(peer_addr.ip(), port))
+    Some(peer_addr.with_port(port))
 }
 
 /// One member of the cluster.
@@ -59,10 +70,22 @@ pub fn api_addr_of(peer_addr: SocketAddr) -> Option<SocketAddr> {
 pub struct Peer {
     /// Raft id of the node.
     pub id: u64,
-    /// Where the node listens for other nodes.
-    pub peer_addr: SocketAddr,
-    /// Where the node serves the client API (peer port + 1000).
-    pub api_addr: SocketAddr,
+    /// Where the other nodes reach it (a name is resolved when they connect).
+    pub peer_addr: HostPort,
+    /// Where clients reach it: the same host, peer port + 1000.
+    pub api_addr: HostPort,
+}
+
+impl Peer {
+    /// Node `id` at `peer_addr`, if its API port (peer port + 1000) exists.
+    pub fn new(id: u64, peer_addr: HostPort) -> Result<Self, ConfigError> {
+        let api_addr = api_addr_of(&peer_addr).ok_or(ConfigError::PortTooHigh(peer_addr.port()))?;
+        Ok(Self {
+            id,
+            peer_addr,
+            api_addr,
+        })
+    }
 }
 
 /// Every voter of the cluster, by id.
@@ -72,7 +95,7 @@ pub struct PeerMap {
 }
 
 impl PeerMap {
-    /// Parses `1=127.0.0.1:6001,2=127.0.0.1:6002,...`.
+    /// Parses `1=127.0.0.1:6001,2=node2:6001,...` (hosts are names or IP addresses).
     pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let mut peers = BTreeMap::new();
         for raw in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -85,23 +108,16 @@ impl PeerMap {
                 .ok()
                 .filter(|id| *id > 0)
                 .ok_or_else(|| ConfigError::BadId(raw.to_string()))?;
-            let peer_addr: SocketAddr = addr
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::MalformedPeer(raw.to_string()))?;
-            let api_port = peer_addr
-                .port()
-                .checked_add(API_PORT_OFFSET)
-                .ok_or(ConfigError::PortTooHigh(peer_addr.port()))?;
-            let api_addr = SocketAddr::new(peer_addr.ip(), api_port);
+            let peer_addr: HostPort = addr.parse().map_err(|why| ConfigError::BadAddr {
+                entry: raw.to_string(),
+                why,
+            })?;
+            // Names are compared as written (in lower case): `node1:6001` and the address
+            // it resolves to are not caught here, as nothing is looked up yet.
             if peers.values().any(|p: &Peer| p.peer_addr == peer_addr) {
                 return Err(ConfigError::DuplicateAddr(peer_addr));
             }
-            let peer = Peer {
-                id,
-                peer_addr,
-                api_addr,
-            };
+            let peer = Peer::new(id, peer_addr)?;
             if peers.insert(id, peer).is_some() {
                 return Err(ConfigError::DuplicateId(id));
             }
@@ -128,7 +144,9 @@ impl PeerMap {
     }
 
     /// A stable id for the cluster described by this list, so that nodes of another
-    /// cluster (another `--peers`) are told apart. FNV-1a over the canonical form.
+    /// cluster (another `--peers`) are told apart. FNV-1a over the canonical form,
+    /// `1=127.0.0.1:6001,2=node2:6001,...`: for IP addresses the same text as before host
+    /// names were allowed, so existing data dirs keep their cluster id.
     pub fn cluster_id(&self) -> u64 {
         let canonical: Vec<String> = self
             .iter()
@@ -199,6 +217,10 @@ pub struct NodeConfig {
     pub faults_enabled: bool,
     /// New to an existing cluster (`--join`): start with no membership and wait to be added.
     pub join: bool,
+    /// Where to listen for peers (`--listen`), when not at this node's own `--peers`
+    /// address (behind NAT, in a container: `0.0.0.0:6001`). The client API listens on the
+    /// same host at port + 1000. The others keep reaching the node at its `--peers` address.
+    pub listen: Option<HostPort>,
 }
 
 /// The default of [`NodeConfig::snapshot_every`].
@@ -208,6 +230,16 @@ impl NodeConfig {
     /// This node's own entry in `peers`.
     pub fn me(&self) -> Result<&Peer, ConfigError> {
         self.peers.require(self.id)
+    }
+
+    /// Where this node listens: for peers, and for clients (same host, port + 1000).
+    pub fn listen_addrs(&self) -> Result<(HostPort, HostPort), ConfigError> {
+        let peer = match &self.listen {
+            Some(listen) => listen.clone(),
+            None => self.me()?.peer_addr.clone(),
+        };
+        let api = api_addr_of(&peer).ok_or(ConfigError::PortTooHigh(peer.port()))?;
+        Ok((peer, api))
     }
 }
 
@@ -248,13 +280,70 @@ mod tests {
         ));
         assert!(matches!(
             PeerMap::parse("1=localhost"),
-            Err(ConfigError::MalformedPeer(_))
+            Err(ConfigError::BadAddr {
+                why: AddrError::NoPort(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            PeerMap::parse("1=node1:6001,2=NODE1:6001"),
+            Err(ConfigError::DuplicateAddr(_))
         ));
         assert!(matches!(
             PeerMap::parse("1=127.0.0.1:65000"),
             Err(ConfigError::PortTooHigh(65000))
         ));
         assert_eq!(PeerMap::parse(" , "), Err(ConfigError::NoPeers));
+    }
+
+    #[test]
+    fn parses_host_names() {
+        let peers = PeerMap::parse("1=node1:6001, 2=localhost:6002,3=[::1]:6003").expect("parses");
+        let p1 = peers.get(1).expect("peer 1");
+        assert_eq!(p1.peer_addr.to_string(), "node1:6001");
+        assert_eq!(p1.api_addr.to_string(), "node1:7001");
+        assert_eq!(
+            peers.get(2).map(|p| p.api_addr.to_string()).as_deref(),
+            Some("localhost:7002")
+        );
+        assert_eq!(
+            peers.get(3).map(|p| p.api_addr.to_string()).as_deref(),
+            Some("[::1]:7003")
+        );
+        let err = PeerMap::parse("1=node1:6001,2=node 2:6001").expect_err("a space");
+        assert_eq!(
+            err.to_string(),
+            "--peers entry \"2=node 2:6001\" is not of the form id=host:port: \"node 2\" is not \
+             a host name or IP address (names use letters, digits, '-', '.' and '_'; IPv6 \
+             addresses go in brackets, e.g. [::1]:6001)"
+        );
+    }
+
+    #[test]
+    fn listen_defaults_to_the_own_entry() {
+        let mut cfg = NodeConfig {
+            id: 2,
+            peers: PeerMap::parse("1=node1:6001,2=node2:6001").expect("parses"),
+            data_dir: PathBuf::from("unused"),
+            timing: Timing::default(),
+            request_timeout: Duration::from_secs(1),
+            snapshot_every: 0,
+            faults_enabled: true,
+            join: false,
+            listen: None,
+        };
+        let shown = |cfg: &NodeConfig| {
+            let (peer, api) = cfg.listen_addrs().expect("addresses");
+            (peer.to_string(), api.to_string())
+        };
+        assert_eq!(shown(&cfg), ("node2:6001".into(), "node2:7001".into()));
+        cfg.listen = Some("0.0.0.0:16001".parse().expect("parses"));
+        assert_eq!(
+            shown(&cfg),
+            ("0.0.0.0:16001".into(), "0.0.0.0:17001".into())
+        );
+        cfg.listen = Some("0.0.0.0:65000".parse().expect("parses"));
+        assert_eq!(cfg.listen_addrs(), Err(ConfigError::PortTooHigh(65000)));
     }
 
     #[test]
@@ -276,5 +365,17 @@ mod tests {
             PeerMap::parse("1=127.0.0.1:9001,2=127.0.0.1:9002,3=127.0.0.1:9003").expect("parses");
         assert_eq!(a.cluster_id(), b.cluster_id());
         assert_ne!(a.cluster_id(), c.cluster_id());
+        // The value existing data dirs were made with, before host names (FNV-1a of
+        // "1=127.0.0.1:6001,2=127.0.0.1:6002,3=127.0.0.1:6003").
+        assert_eq!(a.cluster_id(), 0xa067_d445_c33b_e441);
+        assert_eq!(a.cluster_id(), fnv1a(DEFAULT_PEERS));
+        let named = PeerMap::parse("1=Node1:6001,2=node2:6001").expect("parses");
+        assert_eq!(named.cluster_id(), fnv1a("1=node1:6001,2=node2:6001"));
+    }
+
+    fn fnv1a(text: &str) -> u64 {
+        text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! raft-server: one node of a raft-playground cluster.
 //!
 //! # Layout
+//! - [`addr`]: `host:port` addresses (names or IP addresses) and their lookup.
 //! - [`config`]: `--peers`, the node's addresses, Raft timing; validation of all of it.
 //! - [`storage`]: raft-engine backed `raft::Storage` (log, hard state, conf state).
 //! - [`command`]: the replicated write and its encoding in a log entry.
@@ -17,6 +18,7 @@
 //! - [`dashboard`]: the live ratatui dashboard of one node.
 //! - [`raft_logger`]: raft-rs's slog output, forwarded to `tracing`.
 
+pub mod addr;
 pub mod command;
 pub mod config;
 pub mod dashboard;

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser};
-use raft_server::config::{DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Timing};
+use raft_server::addr::HostPort;
+use raft_server::config::{
+    DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Timing, api_addr_of,
+};
 use raft_server::dashboard::{self, view::NodeInfo};
 use raft_server::fault_control::FaultControl;
 use raft_server::server::{self, ServerError};
@@ -26,8 +29,14 @@ struct Args {
     #[arg(long, required_unless_present = "completions")]
     id: Option<u64>,
     /// Every voter of the cluster, as id=host:port (the peer port; clients use port + 1000).
+    /// Hosts are names or IP addresses; names are looked up when connecting.
     #[arg(long, default_value = DEFAULT_PEERS)]
     peers: String,
+    /// Listen for peers here (e.g. 0.0.0.0:6001 behind NAT or in a container) and for clients
+    /// on the same host at port + 1000; the others still reach the node at its --peers
+    /// address [default: this node's --peers address]
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
     /// Where to keep the log and hard state [default: data/node-<ID>].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -66,6 +75,8 @@ Examples:
   raft-server --id 1        node 1 of the default three-node cluster (peers on :6001,
                             clients on :7001), with its dashboard; start 2 and 3 likewise
   raft-server --id 2 --peers 1=10.0.0.1:6001,2=10.0.0.2:6001,3=10.0.0.3:6001 --headless
+  raft-server --id 2 --peers 1=node1:6001,2=node2:6001,3=node3:6001 --listen 0.0.0.0:6001
+                            node 2 on host node2, listening on all its interfaces
   raft-server --completions bash > ~/.local/share/bash-completion/completions/raft-server
 
 Ctrl+C, q in the dashboard, or SIGTERM stop the node; start it again with the same
@@ -107,6 +118,21 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
     let id = args.id.context("--id is required")?;
     let peers = PeerMap::parse(&args.peers)?;
     peers.require(id)?;
+    let listen = match &args.listen {
+        None => None,
+        Some(text) => {
+            let addr: HostPort = text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--listen {text:?} is not host:port: {e}"))?;
+            if api_addr_of(&addr).is_none() {
+                anyhow::bail!(
+                    "--listen port {} is too high: the client API needs port + 1000 <= 65535",
+                    addr.port()
+                );
+            }
+            Some(addr)
+        }
+    };
     Ok(NodeConfig {
         id,
         data_dir: args
@@ -123,6 +149,7 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
         snapshot_every: args.snapshot_every,
         faults_enabled: !args.no_faults,
         join: args.join,
+        listen,
     })
 }
 

@@ -9,14 +9,14 @@
 //! the transport, the services and the dashboard read a shared [`MembershipView`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use kv_proto::kv as pb;
 use prost::Message as _;
 use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState};
 
-use crate::config::{API_PORT_OFFSET, Peer, PeerMap};
+use crate::addr::HostPort;
+use crate::config::{Peer, PeerMap};
 
 /// A member's part in the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,8 +74,9 @@ pub fn decode_context(context: &[u8]) -> BTreeMap<u64, String> {
         .unwrap_or_default()
 }
 
-/// The context of a change that adds node `id` at `peer_addr`.
-pub fn encode_context(id: u64, peer_addr: SocketAddr) -> Vec<u8> {
+/// The context of a change that adds node `id` at `peer_addr` (as written: a name travels
+/// as a name, and every node resolves it itself when it connects).
+pub fn encode_context(id: u64, peer_addr: &HostPort) -> Vec<u8> {
     pb::MemberContext {
         members: vec![pb::MemberAddr {
             id,
@@ -261,17 +262,10 @@ impl Membership {
     }
 }
 
+/// Node `id` at an address from the log or a snapshot; `None` if it does not parse (the
+/// leader checked it before proposing, so only a foreign entry could be wrong).
 fn peer_at(id: u64, peer_addr: &str) -> Option<Peer> {
-    let peer_addr: SocketAddr = peer_addr.parse().ok()?;
-    let api_addr = SocketAddr::new(
-        peer_addr.ip(),
-        peer_addr.port().checked_add(API_PORT_OFFSET)?,
-    );
-    Some(Peer {
-        id,
-        peer_addr,
-        api_addr,
-    })
+    Peer::new(id, peer_addr.parse().ok()?).ok()
 }
 
 /// A shared, read-only view of the membership; the driver writes through
@@ -332,7 +326,7 @@ mod tests {
         let mut m = Membership::from_snapshot(&conf(&[1, 2, 3], &[], &[]), None, &seed);
         assert_eq!(m.ids(), [1, 2, 3]);
         assert_eq!(m.role(2), Some(Role::Voter));
-        let ctx = encode_context(4, "127.0.0.1:6004".parse().expect("addr"));
+        let ctx = encode_context(4, &"127.0.0.1:6004".parse().expect("addr"));
         m.apply(10, &ctx, conf(&[1, 2, 3], &[], &[4]));
         assert_eq!(m.role(4), Some(Role::Learner));
         assert_eq!(
@@ -364,10 +358,23 @@ mod tests {
     }
 
     #[test]
+    fn host_names_travel_in_changes_and_snapshots() {
+        let seed = PeerMap::parse("1=node1:6001,2=node2:6001,3=node3:6001").expect("peers");
+        let mut m = Membership::from_snapshot(&conf(&[1, 2, 3], &[], &[]), None, &seed);
+        let ctx = encode_context(4, &"node4:6001".parse().expect("addr"));
+        m.apply(10, &ctx, conf(&[1, 2, 3], &[], &[4]));
+        let api = |m: &Membership, id| m.addr(id).map(|p| p.api_addr.to_string());
+        assert_eq!(api(&m, 4).as_deref(), Some("node4:7001"));
+        let restored = Membership::from_snapshot(m.conf_state(), Some(&m.to_book()), &seed);
+        assert_eq!(api(&restored, 2).as_deref(), Some("node2:7001"));
+        assert_eq!(api(&restored, 4).as_deref(), Some("node4:7001"));
+    }
+
+    #[test]
     fn describes_changes_for_the_log_panel() {
-        let ctx = encode_context(4, "127.0.0.1:6004".parse().expect("addr"));
+        let ctx = encode_context(4, &"node4:6004".parse().expect("addr"));
         let add = single_change(ConfChangeType::AddLearnerNode, 4);
-        assert_eq!(describe_change(&add, &ctx), "add learner 4 @127.0.0.1:6004");
+        assert_eq!(describe_change(&add, &ctx), "add learner 4 @node4:6004");
         let promote = single_change(ConfChangeType::AddNode, 4);
         assert_eq!(describe_change(&promote, &[]), "promote 4");
         let remove = single_change(ConfChangeType::RemoveNode, 2);

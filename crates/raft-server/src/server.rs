@@ -3,8 +3,15 @@
 //!
 //! Ports are bound before the data dir is touched, so a busy port fails fast and leaves
 //! nothing behind.
+//!
+//! The node binds its own `--peers` address, or `--listen` when given. A host name there
+//! is looked up once, at start, and the node listens on every address it resolves to
+//! (`localhost` is often both 127.0.0.1 and ::1, and a client may try either). A name that
+//! does not resolve, or resolves to no address of this machine, stops the start with one
+//! line naming it.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::thread;
@@ -12,11 +19,13 @@ use std::thread;
 use kv_proto::admin::admin_server::AdminServer;
 use kv_proto::kv::kv_api_server::KvApiServer;
 use kv_proto::peer::raft_transport_server::RaftTransportServer;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+use tokio_stream::Stream;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::addr::{HostPort, ResolveError};
 use crate::config::{ConfigError, NodeConfig};
 use crate::driver::{DriverError, NodeDriver, NodeHandle};
 use crate::fault_control::FaultControl;
@@ -36,17 +45,27 @@ pub enum ServerError {
     /// `--id` or `--peers` is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The address to listen on is a name that does not resolve.
+    #[error("{source} ({whose}); {hint}")]
+    Resolve {
+        /// Where the name comes from: this node's `--peers` entry, or `--listen`.
+        whose: String,
+        /// What the resolver said.
+        source: ResolveError,
+        /// How to fix it.
+        hint: String,
+    },
     /// A port is taken or cannot be bound.
     #[error("cannot listen for {what} on {addr}: {source}{hint}")]
     Bind {
         /// "peers" or "clients".
         what: &'static str,
-        /// The address.
-        addr: SocketAddr,
+        /// The address, and the name it was resolved from, if any.
+        addr: String,
         /// What the OS said.
         source: std::io::Error,
         /// How to fix it.
-        hint: &'static str,
+        hint: String,
     },
     /// The data dir cannot be used.
     #[error(transparent)]
@@ -82,20 +101,113 @@ pub struct RunningNode {
     servers: tokio::task::JoinSet<Result<(), tonic::transport::Error>>,
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| {
-        let hint = if source.kind() == std::io::ErrorKind::AddrInUse {
-            " (is another raft-server running? stop it, or choose other ports in --peers)"
+/// Accepted connections of one or more listeners, as tonic takes them.
+type Incoming = Pin<Box<dyn Stream<Item = std::io::Result<TcpStream>> + Send>>;
+
+/// Where this node listens: the addresses (at the peer port) of `peer`, the host of
+/// `--listen` or of its own `--peers` entry, looked up once.
+async fn listen_ips(cfg: &NodeConfig, peer: &HostPort) -> Result<Vec<SocketAddr>, ServerError> {
+    peer.resolve().await.map_err(|source| {
+        let port = peer.port();
+        let (whose, hint) = if cfg.listen.is_some() {
+            (
+                format!("--listen {peer}"),
+                format!("give a name or address of this machine, e.g. --listen 0.0.0.0:{port}"),
+            )
         } else {
-            ""
+            (
+                format!("this node's address {peer} in --peers"),
+                format!(
+                    "check the name, or listen on another address with --listen (e.g. \
+                     --listen 0.0.0.0:{port}) while the others reach this node by that name"
+                ),
+            )
         };
-        ServerError::Bind {
-            what,
-            addr,
+        ServerError::Resolve {
+            whose,
             source,
             hint,
         }
     })
+}
+
+/// Binds `host`'s port on every address in `ips` (what its name resolved to) and merges
+/// what they accept. A port taken on any of them fails; an address that is not this
+/// machine's is skipped as long as another one binds (`localhost` resolving to ::1 on a
+/// host without IPv6). `peer_port` is for the hints.
+async fn bind(
+    what: &'static str,
+    host: &HostPort,
+    ips: &[SocketAddr],
+    peer_port: u16,
+) -> Result<(Incoming, Vec<SocketAddr>), ServerError> {
+    let port = host.port();
+    let name = |addr: SocketAddr| {
+        if host.is_name() {
+            format!("{addr} ({}:{port})", host.host())
+        } else {
+            addr.to_string()
+        }
+    };
+    let mut incoming: Incoming = Box::pin(tokio_stream::empty());
+    let mut bound = Vec::new();
+    let mut first_error = None;
+    for ip in ips {
+        let addr = SocketAddr::new(ip.ip(), port);
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                use tokio_stream::StreamExt as _;
+                bound.push(listener.local_addr().unwrap_or(addr));
+                incoming = Box::pin(incoming.merge(TcpListenerStream::new(listener)));
+            }
+            Err(source) => {
+                let in_use = source.kind() == std::io::ErrorKind::AddrInUse;
+                let hint = match source.kind() {
+                    std::io::ErrorKind::AddrInUse => " (is another raft-server running? stop \
+                         it, or choose other ports in --peers)"
+                        .to_string(),
+                    std::io::ErrorKind::AddrNotAvailable => format!(
+                        " (not an address of this machine: behind NAT or in a container, listen \
+                         on all interfaces with --listen 0.0.0.0:{peer_port})"
+                    ),
+                    _ => String::new(),
+                };
+                let error = ServerError::Bind {
+                    what,
+                    addr: name(addr),
+                    source,
+                    hint,
+                };
+                if in_use {
+                    return Err(error);
+                }
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) if bound.is_empty() => Err(error),
+        Some(error) => {
+            tracing::warn!("{error}; listening on {bound:?} only");
+            Ok((incoming, bound))
+        }
+        None => Ok((incoming, bound)),
+    }
+}
+
+/// A name that resolves to loopback only cannot be reached from other machines: on
+/// Debian-like hosts a machine's own name resolves to 127.0.1.1 in /etc/hosts.
+fn warn_if_loopback_only(host: &HostPort, ips: &[SocketAddr]) {
+    let loopback_name = host.host() == "localhost" || host.host().ends_with(".localhost");
+    if host.is_name() && !loopback_name && ips.iter().all(|a| a.ip().is_loopback()) {
+        tracing::warn!(
+            "{} resolves to {:?} here, loopback only: other machines cannot reach this node \
+             there; listen on all interfaces with --listen 0.0.0.0:{}",
+            host.host(),
+            ips.iter().map(|a| a.ip()).collect::<Vec<_>>(),
+            host.port()
+        );
+    }
 }
 
 /// Starts the node described by `cfg`; it runs until `shutdown` is cancelled.
@@ -104,8 +216,12 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningNode, ServerError> {
     let me = cfg.me()?.clone();
-    let peer_listener = bind("peers", me.peer_addr).await?;
-    let api_listener = bind("clients", me.api_addr).await?;
+    let (listen_peer, listen_api) = cfg.listen_addrs()?;
+    let ips = listen_ips(&cfg, &listen_peer).await?;
+    warn_if_loopback_only(&listen_peer, &ips);
+    let port = listen_peer.port();
+    let (peer_incoming, peer_bound) = bind("peers", &listen_peer, &ips, port).await?;
+    let (api_incoming, api_bound) = bind("clients", &listen_api, &ips, port).await?;
     // A node that joins an existing cluster does not know its id yet (0): it takes the one
     // its new peers send (see PeerService). After that, and for every other node, the id
     // recorded in the data dir holds: --peers on a restart only fills in addresses.
@@ -159,10 +275,7 @@ pub async fn start(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(peer_svc)
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(peer_listener),
-                token.cancelled_owned(),
-            ),
+            .serve_with_incoming_shutdown(peer_incoming, token.cancelled_owned()),
     );
     let api_svc = KvApiServer::new(ApiService::new(cfg.id, handle.clone(), faults.clone()))
         .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
@@ -177,16 +290,19 @@ pub async fn start(
             .tcp_nodelay(true)
             .add_service(api_svc)
             .add_service(admin_svc)
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(api_listener),
-                token.cancelled_owned(),
-            ),
+            .serve_with_incoming_shutdown(api_incoming, token.cancelled_owned()),
     );
     tracing::info!(
-        "node {} serving peers on {} and clients on {}, data in {}",
+        "node {} serving peers on {} and clients on {} (listening on {}), data in {}",
         cfg.id,
         me.peer_addr,
         me.api_addr,
+        peer_bound
+            .iter()
+            .chain(&api_bound)
+            .map(SocketAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         cfg.data_dir.display()
     );
     Ok(RunningNode {

@@ -3,9 +3,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+
+use crate::addr::HostPort;
 
 /// How many recent events the view keeps.
 pub const EVENT_HISTORY: usize = 200;
@@ -72,9 +73,9 @@ pub struct PeerView {
     /// Raft id.
     pub id: u64,
     /// Peer transport address.
-    pub peer_addr: SocketAddr,
+    pub peer_addr: HostPort,
     /// Client API address.
-    pub api_addr: SocketAddr,
+    pub api_addr: HostPort,
     /// True for this node's own entry.
     pub is_self: bool,
     /// Its part in the configuration (`None`: an address from `--peers`, not a member).

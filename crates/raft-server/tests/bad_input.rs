@@ -353,6 +353,89 @@ fn api_port_in_use() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 2b. Addresses: names that do not resolve, a bad --listen, an address not this machine's.
+
+/// A name that never resolves (RFC 6761).
+const NOWHERE: &str = "no-such-node.invalid";
+
+#[test]
+fn own_address_does_not_resolve() {
+    let port = free_peer_port();
+    let peers = format!("1={NOWHERE}:{port},2=127.0.0.1:{}", free_peer_port());
+    let (exit, tmp) = run_to_exit("1", &peers, &[], "exit 1 for a name that does not resolve");
+    exit.assert_one_line_error(
+        Some(1),
+        &[
+            &format!("cannot resolve {NOWHERE}"),
+            &format!("this node's address {NOWHERE}:{port} in --peers"),
+            &format!("--listen 0.0.0.0:{port}"),
+        ],
+    );
+    assert!(!tmp.path().join("data").exists(), "no data dir");
+}
+
+#[test]
+fn malformed_listen() {
+    let port = free_peer_port();
+    for (listen, says) in [
+        ("0.0.0.0", "has no port"),
+        ("0.0.0.0:http", "is not a number"),
+        ("not a host:6001", "is not a host name or IP address"),
+        ("0.0.0.0:65000", "too high"),
+    ] {
+        let (exit, tmp) = run_to_exit(
+            "1",
+            &single(1, port),
+            &["--listen", listen],
+            "a usage error for a malformed --listen",
+        );
+        exit.assert_one_line_error(Some(2), &["--listen", says]);
+        assert!(!tmp.path().join("data").exists(), "no data dir");
+    }
+}
+
+#[test]
+fn listen_does_not_resolve() {
+    let port = free_peer_port();
+    let listen = format!("{NOWHERE}:{port}");
+    let extra = ["--listen", listen.as_str()];
+    let (exit, _tmp) = run_to_exit("1", &single(1, port), &extra, "exit 1 for --listen");
+    exit.assert_one_line_error(
+        Some(1),
+        &[
+            &format!("cannot resolve {NOWHERE}"),
+            &format!("--listen {listen}"),
+        ],
+    );
+}
+
+#[test]
+fn listen_port_in_use() {
+    let (known, port) = (free_peer_port(), free_peer_port());
+    let _held = occupy(port);
+    let listen = format!("127.0.0.1:{port}");
+    let extra = ["--listen", listen.as_str()];
+    let (exit, _tmp) = run_to_exit("1", &single(1, known), &extra, "exit 1 for a busy port");
+    exit.assert_one_line_error(Some(1), &[&listen, "already in use"]);
+}
+
+#[test]
+fn address_of_another_machine() {
+    // 192.0.2.0/24 is for documentation (RFC 5737): never an address of this machine.
+    let port = free_peer_port();
+    let peers = format!("1=192.0.2.1:{port}");
+    let (exit, _tmp) = run_to_exit("1", &peers, &[], "exit 1 for a foreign address");
+    exit.assert_one_line_error(
+        Some(1),
+        &[
+            &format!("192.0.2.1:{port}"),
+            "not an address of this machine",
+            &format!("--listen 0.0.0.0:{port}"),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // 3-5. Data dirs that are not this node's.
 
 #[test]
@@ -504,6 +587,7 @@ fn help_shows_an_example_and_every_default() {
         "raft-server --id 1 ",
         "[default: 1=127.0.0.1:6001,2=127.0.0.1:6002,3=127.0.0.1:6003]",
         "[default: data/node-<ID>]",
+        "--listen <HOST:PORT>",
         "[default: 50]",
         "[default: 10]",
         "[default: 2]",

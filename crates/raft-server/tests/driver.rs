@@ -72,6 +72,7 @@ impl TestCluster {
             snapshot_every: self.snapshot_every,
             faults_enabled: true,
             join: false,
+            listen: None,
         };
         let peers = &self.peers;
         let (storage, recovered) =

@@ -67,6 +67,7 @@ impl Node {
             snapshot_every: 0,
             faults_enabled: true,
             join: false,
+            listen: None,
         };
         let shutdown = CancellationToken::new();
         let running = server::start(cfg, shutdown.clone())

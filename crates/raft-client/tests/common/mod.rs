@@ -92,6 +92,10 @@ pub struct Cluster {
     pub n: u16,
     /// Extra `raft-server` arguments for every node.
     pub server_args: Vec<String>,
+    /// The host every address is written with: `127.0.0.1`, or a name such as `localhost`.
+    pub host: String,
+    /// `--peers` entries after the cluster's own (`9=some-host:port`).
+    pub extra_peers: Vec<String>,
     children: Vec<Option<Child>>,
 }
 
@@ -119,19 +123,22 @@ impl Cluster {
             base: free_port_base(n + 3),
             n,
             server_args: server_args.iter().map(|a| a.to_string()).collect(),
+            host: "127.0.0.1".to_string(),
+            extra_peers: Vec::new(),
             children: (0..n).map(|_| None).collect(),
         }
     }
 
     pub fn peers_arg(&self) -> String {
         (1..=self.n)
-            .map(|i| format!("{i}=127.0.0.1:{}", self.base + i))
+            .map(|i| format!("{i}={}:{}", self.host, self.base + i))
+            .chain(self.extra_peers.iter().cloned())
             .collect::<Vec<_>>()
             .join(",")
     }
 
     pub fn api_addr(&self, id: u64) -> String {
-        format!("127.0.0.1:{}", self.base + id as u16 + 1000)
+        format!("{}:{}", self.host, self.base + id as u16 + 1000)
     }
 
     pub fn api_addrs(&self) -> String {
@@ -161,7 +168,7 @@ impl Cluster {
 
     /// The peer address of node `id`.
     pub fn peer_addr(&self, id: u64) -> String {
-        format!("127.0.0.1:{}", self.base + id as u16)
+        format!("{}:{}", self.host, self.base + id as u16)
     }
 
     /// Starts node `id` (again), appending its log to `node-<id>.log`.

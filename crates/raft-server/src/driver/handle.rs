@@ -138,14 +138,14 @@ pub enum AdminCommand {
 }
 
 /// A membership change asked of the leader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberRequest {
     /// Add a node as a learner, listening for peers at `peer_addr`.
     AddLearner {
         /// Its id.
         id: u64,
-        /// Its peer address.
-        peer_addr: std::net::SocketAddr,
+        /// Its peer address (a host name or IP address).
+        peer_addr: crate::addr::HostPort,
     },
     /// Make a learner a voter (through a joint configuration).
     Promote(u64),

@@ -6,7 +6,6 @@
 //! (the `Implicit` transition), so a learner's promotion or a voter's removal is two entries
 //! a learner can watch: enter joint, leave joint. Adding a learner is one entry.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use protobuf::Message as _;
@@ -16,6 +15,7 @@ use raft_proto::ConfChangeI as _;
 
 use super::NodeDriver;
 use super::handle::{MemberError, MemberOutcome, MemberRequest, RequestError};
+use crate::addr::HostPort;
 use crate::membership::{Role, describe_change, encode_context, single_change};
 
 /// Why a change is not proposed.
@@ -133,7 +133,7 @@ impl NodeDriver {
                         role.as_str()
                     )));
                 }
-                if let Some(other) = self.address_owner(peer_addr, id) {
+                if let Some(other) = self.address_owner(&peer_addr, id) {
                     return Err(Check::Refused(format!(
                         "{peer_addr} is node {other}'s address: give node {id} its own port"
                     )));
@@ -144,7 +144,7 @@ impl NodeDriver {
                 cc.set_transition(raft::eraftpb::ConfChangeTransition::Auto);
                 Ok((
                     cc,
-                    encode_context(id, peer_addr),
+                    encode_context(id, &peer_addr),
                     format!("add learner {id} at {peer_addr}"),
                 ))
             }
@@ -198,11 +198,11 @@ impl NodeDriver {
     }
 
     /// The member other than `id` that listens at `addr`, if any.
-    fn address_owner(&self, addr: SocketAddr, id: u64) -> Option<u64> {
+    fn address_owner(&self, addr: &HostPort, id: u64) -> Option<u64> {
         self.membership.with(|m| {
             m.members()
                 .into_iter()
-                .find(|(other, _, peer)| *other != id && peer.is_some_and(|p| p.peer_addr == addr))
+                .find(|(other, _, peer)| *other != id && peer.is_some_and(|p| &p.peer_addr == addr))
                 .map(|(other, _, _)| other)
         })
     }

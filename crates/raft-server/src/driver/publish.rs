@@ -139,8 +139,8 @@ impl NodeDriver {
             };
             peers.push(PeerView {
                 id: p.id,
-                peer_addr: p.peer_addr,
-                api_addr: p.api_addr,
+                peer_addr: p.peer_addr.clone(),
+                api_addr: p.api_addr.clone(),
                 is_self: p.id == me,
                 role: *role,
                 last_heard,

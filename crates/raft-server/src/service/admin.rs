@@ -16,6 +16,7 @@ use std::time::Duration;
 use kv_proto::kv::LeaderHint;
 use prost::Message as _;
 
+use crate::addr::HostPort;
 use crate::driver::{
     MAX_SLOW_FACTOR, MemberError, MemberRequest, NodeHandle, RequestError, TimeControl,
 };
@@ -123,6 +124,24 @@ impl AdminService {
         }
     }
 
+    /// On the leader, refuses to add a node whose name does not resolve: far more often a
+    /// typo than a machine not up yet (the new node is started, with --join, before it is
+    /// added), and a member nobody can reach is a learner stuck at nothing until removed.
+    /// Only the leader checks, as it is the one that connects to the new node first (other
+    /// machines may see other names); a follower passes the request on, and the driver
+    /// answers with the leader's address.
+    async fn check_resolves(&self, id: u64, peer_addr: &HostPort) -> Result<(), Status> {
+        if self.node.status().borrow().role != RaftRole::Leader {
+            return Ok(());
+        }
+        peer_addr.resolve().await.map(drop).map_err(|e| {
+            Status::invalid_argument(format!(
+                "{e}: node {id} would be unreachable at {peer_addr}; check the name, or start \
+                 the machine or container first (with --join) so that its name resolves"
+            ))
+        })
+    }
+
     fn require_member(&self, peer: u64) -> Result<(), Status> {
         if peer == self.me {
             return Err(status_of(FaultError::SelfLink(self.me).into()));
@@ -212,18 +231,17 @@ impl Admin for AdminService {
                 if add.id == 0 {
                     return Err(Status::invalid_argument("node ids are positive integers"));
                 }
-                let peer_addr = add.peer_addr.parse().map_err(|_| {
-                    Status::invalid_argument(format!(
-                        "{:?} is not a peer address: give host:port, e.g. 127.0.0.1:6004",
-                        add.peer_addr
-                    ))
-                })?;
-                if crate::config::api_addr_of(peer_addr).is_none() {
+                let peer_addr: HostPort = add
+                    .peer_addr
+                    .parse()
+                    .map_err(|e| Status::invalid_argument(format!("bad peer address: {e}")))?;
+                if crate::config::api_addr_of(&peer_addr).is_none() {
                     return Err(Status::invalid_argument(format!(
                         "peer port {} is too high: the client API needs port + 1000 <= 65535",
-                        add.peer_addr
+                        peer_addr.port()
                     )));
                 }
+                self.check_resolves(add.id, &peer_addr).await?;
                 MemberRequest::AddLearner {
                     id: add.id,
                     peer_addr,

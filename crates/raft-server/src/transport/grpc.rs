@@ -5,11 +5,15 @@
 //! `RaftBatch`es, and on any failure drops what it cannot deliver, reports the peer
 //! unreachable to Raft and reconnects with exponential backoff.
 //!
+//! A peer's address may be a host name: it is looked up before every connect, so a name
+//! that does not resolve yet (a container not started) or moved (restarted with a new IP)
+//! is followed. A lookup that fails is a link failure like a refused connection, said once
+//! in the node's events and log ("cannot resolve node4: ...") until the name resolves.
+//!
 //! Every message passes the node's [`FaultFilter`] before it is queued: a dropped one never
 //! reaches the queue, a delayed one reaches it through a [`DelayLines`] thread.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -26,6 +30,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::delay::DelayLines;
 use super::fault::{FaultFilter, Verdict};
 use super::{Transport, is_snapshot};
+use crate::addr::HostPort;
 use crate::config::Peer;
 use crate::driver::NodeHandle;
 use crate::service::peer::REMOVED_PREFIX;
@@ -61,7 +66,7 @@ pub struct GrpcTransport {
 
 /// The sending side of the link to one peer, as the transport tracks it.
 struct Link {
-    addr: SocketAddr,
+    addr: HostPort,
     up: Arc<AtomicBool>,
     stop: CancellationToken,
 }
@@ -144,7 +149,7 @@ impl GrpcTransport {
         self.links.insert(
             peer.id,
             Link {
-                addr: peer.peer_addr,
+                addr: peer.peer_addr.clone(),
                 up,
                 stop,
             },
@@ -237,10 +242,43 @@ impl PeerLink {
         };
         let mut backoff = BACKOFF_MIN;
         let mut was_connected = true;
+        // The resolver's last complaint, said once until the name resolves again.
+        let mut unresolved: Option<String> = None;
         loop {
-            let connected = tokio::select! {
+            // tonic would look the name up too, but its failure is a generic "transport
+            // error": looking it up first says which name failed and why.
+            let resolved = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                c = endpoint.connect() => c,
+                r = self.peer.peer_addr.resolve() => r,
+            };
+            let connected = match resolved {
+                Ok(_) => {
+                    if unresolved.take().is_some() {
+                        // The events timeline is logged too.
+                        self.node.note(format!(
+                            "{} resolves now: connecting to node {}",
+                            self.peer.peer_addr.host(),
+                            self.peer.id
+                        ));
+                    }
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        c = endpoint.connect() => c.map_err(|e| error_chain(&e)),
+                    }
+                }
+                Err(e) => {
+                    let why = format!(
+                        "{e} (node {}'s address {})",
+                        self.peer.id, self.peer.peer_addr
+                    );
+                    if unresolved.as_ref() != Some(&why) {
+                        self.node
+                            .note(format!("link to node {} down: {why}", self.peer.id));
+                        unresolved = Some(why.clone());
+                        was_connected = false;
+                    }
+                    Err(why)
+                }
             };
             let reason = match connected {
                 Ok(channel) => {
@@ -260,7 +298,7 @@ impl PeerLink {
                         Err(reason) => reason,
                     }
                 }
-                Err(e) => e.to_string(),
+                Err(reason) => reason,
             };
             // Whatever is queued cannot be delivered now; Raft resends what matters.
             let held = self.held.take();
@@ -376,6 +414,18 @@ impl PeerLink {
         }
         (batch, snapshot)
     }
+}
+
+/// An error and its causes in one line: tonic's own text for a failed connect is only
+/// "transport error", the cause (refused, timed out) is in the chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 /// The held snapshot, if any, else the next queued message (waiting for one).
