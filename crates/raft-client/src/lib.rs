@@ -10,6 +10,7 @@
 //! - [`members`]: the membership commands (`member ...`, `transfer`).
 //! - [`chaos`]: `chaos`: a workload under faults, checked for linearizability.
 //! - [`bench`]: `raft-client bench`, a closed-loop load generator for this cluster or etcd.
+//! - [`tour`]: the guided tour: Raft's classic scenarios, played and checked on the cluster.
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod client;
 pub mod faults;
 pub mod members;
 pub mod output;
+pub mod tour;
 pub mod trace;
 pub mod tui;
 

@@ -1,0 +1,365 @@
+//! The tour's chapters, as data: the classic Raft scenarios, each a few steps that say what
+//! is about to happen and where to look, type the commands a learner would, and claim what
+//! the cluster will then show. Every chapter ends healed and at normal speed.
+
+use std::time::Duration;
+
+use super::engine::{Act, Chapter, Expect, Pick, Step, Var};
+
+const SHORT: Duration = Duration::from_secs(15);
+/// Slow-motion elections take 5-10 s after the last heartbeat, pre-vote and vote on top.
+const SLOW: Duration = Duration::from_secs(40);
+
+/// Every chapter, in order.
+pub fn chapters() -> Vec<Chapter> {
+    vec![
+        election(),
+        crash(),
+        journey(),
+        partition(),
+        catching_up(),
+        membership(),
+        exactly_once(),
+        chaos(),
+    ]
+}
+
+fn step(say: &'static str, acts: Vec<Act>, expect: Expect, within: Duration) -> Step {
+    Step {
+        say,
+        acts,
+        expect,
+        within,
+    }
+}
+
+fn election() -> Chapter {
+    Chapter {
+        title: "Leader election, and what a term is",
+        steps: vec![
+            step(
+                "Every node is a follower, a candidate or the leader; the client's cluster bar \
+                 and each dashboard's header say which. Time is counted in terms: each election \
+                 starts a new one. First, slow motion: ten times slower, so an election can be \
+                 watched step by step.",
+                vec![Act::Type("slow 10"), Act::Note(Var::Leader, Pick::Leader)],
+                Expect::NewLeader { not: None },
+                SHORT,
+            ),
+            step(
+                "The leader, node {leader}, now freezes, as if its process were paused. Watch \
+                 the other two dashboards' events: for 5-10 s nothing (no heartbeat, but no one \
+                 has waited long enough); then one becomes a PreCandidate and asks for \
+                 pre-votes, then a Candidate in a new term, asks for votes, wins. Press m in a \
+                 dashboard to see each message.",
+                vec![
+                    Act::Note(Var::OldLeader, Pick::Leader),
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Type("fault freeze {old_leader}"),
+                ],
+                Expect::NewLeader {
+                    not: Some(Var::OldLeader),
+                },
+                SLOW,
+            ),
+            step(
+                "Node {old_leader} thaws. It still believes it leads in term {term}... until \
+                 the first message from the new term reaches it: it becomes a follower (its \
+                 events say so).",
+                vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
+                Expect::FollowsInHigherTerm(Var::OldLeader),
+                SLOW,
+            ),
+        ],
+    }
+}
+
+fn crash() -> Chapter {
+    Chapter {
+        title: "The leader crashes and a new one is elected",
+        steps: vec![
+            step(
+                "A write first: the leader appends it, a majority stores it, it is committed \
+                 and applied everywhere.",
+                vec![Act::Type("put color blue")],
+                Expect::Reads("color", Some("blue")),
+                SHORT,
+            ),
+            step(
+                "Now the leader, node {leader}, crashes (frozen here; in the playground Ctrl+C \
+                 in its pane stops it for real). Within a second or two the others notice the \
+                 silence and elect a new leader in a new term.",
+                vec![
+                    Act::Note(Var::OldLeader, Pick::Leader),
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Type("fault freeze {old_leader}"),
+                ],
+                Expect::NewLeader {
+                    not: Some(Var::OldLeader),
+                },
+                SHORT,
+            ),
+            step(
+                "The cluster goes on: two of three is a majority. The client finds the new \
+                 leader by itself (its output shows each node it tried), and nothing \
+                 acknowledged is lost.",
+                vec![Act::Type("put color green")],
+                Expect::Reads("color", Some("green")),
+                SHORT,
+            ),
+            step(
+                "Node {old_leader} comes back (thawed). It learns of the new term, follows, and \
+                 its log catches up: its log panel fills in.",
+                vec![Act::Type("fault thaw {old_leader}")],
+                Expect::All(vec![
+                    Expect::FollowsInHigherTerm(Var::OldLeader),
+                    Expect::Converged,
+                ]),
+                SHORT,
+            ),
+        ],
+    }
+}
+
+fn journey() -> Chapter {
+    Chapter {
+        title: "A write's journey: uncommitted, committed, applied",
+        steps: vec![
+            step(
+                "Slow motion, and the followers' messages made slow (1 s each way), so a write \
+                 can be watched: yellow (uncommitted) in the leader's log, then in the \
+                 followers' logs, then cyan (committed) and green (applied) everywhere.",
+                vec![
+                    Act::Note(Var::Leader, Pick::Leader),
+                    Act::Note(Var::Follower, Pick::Follower),
+                    Act::Note(Var::Other, Pick::OtherFollower),
+                    Act::Type("slow 10"),
+                    Act::Type("fault delay {follower} 1000"),
+                    Act::Type("fault delay {other} 1000"),
+                ],
+                Expect::Nothing,
+                SHORT,
+            ),
+            step(
+                "Now the write. Watch node {leader}'s log panel: the new entry is yellow until \
+                 a majority has it; then the followers' panels: theirs stays yellow until the \
+                 leader's next message tells them the commit index.",
+                vec![
+                    Act::Background("put journey step-by-step"),
+                    Act::Until(Expect::Uncommitted(Var::Leader)),
+                ],
+                Expect::All(vec![
+                    Expect::Background { duplicate: false },
+                    Expect::Converged,
+                ]),
+                SLOW,
+            ),
+            step(
+                "Back to normal speed and timing.",
+                vec![Act::Type("fault heal"), Act::Type("slow 1")],
+                Expect::Converged,
+                SHORT,
+            ),
+        ],
+    }
+}
+
+fn partition() -> Chapter {
+    Chapter {
+        title: "The partitioned leader",
+        steps: vec![
+            step(
+                "A value to watch, and slow motion again: a leader cut off from the others only \
+                 notices after 5-10 s.",
+                vec![Act::Type("put x old"), Act::Type("slow 10")],
+                Expect::Reads("x", Some("old")),
+                SHORT,
+            ),
+            step(
+                "Node {leader} is cut off from the others, and a write is sent to it alone. It \
+                 still believes it leads: it appends the write (yellow in its log panel) and \
+                 waits for a majority it cannot reach. The write never commits.",
+                vec![
+                    Act::Note(Var::OldLeader, Pick::Leader),
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Type("fault isolate {old_leader}"),
+                    Act::Background("put --node {old_leader} x lost"),
+                ],
+                Expect::Uncommitted(Var::OldLeader),
+                SHORT,
+            ),
+            step(
+                "Within 5-10 s node {old_leader} steps down (check-quorum: it heard from no \
+                 majority), and the other two elect a leader in a new term.",
+                vec![],
+                Expect::NewLeader {
+                    not: Some(Var::OldLeader),
+                },
+                SLOW,
+            ),
+            step(
+                "The majority side writes on. On the cut-off node, a linearizable read is \
+                 refused (it cannot confirm it still leads), and a stale read returns its own \
+                 old copy.",
+                vec![Act::Type("slow 1"), Act::Type("put x new")],
+                Expect::All(vec![
+                    Expect::Reads("x", Some("new")),
+                    Expect::RefusedAt(Var::OldLeader, "x"),
+                    Expect::StaleAt(Var::OldLeader, "x", Some("old")),
+                ]),
+                SHORT,
+            ),
+            step(
+                "Healed: node {old_leader} hears of the new term and follows. Its uncommitted \
+                 write is replaced by the leader's entries (its events say which): it was never \
+                 committed, so it was never reported as a success.",
+                vec![Act::Type("fault heal")],
+                Expect::All(vec![
+                    Expect::FollowsInHigherTerm(Var::OldLeader),
+                    Expect::Converged,
+                    Expect::NoneUncommitted(Var::OldLeader),
+                    Expect::StaleAt(Var::OldLeader, "x", Some("new")),
+                ]),
+                SHORT,
+            ),
+        ],
+    }
+}
+
+fn catching_up() -> Chapter {
+    Chapter {
+        title: "A follower that missed messages catches up",
+        steps: vec![
+            step(
+                "Follower {follower} is cut off, and 150 writes go on without it. Watch the \
+                 leader's cluster panel: node {follower} falls behind.",
+                vec![
+                    Act::Note(Var::Follower, Pick::Follower),
+                    Act::Type("fault isolate {follower}"),
+                    Act::Writes("catchup", 150),
+                ],
+                Expect::FarBehind(Var::Follower),
+                Duration::from_secs(60),
+            ),
+            step(
+                "Healed: the leader probes where node {follower}'s log ends and sends what it \
+                 misses. If the entries it needs were already compacted into a snapshot (every \
+                 --snapshot-every entries), it sends the snapshot instead.",
+                vec![
+                    Act::Note(Var::Index, Pick::LastIndexOf(Var::Follower)),
+                    Act::Type("fault heal {follower}"),
+                ],
+                Expect::CaughtUp(Var::Follower),
+                Duration::from_secs(30),
+            ),
+        ],
+    }
+}
+
+fn membership() -> Chapter {
+    Chapter {
+        title: "Adding and removing a node",
+        steps: vec![
+            step(
+                "A cluster changes shape while it serves. A new node, started with --join (in \
+                 the playground: ./playground --tour starts node {new}; else ./playground --add \
+                 {new} in a shell), waits to be added.",
+                vec![Act::Note(Var::NewNode, Pick::NextId)],
+                Expect::Waiting(Var::NewNode),
+                SHORT,
+            ),
+            step(
+                "It joins as a learner: it gets the log (by snapshot) but does not vote, so it \
+                 cannot hold up commits while it catches up. Watch its dashboard fill in, and \
+                 the leader's cluster panel.",
+                vec![Act::Type(
+                    "member add {new} 127.0.0.1:{new_peer_port} --learner",
+                )],
+                Expect::All(vec![
+                    Expect::Member(Var::NewNode, "learner"),
+                    Expect::CaughtUp(Var::NewNode),
+                ]),
+                Duration::from_secs(30),
+            ),
+            step(
+                "Promoted to voter through a joint configuration: for one entry, both the old \
+                 voters and the new ones must agree (the cluster panel says JOINT); then the \
+                 leader leaves it. The log panels show CONF promote and CONF leave joint.",
+                vec![Act::Type("member promote {new}")],
+                Expect::Member(Var::NewNode, "voter"),
+                Duration::from_secs(30),
+            ),
+            step(
+                "And removed again, the same way. Its dashboard says REMOVED: it takes no part \
+                 any more (a removed node comes back only with a fresh data dir and --join).",
+                vec![Act::Type("member remove {new}")],
+                Expect::NotMember(Var::NewNode),
+                Duration::from_secs(30),
+            ),
+        ],
+    }
+}
+
+fn exactly_once() -> Chapter {
+    Chapter {
+        title: "Exactly-once retries",
+        steps: vec![
+            step(
+                "A write can be applied and its answer lost: the client must send it again, and \
+                 the cluster must not apply it twice. To stage it: follower {follower}'s \
+                 messages are made slow (0.8 s each way) and follower {other} is cut off, so the \
+                 leader's commit waits for {follower}'s slow acknowledgement.",
+                vec![
+                    Act::Note(Var::OldLeader, Pick::Leader),
+                    Act::Note(Var::Follower, Pick::Follower),
+                    Act::Note(Var::Other, Pick::OtherFollower),
+                    Act::Type("fault delay {follower} 800"),
+                    Act::Type("fault isolate {other}"),
+                ],
+                Expect::Nothing,
+                SHORT,
+            ),
+            step(
+                "The write goes out; once node {follower} has stored it, and before its \
+                 acknowledgement arrives, the leader {old_leader} is cut off. It steps down, \
+                 the client resends the write (same request id), the other two elect a leader \
+                 that already has the write. Watch the new leader's log panel: the same \
+                 [request id] twice, applied once.",
+                vec![
+                    Act::Note(Var::Index, Pick::LastIndexOf(Var::Follower)),
+                    Act::Background("put once 1"),
+                    Act::Until(Expect::LastAbove(Var::Follower)),
+                    Act::Type("fault isolate {old_leader}"),
+                    Act::Type("fault heal {other}"),
+                    Act::Type("fault heal {follower}"),
+                ],
+                Expect::Background { duplicate: true },
+                Duration::from_secs(30),
+            ),
+            step(
+                "Healed. The value was written once: the second copy of the request was \
+                 recognised by its id and not applied again.",
+                vec![Act::Type("fault heal")],
+                Expect::All(vec![Expect::Reads("once", Some("1")), Expect::Converged]),
+                SHORT,
+            ),
+        ],
+    }
+}
+
+fn chaos() -> Chapter {
+    Chapter {
+        title: "The chaos checker catches a stale read",
+        steps: vec![step(
+            "chaos runs clients against the cluster while it breaks it, then checks that one \
+             order of all the operations explains every result. With --stale-reads some reads \
+             ask one node's own copy, which may be behind: the checker finds a read no order \
+             explains, and draws it.",
+            vec![Act::Type(
+                "chaos --seconds 6 --stale-reads --faults isolate --clients 4 --keys 3",
+            )],
+            Expect::Said("NOT LINEARIZABLE"),
+            Duration::from_secs(60),
+        )],
+    }
+}

@@ -1,0 +1,858 @@
+//! The step engine of the tour: it shows a step (what is about to happen, what to watch,
+//! the commands it will type), waits for the learner, types the commands through the same
+//! client a learner uses, then checks that the cluster really did what the text claims,
+//! waiting for that state up to a deadline and saying what it saw instead if it never comes.
+//!
+//! The engine knows the cluster only through [`TourCluster`], so it can be tested against a
+//! fake one. It never assumes timing: every claim is a state it polls for.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A node as the tour sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeView {
+    /// Its id.
+    pub id: u64,
+    /// Its client API address.
+    pub addr: String,
+    /// Whether it answered.
+    pub up: bool,
+    /// `Leader`, `Follower`, ...
+    pub role: String,
+    /// Its term.
+    pub term: u64,
+    /// The leader it knows (0: none).
+    pub leader: u64,
+    /// Commit, applied and last index.
+    pub commit: u64,
+    /// Applied index.
+    pub applied: u64,
+    /// Last index.
+    pub last: u64,
+    /// Frozen by a fault.
+    pub frozen: bool,
+    /// Latest snapshot index.
+    pub snapshot: u64,
+    /// A member of the cluster (not a node waiting to be added).
+    pub member: bool,
+}
+
+/// What typing a command did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ran {
+    /// It succeeded (the one-shot command would have exited 0).
+    pub ok: bool,
+    /// Lines to show under the command.
+    pub lines: Vec<String>,
+    /// A write that the cluster had already applied (a retry): not applied again.
+    pub duplicate: bool,
+}
+
+/// The cluster, as the tour uses it.
+pub trait TourCluster: Send + Sync + 'static {
+    /// Every node's view, down ones included (as far as addresses are known).
+    fn nodes(&self) -> impl Future<Output = Vec<NodeView>> + Send;
+    /// Types `line` as a learner would in the client; what it did.
+    fn run(&self, line: &str) -> impl Future<Output = Ran> + Send;
+    /// The members and their roles (`voter`, `learner`, ...), as the leader knows them.
+    fn members(&self) -> impl Future<Output = Vec<(u64, String)>> + Send;
+    /// A read of `key`: linearizable through the cluster, or of node `at`'s own copy.
+    /// `Ok(None)`: not found; `Err`: no answer (a refusal).
+    fn read(
+        &self,
+        key: &str,
+        at: Option<u64>,
+    ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+}
+
+/// A name a step gives to something it noted, filled into texts and commands as `{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Var {
+    /// The current leader (set by noting it, and by [`Expect::NewLeader`]).
+    Leader,
+    /// A leader noted before a fault.
+    OldLeader,
+    /// A follower.
+    Follower,
+    /// Another follower.
+    Other,
+    /// A term noted before an election.
+    Term,
+    /// A node id the next node added takes (noted with [`Pick::NextId`]).
+    NewNode,
+    /// The peer port of that node: the highest node's plus one, as `./playground --add`
+    /// gives it (noted with [`Pick::NextId`] too).
+    NewPeerPort,
+    /// A log index noted.
+    Index,
+}
+
+impl Var {
+    fn name(self) -> &'static str {
+        match self {
+            Var::Leader => "leader",
+            Var::OldLeader => "old_leader",
+            Var::Follower => "follower",
+            Var::Other => "other",
+            Var::Term => "term",
+            Var::NewNode => "new",
+            Var::NewPeerPort => "new_peer_port",
+            Var::Index => "index",
+        }
+    }
+}
+
+/// What to note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The leader's id.
+    Leader,
+    /// A follower's id.
+    Follower,
+    /// A follower other than [`Var::Follower`].
+    OtherFollower,
+    /// The leader's term.
+    Term,
+    /// The last index of a node (by var).
+    LastIndexOf(Var),
+    /// One more than the highest node id known.
+    NextId,
+}
+
+/// What a step types or waits for, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Type a command, as the learner would (`{vars}` filled in), and show what it said.
+    Type(&'static str),
+    /// Type a command but do not wait for it; [`Expect::Background`] waits.
+    Background(&'static str),
+    /// Remember something about the cluster now.
+    Note(Var, Pick),
+    /// Wait for a state before going on (within the step's deadline).
+    Until(Expect),
+    /// Write `n` keys `prefix-1..n`, shown as one line.
+    Writes(&'static str, u64),
+}
+
+/// A claim about the cluster that a step checks, waiting for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No check.
+    Nothing,
+    /// Every claim.
+    All(Vec<Expect>),
+    /// One leader that every answering, unfrozen node follows, other than `not` if given;
+    /// it becomes [`Var::Leader`] and its term [`Var::Term`].
+    NewLeader {
+        /// A node that must not be it.
+        not: Option<Var>,
+    },
+    /// Node `node` follows a leader in a term above [`Var::Term`].
+    FollowsInHigherTerm(Var),
+    /// Every answering node has applied the same index, the leader's commit.
+    Converged,
+    /// A linearizable read of `key` returns `value` (`None`: not found).
+    Reads(&'static str, Option<&'static str>),
+    /// A read of node `node`'s own copy of `key` returns `value`.
+    StaleAt(Var, &'static str, Option<&'static str>),
+    /// A linearizable read at node `node` alone is refused.
+    RefusedAt(Var, &'static str),
+    /// Node `node` has entries past its commit (uncommitted, yellow in its log panel).
+    Uncommitted(Var),
+    /// Node `node` has no uncommitted entries.
+    NoneUncommitted(Var),
+    /// Node `node`'s last index is above the noted [`Var::Index`].
+    LastAbove(Var),
+    /// Node `node` has applied the leader's last index; says whether it took a snapshot.
+    CaughtUp(Var),
+    /// Node `node` has applied at least 100 entries fewer than the leader.
+    FarBehind(Var),
+    /// Node `id` answers (it runs) and is not a member.
+    Waiting(Var),
+    /// Node `id` is a member with this role.
+    Member(Var, &'static str),
+    /// Node `id` is not a member.
+    NotMember(Var),
+    /// The background command finished and succeeded; with `duplicate`, as a retry the
+    /// cluster had already applied.
+    Background {
+        /// It must be a retry found already applied.
+        duplicate: bool,
+    },
+    /// The last command typed printed this.
+    Said(&'static str),
+}
+
+/// A step of a chapter.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Two or three lines: what is about to happen, what to watch in which panel.
+    pub say: &'static str,
+    /// What it types and waits for, in order.
+    pub acts: Vec<Act>,
+    /// What must then be true.
+    pub expect: Expect,
+    /// How long the claim may take to come true.
+    pub within: Duration,
+}
+
+/// A chapter: a short story in steps.
+#[derive(Debug, Clone)]
+pub struct Chapter {
+    /// Its title.
+    pub title: &'static str,
+    /// Its steps.
+    pub steps: Vec<Step>,
+}
+
+/// A key the learner pressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Enter: do the step / go on.
+    Next,
+    /// b: back to the start of the chapter before.
+    Back,
+    /// q or Esc: leave the tour.
+    Leave,
+}
+
+/// The kind of a line the tour shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// A chapter's title.
+    Title,
+    /// The step's text.
+    Text,
+    /// A command typed.
+    Command,
+    /// What a command said.
+    Output,
+    /// A check that passed.
+    Passed,
+    /// A check that failed, or an error.
+    Failed,
+    /// What the keys do now.
+    Prompt,
+}
+
+/// A line the tour shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Its kind.
+    pub tone: Tone,
+    /// Its text.
+    pub text: String,
+}
+
+/// What a tour ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every chapter played.
+    Finished,
+    /// The learner left.
+    Left,
+}
+
+/// Plays `chapters` from `start`, showing lines through `show` and reading keys from `keys`.
+/// Every chapter ends healed (the last steps heal, and so does leaving or going back).
+pub async fn play<C: TourCluster>(
+    cluster: Arc<C>,
+    chapters: &[Chapter],
+    start: usize,
+    mut keys: mpsc::UnboundedReceiver<Key>,
+    show: &(dyn Fn(Line) + Sync),
+) -> Ended {
+    let mut tour = Tour {
+        cluster,
+        vars: HashMap::new(),
+        background: None,
+        last_said: Vec::new(),
+        show,
+    };
+    let mut chapter = start.min(chapters.len());
+    'chapters: while chapter < chapters.len() {
+        let ch = &chapters[chapter];
+        tour.say(
+            Tone::Title,
+            format!(
+                "Chapter {} of {}: {}",
+                chapter + 1,
+                chapters.len(),
+                ch.title
+            ),
+        );
+        for (i, step) in ch.steps.iter().enumerate() {
+            tour.say(
+                Tone::Text,
+                format!("[{}/{}] {}", i + 1, ch.steps.len(), tour.fill(step.say)),
+            );
+            let typed: Vec<String> = step
+                .acts
+                .iter()
+                .filter_map(|a| match a {
+                    Act::Type(c) | Act::Background(c) => Some(tour.fill(c)),
+                    Act::Writes(prefix, n) => {
+                        Some(format!("put {prefix}-1 v … put {prefix}-{n} v"))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let doing = if typed.is_empty() {
+                "Enter: check".to_string()
+            } else {
+                format!("Enter: type {}", typed.join(" ; "))
+            };
+            tour.say(
+                Tone::Prompt,
+                format!("{doing} · b: back a chapter · q: leave the tour"),
+            );
+            match keys.recv().await {
+                Some(Key::Next) => {}
+                Some(Key::Back) => {
+                    tour.heal().await;
+                    chapter = chapter.saturating_sub(1);
+                    continue 'chapters;
+                }
+                Some(Key::Leave) | None => return tour.leave().await,
+            }
+            loop {
+                let deadline = Instant::now() + step.within;
+                // q or Esc leaves even while the step runs or waits; Enter and b wait for it.
+                let done = {
+                    let run = tour.run_step(step, deadline);
+                    tokio::pin!(run);
+                    loop {
+                        tokio::select! {
+                            done = &mut run => break Some(done),
+                            key = keys.recv() => match key {
+                                Some(Key::Leave) | None => break None,
+                                Some(_) => {}
+                            },
+                        }
+                    }
+                };
+                match done {
+                    Some(true) => break,
+                    Some(false) => {}
+                    None => return tour.leave().await,
+                }
+                tour.say(
+                    Tone::Prompt,
+                    "Enter: try the step again · b: back a chapter · q: leave the tour".into(),
+                );
+                match keys.recv().await {
+                    Some(Key::Next) => {}
+                    Some(Key::Back) => {
+                        tour.heal().await;
+                        chapter = chapter.saturating_sub(1);
+                        continue 'chapters;
+                    }
+                    Some(Key::Leave) | None => return tour.leave().await,
+                }
+            }
+        }
+        tour.heal().await;
+        chapter += 1;
+    }
+    tour.say(
+        Tone::Title,
+        "The end of the tour: the cluster is healed and yours to break.".into(),
+    );
+    Ended::Finished
+}
+
+struct Tour<'a, C: TourCluster> {
+    cluster: Arc<C>,
+    vars: HashMap<Var, u64>,
+    background: Option<tokio::task::JoinHandle<Ran>>,
+    /// What the last command typed printed.
+    last_said: Vec<String>,
+    show: &'a (dyn Fn(Line) + Sync),
+}
+
+impl<C: TourCluster> Tour<'_, C> {
+    fn say(&self, tone: Tone, text: String) {
+        (self.show)(Line { tone, text });
+    }
+
+    fn var(&self, v: Var) -> u64 {
+        self.vars.get(&v).copied().unwrap_or(0)
+    }
+
+    /// `text` with `{leader}`, `{follower}`, ... filled in.
+    fn fill(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (v, value) in &self.vars {
+            out = out.replace(&format!("{{{}}}", v.name()), &value.to_string());
+        }
+        out
+    }
+
+    /// Does a step's acts, then checks its claim; false (having said why) when either fails.
+    async fn run_step(&mut self, step: &Step, deadline: Instant) -> bool {
+        self.act(&step.acts, deadline).await && self.check(&step.expect, deadline).await
+    }
+
+    /// Heals and says so: leaving the tour.
+    async fn leave(&mut self) -> Ended {
+        self.heal().await;
+        self.say(
+            Tone::Title,
+            "You left the tour; the cluster is healed. tour N picks it up at chapter N.".into(),
+        );
+        Ended::Left
+    }
+
+    /// Does the acts in order; false (having said why) when one could not be done.
+    async fn act(&mut self, acts: &[Act], deadline: Instant) -> bool {
+        for act in acts {
+            match act {
+                Act::Type(c) => {
+                    let line = self.fill(c);
+                    self.say(Tone::Command, format!("› {line}"));
+                    let ran = self.cluster.run(&line).await;
+                    for l in &ran.lines {
+                        self.say(Tone::Output, format!("  {l}"));
+                    }
+                    self.last_said = ran.lines;
+                }
+                Act::Background(c) => {
+                    let line = self.fill(c);
+                    self.say(
+                        Tone::Command,
+                        format!("› {line}   (running in the background)"),
+                    );
+                    let cluster = Arc::clone(&self.cluster);
+                    self.background = Some(tokio::spawn(async move { cluster.run(&line).await }));
+                }
+                Act::Writes(prefix, n) => {
+                    self.say(
+                        Tone::Command,
+                        format!("› put {prefix}-1 v … put {prefix}-{n} v   ({n} writes)"),
+                    );
+                    let mut failed = 0;
+                    for i in 1..=*n {
+                        if !self.cluster.run(&format!("put {prefix}-{i} v")).await.ok {
+                            failed += 1;
+                        }
+                    }
+                    let done = n - failed;
+                    self.say(Tone::Output, format!("  {done} of {n} writes acknowledged"));
+                }
+                Act::Note(var, pick) => {
+                    let nodes = self.cluster.nodes().await;
+                    match self.pick(*pick, &nodes) {
+                        Some(value) => {
+                            self.vars.insert(*var, value);
+                            if *pick == Pick::NextId
+                                && let Some(port) = next_peer_port(&nodes)
+                            {
+                                self.vars.insert(Var::NewPeerPort, port);
+                            }
+                        }
+                        None => {
+                            self.say(
+                                Tone::Failed,
+                                format!(
+                                    "✗ cannot tell the {} now ({})",
+                                    pick_name(*pick),
+                                    describe_nodes(&nodes)
+                                ),
+                            );
+                            return false;
+                        }
+                    }
+                }
+                Act::Until(expect) => {
+                    if !self.wait(expect, deadline, false).await {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Checks `expect`, waiting for it until `deadline`; says what passed or what was seen.
+    async fn check(&mut self, expect: &Expect, deadline: Instant) -> bool {
+        self.wait(expect, deadline, true).await
+    }
+
+    async fn wait(&mut self, expect: &Expect, deadline: Instant, tell: bool) -> bool {
+        if *expect == Expect::Nothing {
+            return true;
+        }
+        loop {
+            let last = match self.holds(expect).await {
+                Ok(said) => {
+                    if tell {
+                        self.say(Tone::Passed, format!("✓ {said}"));
+                    }
+                    return true;
+                }
+                Err(seen) => seen,
+            };
+            if Instant::now() >= deadline {
+                self.say(
+                    Tone::Failed,
+                    format!(
+                        "✗ expected {} in time, but it did not happen; last seen: {last}",
+                        self.describe(expect)
+                    ),
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `Ok(what holds, in words)` or `Err(what was seen)`.
+    async fn holds(&mut self, expect: &Expect) -> Result<String, String> {
+        let nodes = self.cluster.nodes().await;
+        let node = |id: u64| nodes.iter().find(|n| n.id == id && n.up);
+        let leader = agreed_leader(&nodes);
+        match expect {
+            Expect::Nothing => Ok(String::new()),
+            Expect::All(all) => {
+                let mut said = Vec::new();
+                for e in all {
+                    said.push(Box::pin(self.holds(e)).await?);
+                }
+                Ok(said.join("; "))
+            }
+            Expect::NewLeader { not } => {
+                let not = not.map(|v| self.var(v));
+                match leader {
+                    Some(l) if Some(l.id) != not => {
+                        self.vars.insert(Var::Leader, l.id);
+                        let before = self.var(Var::Term);
+                        self.vars.insert(Var::Term, l.term);
+                        let was = if before > 0 && l.term > before {
+                            format!(" (the term was {before}: an election happened)")
+                        } else {
+                            String::new()
+                        };
+                        Ok(format!("node {} is leader in term {}{was}", l.id, l.term))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::FollowsInHigherTerm(v) => {
+                let (id, term) = (self.var(*v), self.var(Var::Term));
+                match node(id) {
+                    Some(n) if n.role == "Follower" && n.term >= term && n.leader != 0 => {
+                        Ok(format!(
+                            "node {id} follows node {} in term {} (it had led in an older term)",
+                            n.leader, n.term
+                        ))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Converged => {
+                let up: Vec<&NodeView> = nodes.iter().filter(|n| n.up && !n.frozen).collect();
+                let applied: Vec<u64> = up.iter().map(|n| n.applied).collect();
+                let same = !applied.is_empty() && applied.windows(2).all(|w| w[0] == w[1]);
+                match leader {
+                    Some(l) if same && l.commit == applied[0] => Ok(format!(
+                        "every node has applied index {} (the leader's commit)",
+                        applied[0]
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Reads(key, value) => match self.cluster.read(key, None).await {
+                Ok(v) if v.as_deref() == *value => {
+                    Ok(format!("get {key} returns {}", shown(v.as_deref())))
+                }
+                Ok(v) => Err(format!("get {key} returned {}", shown(v.as_deref()))),
+                Err(e) => Err(format!("get {key}: {e}")),
+            },
+            Expect::StaleAt(v, key, value) => {
+                let id = self.var(*v);
+                match self.cluster.read(key, Some(id)).await {
+                    Ok(got) if got.as_deref() == *value => Ok(format!(
+                        "node {id}'s own copy of {key} is {}",
+                        shown(got.as_deref())
+                    )),
+                    Ok(got) => Err(format!(
+                        "node {id}'s copy of {key} is {}",
+                        shown(got.as_deref())
+                    )),
+                    Err(e) => Err(format!("node {id}: {e}")),
+                }
+            }
+            Expect::RefusedAt(v, key) => {
+                let id = self.var(*v);
+                let ran = self.cluster.run(&format!("get --node {id} {key}")).await;
+                if ran.ok {
+                    Err(format!(
+                        "node {id} answered a linearizable get: {}",
+                        ran.lines.join(" ")
+                    ))
+                } else {
+                    Ok(format!("node {id} refuses a linearizable get of {key}"))
+                }
+            }
+            Expect::Uncommitted(v) => {
+                let id = self.var(*v);
+                match node(id) {
+                    Some(n) if n.last > n.commit => Ok(format!(
+                        "node {id} has {} entr{} past its commit index {} (yellow in its log)",
+                        n.last - n.commit,
+                        if n.last - n.commit == 1 { "y" } else { "ies" },
+                        n.commit
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::NoneUncommitted(v) => {
+                let id = self.var(*v);
+                match node(id) {
+                    Some(n) if n.last == n.commit => Ok(format!(
+                        "node {id} has no uncommitted entries left (log up to {})",
+                        n.last
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::LastAbove(v) => {
+                let (id, index) = (self.var(*v), self.var(Var::Index));
+                match node(id) {
+                    Some(n) if n.last > index => Ok(format!(
+                        "node {id} has the new entry (log up to {})",
+                        n.last
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::CaughtUp(v) => {
+                let id = self.var(*v);
+                match (node(id), leader) {
+                    (Some(n), Some(l)) if n.applied >= l.commit && l.commit > 0 => {
+                        let how = if n.snapshot > self.var(Var::Index) {
+                            format!("by installing the leader's snapshot (index {})", n.snapshot)
+                        } else {
+                            "from the leader's log entries".to_string()
+                        };
+                        Ok(format!("node {id} caught up to index {}, {how}", n.applied))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::FarBehind(v) => {
+                let id = self.var(*v);
+                match (node(id), leader) {
+                    (Some(n), Some(l)) if l.applied >= n.applied + 100 => Ok(format!(
+                        "node {id} is {} entries behind the leader",
+                        l.applied - n.applied
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Waiting(v) => {
+                let id = self.var(*v);
+                let members = self.cluster.members().await;
+                let member = members.iter().any(|(m, _)| *m == id);
+                match node(id) {
+                    Some(_) if !member => Ok(format!("node {id} runs and waits to be added")),
+                    Some(_) => Err(format!("node {id} is already a member")),
+                    None => Err(format!(
+                        "node {id} does not answer: start it first (in the playground, \
+                         ./playground --add {id} in a shell: Ctrl+b c opens one)"
+                    )),
+                }
+            }
+            Expect::Member(v, role) => {
+                let id = self.var(*v);
+                let members = self.cluster.members().await;
+                match members.iter().find(|(m, _)| *m == id) {
+                    Some((_, r)) if r == role => Ok(format!("node {id} is a {role}")),
+                    Some((_, r)) => Err(format!("node {id} is a {r}")),
+                    None => Err(format!("node {id} is not a member")),
+                }
+            }
+            Expect::NotMember(v) => {
+                let id = self.var(*v);
+                let members = self.cluster.members().await;
+                if members.iter().any(|(m, _)| *m == id) {
+                    Err(format!("node {id} is still a member"))
+                } else {
+                    let ids: Vec<String> = members.iter().map(|(m, _)| m.to_string()).collect();
+                    Ok(format!(
+                        "node {id} is out; the members are {}",
+                        ids.join(", ")
+                    ))
+                }
+            }
+            Expect::Background { duplicate } => {
+                let Some(handle) = self.background.as_mut() else {
+                    return Err("nothing runs in the background".to_string());
+                };
+                if !handle.is_finished() {
+                    return Err("the background command is still running".to_string());
+                }
+                let ran = match self.background.take() {
+                    Some(h) => h.await.unwrap_or_default(),
+                    None => Ran::default(),
+                };
+                for l in &ran.lines {
+                    self.say(Tone::Output, format!("  {l}"));
+                }
+                match (ran.ok, ran.duplicate, duplicate) {
+                    (true, true, true) => Ok(
+                        "the write was sent twice with one request id and applied once: the \
+                         second time the cluster answered \"already applied\""
+                            .to_string(),
+                    ),
+                    (true, _, false) => Ok("the background command succeeded".to_string()),
+                    (true, false, true) => Err(
+                        "the write succeeded at its first leader: no retry was needed this time"
+                            .to_string(),
+                    ),
+                    (false, ..) => Err(format!("it failed: {}", ran.lines.join(" "))),
+                }
+            }
+            Expect::Said(text) => {
+                if self.last_said.iter().any(|l| l.contains(text)) {
+                    Ok(format!("it said: {text}"))
+                } else {
+                    Err(format!("it said: {}", self.last_said.join(" / ")))
+                }
+            }
+        }
+    }
+
+    fn describe(&self, expect: &Expect) -> String {
+        let v = |v: &Var| self.var(*v);
+        match expect {
+            Expect::Nothing => "nothing".into(),
+            Expect::All(all) => all
+                .iter()
+                .map(|e| self.describe(e))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            Expect::NewLeader { not: Some(n) } => format!("a leader other than node {}", v(n)),
+            Expect::NewLeader { not: None } => "a leader".into(),
+            Expect::FollowsInHigherTerm(n) => format!("node {} to follow in a newer term", v(n)),
+            Expect::Converged => "every node to apply the same index".into(),
+            Expect::Reads(k, val) => format!("get {k} to return {}", shown(*val)),
+            Expect::StaleAt(n, k, val) => {
+                format!("node {}'s copy of {k} to be {}", v(n), shown(*val))
+            }
+            Expect::RefusedAt(n, k) => format!("node {} to refuse a linearizable get of {k}", v(n)),
+            Expect::Uncommitted(n) => format!("node {} to hold uncommitted entries", v(n)),
+            Expect::NoneUncommitted(n) => format!("node {} to hold no uncommitted entry", v(n)),
+            Expect::LastAbove(n) => format!("node {} to receive the new entry", v(n)),
+            Expect::CaughtUp(n) => format!("node {} to catch up with the leader", v(n)),
+            Expect::FarBehind(n) => format!("node {} to fall 100 entries behind", v(n)),
+            Expect::Waiting(n) => format!("node {} to run, waiting to be added", v(n)),
+            Expect::Member(n, r) => format!("node {} to be a {r}", v(n)),
+            Expect::NotMember(n) => format!("node {} to leave the cluster", v(n)),
+            Expect::Background { .. } => "the background command to finish".into(),
+            Expect::Said(t) => format!("the command to say {t:?}"),
+        }
+    }
+
+    fn pick(&self, pick: Pick, nodes: &[NodeView]) -> Option<u64> {
+        let leader = agreed_leader(nodes);
+        let followers = || {
+            nodes
+                .iter()
+                .filter(|n| n.up && !n.frozen && n.role == "Follower")
+                .map(|n| n.id)
+        };
+        match pick {
+            Pick::Leader => leader.map(|l| l.id),
+            Pick::Term => leader.map(|l| l.term),
+            Pick::Follower => followers().next(),
+            Pick::OtherFollower => {
+                let first = self.var(Var::Follower);
+                followers().find(|id| *id != first)
+            }
+            Pick::LastIndexOf(v) => {
+                let id = self.var(v);
+                nodes.iter().find(|n| n.id == id && n.up).map(|n| n.last)
+            }
+            Pick::NextId => nodes
+                .iter()
+                .filter(|n| n.member)
+                .map(|n| n.id)
+                .max()
+                .map(|m| m + 1),
+        }
+    }
+
+    /// Clears every fault and slow motion: the state every chapter leaves.
+    async fn heal(&mut self) {
+        if let Some(h) = self.background.take() {
+            h.abort();
+        }
+        for line in ["fault heal", "slow 1"] {
+            self.cluster.run(line).await;
+        }
+    }
+}
+
+/// The peer port after the highest node's (its client port minus 1000, plus one).
+fn next_peer_port(nodes: &[NodeView]) -> Option<u64> {
+    let top = nodes.iter().filter(|n| n.member).max_by_key(|n| n.id)?;
+    let port: u64 = top.addr.rsplit(':').next()?.parse().ok()?;
+    Some(port.checked_sub(1000)? + 1)
+}
+
+fn pick_name(p: Pick) -> &'static str {
+    match p {
+        Pick::Leader => "leader",
+        Pick::Term => "leader's term",
+        Pick::Follower | Pick::OtherFollower => "followers",
+        Pick::LastIndexOf(_) => "node's log",
+        Pick::NextId => "next node id",
+    }
+}
+
+/// The leader of the highest term among answering, unfrozen nodes, if the other answering,
+/// unfrozen nodes of that term agree.
+fn agreed_leader(nodes: &[NodeView]) -> Option<&NodeView> {
+    let live: Vec<&NodeView> = nodes.iter().filter(|n| n.up && !n.frozen).collect();
+    let leader = live
+        .iter()
+        .filter(|n| n.role == "Leader")
+        .max_by_key(|n| n.term)?;
+    let agreed = live
+        .iter()
+        .filter(|n| n.term == leader.term && n.id != leader.id)
+        .all(|n| n.leader == leader.id);
+    agreed.then_some(*leader)
+}
+
+fn describe_nodes(nodes: &[NodeView]) -> String {
+    let parts: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            if !n.up {
+                format!("node {} down", n.id)
+            } else {
+                format!(
+                    "node {} {}{} t{} applied {}",
+                    n.id,
+                    n.role,
+                    if n.frozen { " (frozen)" } else { "" },
+                    n.term,
+                    n.applied
+                )
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn shown(v: Option<&str>) -> String {
+    v.map_or("(not found)".to_string(), |v| format!("{v:?}"))
+}

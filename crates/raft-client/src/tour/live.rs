@@ -1,0 +1,275 @@
+//! The real cluster behind the tour: commands are parsed by the client TUI's own parser and
+//! run through the same library calls (put/get/delete, `fault`, `member`, `chaos`), so
+//! what the tour types is exactly what a learner can type.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::engine::{NodeView, Ran, TourCluster};
+use crate::client::{ClientError, SmartClient};
+use crate::tui::command::{self, Command};
+use crate::{chaos, faults, members};
+
+/// How long one of the tour's requests may take: longer than the TUI's, because a step
+/// may wait out an election on purpose.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The cluster the client talks to.
+pub struct LiveCluster {
+    client: SmartClient,
+}
+
+impl LiveCluster {
+    /// The tour's own client of the nodes at `peers`.
+    pub fn new(peers: Vec<String>) -> Result<Self, ClientError> {
+        Ok(Self {
+            client: SmartClient::new(peers, TIMEOUT)?,
+        })
+    }
+
+    /// The API address of node `id`, from what the nodes say.
+    async fn addr_of(&self, id: u64) -> Option<String> {
+        self.nodes()
+            .await
+            .into_iter()
+            .find(|n| n.id == id)
+            .map(|n| n.addr)
+    }
+
+    /// A client of node `id` alone.
+    async fn only(&self, id: u64) -> Result<SmartClient, String> {
+        let addr = self
+            .addr_of(id)
+            .await
+            .ok_or_else(|| format!("node {id} is not known"))?;
+        SmartClient::new(vec![addr], TIMEOUT)
+            .map(SmartClient::pinned)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl TourCluster for LiveCluster {
+    async fn nodes(&self) -> Vec<NodeView> {
+        let reports = self.client.status_all_within(Duration::from_secs(1)).await;
+        // Members are the nodes some node lists with a role; the next address after the
+        // highest member is where a node waiting to be added would be.
+        let mut members = BTreeSet::new();
+        let mut addrs: BTreeMap<u64, String> = BTreeMap::new();
+        for s in reports.iter().filter_map(|r| r.status.as_ref().ok()) {
+            for p in &s.peers {
+                if !p.role.is_empty() {
+                    members.insert(p.id);
+                }
+                addrs.entry(p.id).or_insert_with(|| p.api_addr.clone());
+            }
+        }
+        let mut views: BTreeMap<u64, NodeView> = addrs
+            .iter()
+            .map(|(id, addr)| {
+                (
+                    *id,
+                    NodeView {
+                        id: *id,
+                        addr: addr.clone(),
+                        member: members.contains(id),
+                        ..NodeView::default()
+                    },
+                )
+            })
+            .collect();
+        let mut answered = reports;
+        if let Some(next) = next_addr(&addrs, &members)
+            && !addrs.values().any(|a| *a == next)
+            && let Ok(probe) = SmartClient::new(vec![next], Duration::from_secs(1))
+        {
+            answered.extend(probe.status_all_within(Duration::from_millis(500)).await);
+        }
+        for r in answered {
+            let Ok(s) = r.status else { continue };
+            views.insert(
+                s.id,
+                NodeView {
+                    id: s.id,
+                    addr: r.api_addr,
+                    up: true,
+                    role: s.role,
+                    term: s.term,
+                    leader: s.leader_id,
+                    commit: s.commit_index,
+                    applied: s.applied_index,
+                    last: s.last_index,
+                    frozen: s.frozen,
+                    snapshot: s.snapshot_index,
+                    member: members.contains(&s.id),
+                },
+            );
+        }
+        views.into_values().collect()
+    }
+
+    async fn run(&self, line: &str) -> Ran {
+        let cmd = match command::parse(line) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => return Ran::default(),
+            Err(e) => return failed(e),
+        };
+        match cmd {
+            Command::Put { key, value, node } => {
+                let result = match node {
+                    Some(id) => match self.only(id).await {
+                        Ok(c) => c.put(&key, value.as_bytes()).await,
+                        Err(e) => return failed(e),
+                    },
+                    None => self.client.put(&key, value.as_bytes()).await,
+                };
+                write_ran(result)
+            }
+            Command::Delete { key, node } => {
+                let result = match node {
+                    Some(id) => match self.only(id).await {
+                        Ok(c) => c.delete(&key).await,
+                        Err(e) => return failed(e),
+                    },
+                    None => self.client.delete(&key).await,
+                };
+                write_ran(result)
+            }
+            Command::Get { key, stale, node } => {
+                let result = match node {
+                    Some(id) => match self.only(id).await {
+                        Ok(c) => c.get(&key, stale).await,
+                        Err(e) => return failed(e),
+                    },
+                    None => self.client.get(&key, stale).await,
+                };
+                match result {
+                    Ok(r) if r.value.found => ok(format!(
+                        "✓ {} (node {})",
+                        String::from_utf8_lossy(&r.value.value),
+                        r.value.node_id
+                    )),
+                    Ok(r) => ok(format!("✓ (not found) (node {})", r.value.node_id)),
+                    Err(e) => failed(format!("✗ {e}")),
+                }
+            }
+            Command::Fault(f) => report(faults::run(&self.client, &f).await),
+            Command::Member(m) => report(members::run(&self.client, &m, &mut |_| {}).await),
+            Command::Chaos(opts) => {
+                let stop = Arc::new(AtomicBool::new(false));
+                match chaos::run(self.client.peers(), &opts, stop, &|_| {}).await {
+                    Ok(r) => Ran {
+                        ok: r.exit_code() == 0,
+                        lines: r.lines(96, false),
+                        duplicate: false,
+                    },
+                    Err(e) => failed(format!("✗ {e}")),
+                }
+            }
+            _ => failed(format!("{line}: not something the tour types")),
+        }
+    }
+
+    async fn members(&self) -> Vec<(u64, String)> {
+        let reports = self.client.status_all_within(Duration::from_secs(1)).await;
+        // The leader's view (the highest term's), else anyone's.
+        let best = reports
+            .iter()
+            .filter_map(|r| r.status.as_ref().ok())
+            .max_by_key(|s| (s.role == "Leader", s.term));
+        best.map(|s| {
+            s.peers
+                .iter()
+                .filter(|p| !p.role.is_empty())
+                .map(|p| (p.id, p.role.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    async fn read(&self, key: &str, at: Option<u64>) -> Result<Option<String>, String> {
+        let result = match at {
+            Some(id) => self.only(id).await?.get(key, true).await,
+            None => self.client.get(key, false).await,
+        };
+        match result {
+            Ok(r) if r.value.found => {
+                Ok(Some(String::from_utf8_lossy(&r.value.value).into_owned()))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The client address after the highest member's (same host, port + 1).
+fn next_addr(addrs: &BTreeMap<u64, String>, members: &BTreeSet<u64>) -> Option<String> {
+    let top = members.iter().max()?;
+    let addr = addrs.get(top)?;
+    let (host, port) = addr.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    Some(format!("{host}:{}", port.checked_add(1)?))
+}
+
+fn ok(line: String) -> Ran {
+    Ran {
+        ok: true,
+        lines: vec![line],
+        duplicate: false,
+    }
+}
+
+fn failed(line: String) -> Ran {
+    Ran {
+        ok: false,
+        lines: vec![line],
+        duplicate: false,
+    }
+}
+
+fn write_ran(
+    result: Result<crate::client::Reply<kv_proto::kv::WriteResponse>, ClientError>,
+) -> Ran {
+    match result {
+        Ok(r) => {
+            let v = &r.value;
+            let dup = if v.duplicate {
+                ", already applied: not applied again"
+            } else {
+                ""
+            };
+            let tries = r.trace.hops.len();
+            let via = if tries > 1 {
+                format!(", {tries} attempts with the same request id")
+            } else {
+                String::new()
+            };
+            Ran {
+                ok: true,
+                lines: vec![format!(
+                    "✓ OK (index {}, term {}, node {}{via}{dup})",
+                    v.index, v.term, v.node_id
+                )],
+                duplicate: v.duplicate,
+            }
+        }
+        Err(e) => failed(format!("✗ {e}")),
+    }
+}
+
+fn report(r: crate::admin::Report) -> Ran {
+    let mut lines: Vec<String> = r
+        .lines
+        .iter()
+        .map(|l| format!("{} {}", if l.error { "✗" } else { "✓" }, l.text))
+        .collect();
+    if let Some(json) = r.json {
+        lines.push(json);
+    }
+    Ran {
+        ok: r.ending == crate::admin::Ending::Done,
+        lines,
+        duplicate: false,
+    }
+}

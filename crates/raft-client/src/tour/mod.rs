@@ -1,0 +1,38 @@
+//! The guided tour (`tour` in the client, `./playground --tour`): the classic Raft scenarios
+//! played step by step on the live cluster, each step explained, typed through the client's
+//! own commands, and checked against what the cluster really did.
+//!
+//! - [`engine`]: steps, claims and the loop that shows, waits for keys, acts and checks.
+//! - [`chapters`]: the chapters, as data.
+//! - [`live`]: the real cluster behind the engine.
+
+pub mod chapters;
+pub mod engine;
+pub mod live;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use crate::SmartClient;
+use crate::faults::{self, FaultCommand};
+
+/// The table of contents: one line per chapter, numbered from 1 as `tour N` takes them.
+pub fn contents() -> Vec<String> {
+    chapters::chapters()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}. {} ({} steps)", i + 1, c.title, c.steps.len()))
+        .collect()
+}
+
+/// Heals every fault and restores normal speed, within a few seconds at most: what quitting
+/// the client in the middle of a tour does, so no chapter leaves the cluster broken.
+pub async fn heal(client: &SmartClient) {
+    let undo = async {
+        faults::run(client, &FaultCommand::Heal(None)).await;
+        faults::run(client, &FaultCommand::Slow(1)).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), undo).await;
+}

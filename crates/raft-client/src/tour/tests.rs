@@ -1,0 +1,347 @@
+//! The step engine against a fake cluster: keys, claims that never come true, leaving and
+//! going back (which must heal), and every chapter's commands parsing as the client's own.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::chapters::chapters;
+use super::engine::{
+    Act, Chapter, Ended, Expect, Key, Line, NodeView, Pick, Ran, Step, Tone, TourCluster, Var, play,
+};
+
+/// Three nodes, node 1 leading in term 2; every command succeeds; `k` holds `value`.
+#[derive(Default)]
+struct Fake {
+    runs: Mutex<Vec<String>>,
+    value: Mutex<Option<String>>,
+}
+
+impl TourCluster for Fake {
+    async fn nodes(&self) -> Vec<NodeView> {
+        (1..=3)
+            .map(|id| NodeView {
+                id,
+                addr: format!("127.0.0.1:{}", 7000 + id),
+                up: true,
+                role: if id == 1 { "Leader" } else { "Follower" }.into(),
+                term: 2,
+                leader: 1,
+                commit: 5,
+                applied: 5,
+                last: 5,
+                member: true,
+                ..NodeView::default()
+            })
+            .collect()
+    }
+    async fn run(&self, line: &str) -> Ran {
+        self.runs.lock().unwrap().push(line.to_string());
+        Ran {
+            ok: true,
+            lines: vec!["✓ done".into()],
+            duplicate: false,
+        }
+    }
+    async fn members(&self) -> Vec<(u64, String)> {
+        (1..=3).map(|id| (id, "voter".to_string())).collect()
+    }
+    async fn read(&self, _key: &str, _at: Option<u64>) -> Result<Option<String>, String> {
+        Ok(self.value.lock().unwrap().clone())
+    }
+}
+
+/// A tour running in the background, and what it showed.
+struct Running {
+    keys: mpsc::UnboundedSender<Key>,
+    lines: Arc<Mutex<Vec<Line>>>,
+    cluster: Arc<Fake>,
+    task: tokio::task::JoinHandle<Ended>,
+}
+
+fn start(chapters: Vec<Chapter>, start: usize) -> Running {
+    let cluster = Arc::new(Fake::default());
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (keys, rx) = mpsc::unbounded_channel();
+    let task = {
+        let (cluster, lines) = (Arc::clone(&cluster), Arc::clone(&lines));
+        tokio::spawn(async move {
+            let show = move |l: Line| lines.lock().unwrap().push(l);
+            play(cluster, &chapters, start, rx, &show).await
+        })
+    };
+    Running {
+        keys,
+        lines,
+        cluster,
+        task,
+    }
+}
+
+impl Running {
+    /// Waits (up to 10 s) for a line of `tone` containing `text`, after the first `from`.
+    async fn wait_for(&self, tone: Tone, text: &str) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(i) = lines
+                    .iter()
+                    .position(|l| l.tone == tone && l.text.contains(text))
+                {
+                    return i;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "expected a {tone:?} line with {text:?}; the tour showed:\n{}",
+                    lines
+                        .iter()
+                        .map(|l| format!("{:?} {}", l.tone, l.text))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn prompts(&self) -> usize {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().filter(|l| l.tone == Tone::Prompt).count()
+    }
+
+    /// Waits for the `n`th prompt (a key is awaited), up to 10 s.
+    async fn wait_prompt(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.prompts() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected prompt {n}, saw {}",
+                self.prompts()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn runs(&self) -> Vec<String> {
+        self.cluster.runs.lock().unwrap().clone()
+    }
+
+    async fn ended(self) -> Ended {
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the tour did not end within 10 s")
+            .expect("the tour panicked")
+    }
+}
+
+fn step(acts: Vec<Act>, expect: Expect, within_ms: u64) -> Step {
+    Step {
+        say: "node {leader} leads",
+        acts,
+        expect,
+        within: Duration::from_millis(within_ms),
+    }
+}
+
+fn chapter(title: &'static str, steps: Vec<Step>) -> Chapter {
+    Chapter { title, steps }
+}
+
+#[tokio::test]
+async fn a_claim_that_never_comes_true_ends_in_the_deadline_message() {
+    let tour = start(
+        vec![chapter(
+            "never",
+            vec![step(vec![], Expect::Reads("k", Some("v")), 300)],
+        )],
+        0,
+    );
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Next).unwrap();
+    let failed = tour
+        .wait_for(Tone::Failed, "expected get k to return \"v\" in time")
+        .await;
+    let text = tour.lines.lock().unwrap()[failed].text.clone();
+    assert!(text.contains("get k returned (not found)"), "{text}");
+    // It then offers the step again rather than going on.
+    tour.wait_for(Tone::Prompt, "try the step again").await;
+    *tour.cluster.value.lock().unwrap() = Some("v".into());
+    tour.keys.send(Key::Next).unwrap();
+    tour.wait_for(Tone::Passed, "get k returns \"v\"").await;
+    assert_eq!(tour.ended().await, Ended::Finished);
+}
+
+#[tokio::test]
+async fn leaving_mid_chapter_heals() {
+    let tour = start(
+        vec![chapter(
+            "break",
+            vec![
+                step(
+                    vec![
+                        Act::Note(Var::Leader, Pick::Leader),
+                        Act::Type("fault isolate {leader}"),
+                        Act::Type("slow 10"),
+                    ],
+                    Expect::Nothing,
+                    1000,
+                ),
+                step(vec![Act::Type("put a b")], Expect::Nothing, 1000),
+            ],
+        )],
+        0,
+    );
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Next).unwrap();
+    tour.wait_prompt(2).await;
+    assert_eq!(tour.runs(), ["fault isolate 1", "slow 10"]);
+    tour.keys.send(Key::Leave).unwrap();
+    tour.wait_for(Tone::Title, "You left the tour; the cluster is healed")
+        .await;
+    let runs = tour.runs();
+    assert_eq!(tour.ended().await, Ended::Left);
+    assert_eq!(runs, ["fault isolate 1", "slow 10", "fault heal", "slow 1"]);
+}
+
+#[tokio::test]
+async fn leaving_while_a_step_waits_heals_at_once() {
+    let tour = start(
+        vec![chapter(
+            "wait",
+            vec![step(
+                vec![
+                    Act::Type("fault freeze 2"),
+                    Act::Until(Expect::Reads("k", Some("never"))),
+                ],
+                Expect::Nothing,
+                60_000,
+            )],
+        )],
+        0,
+    );
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Next).unwrap();
+    tour.wait_for(Tone::Command, "fault freeze 2").await;
+    tour.keys.send(Key::Leave).unwrap();
+    // Well before the step's 60 s deadline.
+    let cluster = Arc::clone(&tour.cluster);
+    assert_eq!(tour.ended().await, Ended::Left);
+    let runs = cluster.runs.lock().unwrap().clone();
+    assert_eq!(runs, ["fault freeze 2", "fault heal", "slow 1"]);
+}
+
+#[tokio::test]
+async fn back_heals_and_replays_the_chapter_before() {
+    let tour = start(
+        vec![
+            chapter(
+                "one",
+                vec![step(vec![Act::Type("put one 1")], Expect::Nothing, 1000)],
+            ),
+            chapter(
+                "two",
+                vec![step(
+                    vec![Act::Type("fault isolate 3")],
+                    Expect::Nothing,
+                    1000,
+                )],
+            ),
+        ],
+        1,
+    );
+    tour.wait_for(Tone::Title, "Chapter 2 of 2: two").await;
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Back).unwrap();
+    tour.wait_for(Tone::Title, "Chapter 1 of 2: one").await;
+    tour.wait_prompt(2).await;
+    assert_eq!(tour.runs(), ["fault heal", "slow 1"]);
+    tour.keys.send(Key::Next).unwrap();
+    tour.wait_prompt(3).await;
+    tour.keys.send(Key::Next).unwrap();
+    let cluster = Arc::clone(&tour.cluster);
+    assert_eq!(tour.ended().await, Ended::Finished);
+    let runs = cluster.runs.lock().unwrap().clone();
+    // Every chapter ends healed.
+    assert_eq!(
+        runs,
+        [
+            "fault heal",
+            "slow 1",
+            "put one 1",
+            "fault heal",
+            "slow 1",
+            "fault isolate 3",
+            "fault heal",
+            "slow 1"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn noted_values_fill_the_text_and_the_commands() {
+    let tour = start(
+        vec![chapter(
+            "vars",
+            vec![step(
+                vec![
+                    Act::Note(Var::Leader, Pick::Leader),
+                    Act::Note(Var::Follower, Pick::Follower),
+                    Act::Note(Var::Other, Pick::OtherFollower),
+                    Act::Note(Var::NewNode, Pick::NextId),
+                    Act::Type("fault cut {follower} {other}"),
+                    Act::Type("member add {new} 127.0.0.1:{new_peer_port}"),
+                ],
+                Expect::NewLeader { not: None },
+                1000,
+            )],
+        )],
+        0,
+    );
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Next).unwrap();
+    tour.wait_for(Tone::Passed, "node 1 is leader in term 2")
+        .await;
+    let cluster = Arc::clone(&tour.cluster);
+    assert_eq!(tour.ended().await, Ended::Finished);
+    let runs = cluster.runs.lock().unwrap().clone();
+    assert_eq!(runs[..2], ["fault cut 2 3", "member add 4 127.0.0.1:6004"]);
+}
+
+/// Every command a chapter types is one the client's prompt accepts, once noted values are
+/// filled in: the learner can type it again.
+#[test]
+fn every_chapter_types_commands_the_client_accepts() {
+    let fill = |c: &str| {
+        let mut c = c.to_string();
+        for (name, value) in [
+            ("leader", "1"),
+            ("old_leader", "1"),
+            ("follower", "2"),
+            ("other", "3"),
+            ("new", "4"),
+            ("new_peer_port", "6004"),
+        ] {
+            c = c.replace(&format!("{{{name}}}"), value);
+        }
+        c
+    };
+    let all = chapters();
+    assert!(all.len() >= 8, "{} chapters", all.len());
+    for ch in &all {
+        for st in &ch.steps {
+            assert!(!st.say.is_empty());
+            for act in &st.acts {
+                if let Act::Type(c) | Act::Background(c) = act {
+                    let line = fill(c);
+                    assert!(!line.contains('{'), "{line}: a value left unfilled");
+                    match crate::tui::command::parse(&line) {
+                        Ok(Some(_)) => {}
+                        other => panic!("{:?}: {line:?} does not parse: {other:?}", ch.title),
+                    }
+                }
+            }
+        }
+    }
+}
