@@ -35,6 +35,9 @@ struct Args {
     /// Print every node tried, and why, to stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Open the interactive client with the guided tour started (at CHAPTER, from 1).
+    #[arg(long, value_name = "CHAPTER", num_args = 0..=1, default_missing_value = "1")]
+    tour: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -273,6 +276,7 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 const EXAMPLES: &str = "\
 Examples:
   raft-client                             the interactive client (no subcommand)
+  raft-client --tour                      the same, with the guided tour of Raft started
   raft-client put greeting 'hello world'  write a key; exit 0 once it is applied
   raft-client -v get greeting             read it, showing every node tried
   raft-client status --json               every node's role, term and indexes
@@ -296,6 +300,18 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
         );
         return ExitCode::SUCCESS;
+    }
+    let chapters = raft_client::tour::chapters::chapters().len();
+    match (args.tour, &args.command) {
+        (Some(_), Some(_)) => {
+            eprintln!("error: --tour opens the interactive client: give it without a subcommand");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        (Some(n), None) if !(1..=chapters).contains(&n) => {
+            eprintln!("error: --tour {n}: there is no such chapter; give 1 to {chapters}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        _ => {}
     }
     let peers: Vec<String> = args.peers.iter().map(|p| p.trim().to_string()).collect();
     let timeout = args.timeout.unwrap_or(match &args.command {
@@ -324,12 +340,12 @@ fn main() -> ExitCode {
     };
     match args.command {
         Some(command) => rt.block_on(run(&client, command, args.verbose)),
-        None => interactive(client, &rt),
+        None => interactive(client, &rt, args.tour.map(|n| n - 1)),
     }
 }
 
 /// No subcommand: the TUI, when stdin and stdout are a terminal.
-fn interactive(client: SmartClient, rt: &tokio::runtime::Runtime) -> ExitCode {
+fn interactive(client: SmartClient, rt: &tokio::runtime::Runtime, tour: Option<usize>) -> ExitCode {
     use std::io::IsTerminal as _;
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         eprintln!(
@@ -337,7 +353,7 @@ fn interactive(client: SmartClient, rt: &tokio::runtime::Runtime) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    match rt.block_on(raft_client::tui::run(std::sync::Arc::new(client))) {
+    match rt.block_on(raft_client::tui::run(std::sync::Arc::new(client), tour)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: terminal: {e}");

@@ -42,7 +42,7 @@ fn election() -> Chapter {
                  and each dashboard's header say which. Time is counted in terms: each election \
                  starts a new one. First, slow motion: ten times slower, so an election can be \
                  watched step by step.",
-                vec![Act::Type("slow 10"), Act::Note(Var::Leader, Pick::Leader)],
+                vec![Act::Note(Var::Leader, Pick::Leader), Act::Type("slow 10")],
                 Expect::NewLeader { not: None },
                 SHORT,
             ),

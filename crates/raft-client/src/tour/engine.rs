@@ -155,7 +155,7 @@ pub enum Expect {
     },
     /// Node `node` follows a leader in a term above [`Var::Term`].
     FollowsInHigherTerm(Var),
-    /// Every answering node has applied the same index, the leader's commit.
+    /// Every answering, unfrozen member has applied the same index, the leader's commit.
     Converged,
     /// A linearizable read of `key` returns `value` (`None`: not found).
     Reads(&'static str, Option<&'static str>),
@@ -272,6 +272,7 @@ pub async fn play<C: TourCluster>(
         cluster,
         vars: HashMap::new(),
         background: None,
+        background_ran: None,
         last_said: Vec::new(),
         show,
     };
@@ -288,63 +289,43 @@ pub async fn play<C: TourCluster>(
             ),
         );
         for (i, step) in ch.steps.iter().enumerate() {
-            tour.say(
-                Tone::Text,
-                format!("[{}/{}] {}", i + 1, ch.steps.len(), tour.fill(step.say)),
-            );
-            let typed: Vec<String> = step
+            // What the step notes first (who leads, ...) is noted before its text is shown,
+            // so the text and the prompt name the right nodes.
+            let first = step
                 .acts
                 .iter()
-                .filter_map(|a| match a {
-                    Act::Type(c) | Act::Background(c) => Some(tour.fill(c)),
-                    Act::Writes(prefix, n) => {
-                        Some(format!("put {prefix}-1 v … put {prefix}-{n} v"))
-                    }
-                    _ => None,
-                })
-                .collect();
-            let doing = if typed.is_empty() {
-                "Enter: check".to_string()
-            } else {
-                format!("Enter: type {}", typed.join(" ; "))
-            };
-            tour.say(
-                Tone::Prompt,
-                format!("{doing} · b: back a chapter · q: leave the tour"),
-            );
-            match keys.recv().await {
-                Some(Key::Next) => {}
-                Some(Key::Back) => {
-                    tour.heal().await;
-                    chapter = chapter.saturating_sub(1);
-                    continue 'chapters;
-                }
-                Some(Key::Leave) | None => return tour.leave().await,
-            }
+                .position(|a| !matches!(a, Act::Note(..)))
+                .unwrap_or(step.acts.len());
+            let (notes, acts) = step.acts.split_at(first);
+            let mut attempt = 0;
             loop {
+                attempt += 1;
                 let deadline = Instant::now() + step.within;
-                // q or Esc leaves even while the step runs or waits; Enter and b wait for it.
-                let done = {
-                    let run = tour.run_step(step, deadline);
-                    tokio::pin!(run);
-                    loop {
-                        tokio::select! {
-                            done = &mut run => break Some(done),
-                            key = keys.recv() => match key {
-                                Some(Key::Leave) | None => break None,
-                                Some(_) => {}
-                            },
-                        }
+                let noted = match unless_left(tour.act(notes, deadline), &mut keys).await {
+                    Some(noted) => noted,
+                    None => return tour.leave().await,
+                };
+                let prompt = if !noted {
+                    "Enter: try the step again".to_string()
+                } else {
+                    if attempt == 1 {
+                        tour.say(
+                            Tone::Text,
+                            format!("[{}/{}] {}", i + 1, ch.steps.len(), tour.fill(step.say)),
+                        );
+                    }
+                    let doing = tour
+                        .typed(acts)
+                        .map_or("check".to_string(), |t| format!("type {t}"));
+                    if attempt == 1 {
+                        format!("Enter: {doing}")
+                    } else {
+                        format!("Enter: try the step again ({doing})")
                     }
                 };
-                match done {
-                    Some(true) => break,
-                    Some(false) => {}
-                    None => return tour.leave().await,
-                }
                 tour.say(
                     Tone::Prompt,
-                    "Enter: try the step again · b: back a chapter · q: leave the tour".into(),
+                    format!("{prompt} · b: back a chapter · q: leave the tour"),
                 );
                 match keys.recv().await {
                     Some(Key::Next) => {}
@@ -354,6 +335,17 @@ pub async fn play<C: TourCluster>(
                         continue 'chapters;
                     }
                     Some(Key::Leave) | None => return tour.leave().await,
+                }
+                if !noted {
+                    continue;
+                }
+                // q or Esc leaves even while the step runs or waits; Enter and b wait for it.
+                let deadline = Instant::now() + step.within;
+                let run = tour.run_step(acts, &step.expect, deadline);
+                match unless_left(run, &mut keys).await {
+                    Some(true) => break,
+                    Some(false) => {}
+                    None => return tour.leave().await,
                 }
             }
         }
@@ -367,10 +359,29 @@ pub async fn play<C: TourCluster>(
     Ended::Finished
 }
 
+/// `fut`, unless the learner leaves (q, Esc, or the keys' sender gone) first: `None` then.
+/// Other keys pressed meanwhile are ignored.
+async fn unless_left<T>(
+    fut: impl Future<Output = T>,
+    keys: &mut mpsc::UnboundedReceiver<Key>,
+) -> Option<T> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            done = &mut fut => return Some(done),
+            key = keys.recv() => if matches!(key, Some(Key::Leave) | None) {
+                return None;
+            },
+        }
+    }
+}
+
 struct Tour<'a, C: TourCluster> {
     cluster: Arc<C>,
     vars: HashMap<Var, u64>,
     background: Option<tokio::task::JoinHandle<Ran>>,
+    /// What the background command did, once it finished (kept for checks made again).
+    background_ran: Option<Ran>,
     /// What the last command typed printed.
     last_said: Vec<String>,
     show: &'a (dyn Fn(Line) + Sync),
@@ -395,8 +406,21 @@ impl<C: TourCluster> Tour<'_, C> {
     }
 
     /// Does a step's acts, then checks its claim; false (having said why) when either fails.
-    async fn run_step(&mut self, step: &Step, deadline: Instant) -> bool {
-        self.act(&step.acts, deadline).await && self.check(&step.expect, deadline).await
+    async fn run_step(&mut self, acts: &[Act], expect: &Expect, deadline: Instant) -> bool {
+        self.act(acts, deadline).await && self.check(expect, deadline).await
+    }
+
+    /// The commands `acts` type, filled in and joined by " ; " (None: none).
+    fn typed(&self, acts: &[Act]) -> Option<String> {
+        let typed: Vec<String> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Act::Type(c) | Act::Background(c) => Some(self.fill(c)),
+                Act::Writes(prefix, n) => Some(format!("put {prefix}-1 v … put {prefix}-{n} v")),
+                _ => None,
+            })
+            .collect();
+        (!typed.is_empty()).then(|| typed.join(" ; "))
     }
 
     /// Heals and says so: leaving the tour.
@@ -429,6 +453,7 @@ impl<C: TourCluster> Tour<'_, C> {
                         format!("› {line}   (running in the background)"),
                     );
                     let cluster = Arc::clone(&self.cluster);
+                    self.background_ran = None;
                     self.background = Some(tokio::spawn(async move { cluster.run(&line).await }));
                 }
                 Act::Writes(prefix, n) => {
@@ -446,27 +471,30 @@ impl<C: TourCluster> Tour<'_, C> {
                     self.say(Tone::Output, format!("  {done} of {n} writes acknowledged"));
                 }
                 Act::Note(var, pick) => {
-                    let nodes = self.cluster.nodes().await;
-                    match self.pick(*pick, &nodes) {
-                        Some(value) => {
-                            self.vars.insert(*var, value);
-                            if *pick == Pick::NextId
-                                && let Some(port) = next_peer_port(&nodes)
-                            {
-                                self.vars.insert(Var::NewPeerPort, port);
+                    // What to note may not exist yet (no leader elected): wait for it.
+                    let (value, nodes) = loop {
+                        let nodes = self.cluster.nodes().await;
+                        match self.pick(*pick, &nodes) {
+                            Some(value) => break (value, nodes),
+                            None if Instant::now() >= deadline => {
+                                self.say(
+                                    Tone::Failed,
+                                    format!(
+                                        "✗ could not tell the {} in time ({})",
+                                        pick_name(*pick),
+                                        describe_nodes(&nodes)
+                                    ),
+                                );
+                                return false;
                             }
+                            None => tokio::time::sleep(Duration::from_millis(100)).await,
                         }
-                        None => {
-                            self.say(
-                                Tone::Failed,
-                                format!(
-                                    "✗ cannot tell the {} now ({})",
-                                    pick_name(*pick),
-                                    describe_nodes(&nodes)
-                                ),
-                            );
-                            return false;
-                        }
+                    };
+                    self.vars.insert(*var, value);
+                    if *pick == Pick::NextId
+                        && let Some(port) = next_peer_port(&nodes)
+                    {
+                        self.vars.insert(Var::NewPeerPort, port);
                     }
                 }
                 Act::Until(expect) => {
@@ -556,7 +584,10 @@ impl<C: TourCluster> Tour<'_, C> {
                 }
             }
             Expect::Converged => {
-                let up: Vec<&NodeView> = nodes.iter().filter(|n| n.up && !n.frozen).collect();
+                let up: Vec<&NodeView> = nodes
+                    .iter()
+                    .filter(|n| n.up && !n.frozen && n.member)
+                    .collect();
                 let applied: Vec<u64> = up.iter().map(|n| n.applied).collect();
                 let same = !applied.is_empty() && applied.windows(2).all(|w| w[0] == w[1]);
                 match leader {
@@ -692,19 +723,20 @@ impl<C: TourCluster> Tour<'_, C> {
                 }
             }
             Expect::Background { duplicate } => {
-                let Some(handle) = self.background.as_mut() else {
-                    return Err("nothing runs in the background".to_string());
-                };
-                if !handle.is_finished() {
-                    return Err("the background command is still running".to_string());
+                if let Some(handle) = self.background.take_if(|h| h.is_finished()) {
+                    let ran = handle.await.unwrap_or_default();
+                    for l in &ran.lines {
+                        self.say(Tone::Output, format!("  {l}"));
+                    }
+                    self.background_ran = Some(ran);
                 }
-                let ran = match self.background.take() {
-                    Some(h) => h.await.unwrap_or_default(),
-                    None => Ran::default(),
+                let Some(ran) = &self.background_ran else {
+                    return Err(if self.background.is_some() {
+                        "the background command is still running".to_string()
+                    } else {
+                        "nothing runs in the background".to_string()
+                    });
                 };
-                for l in &ran.lines {
-                    self.say(Tone::Output, format!("  {l}"));
-                }
                 match (ran.ok, ran.duplicate, duplicate) {
                     (true, true, true) => Ok(
                         "the write was sent twice with one request id and applied once: the \
@@ -765,7 +797,7 @@ impl<C: TourCluster> Tour<'_, C> {
         let followers = || {
             nodes
                 .iter()
-                .filter(|n| n.up && !n.frozen && n.role == "Follower")
+                .filter(|n| n.up && !n.frozen && n.member && n.role == "Follower")
                 .map(|n| n.id)
         };
         match pick {
@@ -817,10 +849,13 @@ fn pick_name(p: Pick) -> &'static str {
     }
 }
 
-/// The leader of the highest term among answering, unfrozen nodes, if the other answering,
-/// unfrozen nodes of that term agree.
+/// The leader of the highest term among answering, unfrozen members, unless another member
+/// of that term names a different leader (a cut-off node of the same term may name none).
 fn agreed_leader(nodes: &[NodeView]) -> Option<&NodeView> {
-    let live: Vec<&NodeView> = nodes.iter().filter(|n| n.up && !n.frozen).collect();
+    let live: Vec<&NodeView> = nodes
+        .iter()
+        .filter(|n| n.up && !n.frozen && n.member)
+        .collect();
     let leader = live
         .iter()
         .filter(|n| n.role == "Leader")
@@ -828,7 +863,7 @@ fn agreed_leader(nodes: &[NodeView]) -> Option<&NodeView> {
     let agreed = live
         .iter()
         .filter(|n| n.term == leader.term && n.id != leader.id)
-        .all(|n| n.leader == leader.id);
+        .all(|n| n.leader == leader.id || n.leader == 0);
     agreed.then_some(*leader)
 }
 
@@ -840,10 +875,11 @@ fn describe_nodes(nodes: &[NodeView]) -> String {
                 format!("node {} down", n.id)
             } else {
                 format!(
-                    "node {} {}{} t{} applied {}",
+                    "node {} {}{}{} t{} applied {}",
                     n.id,
                     n.role,
                     if n.frozen { " (frozen)" } else { "" },
+                    if n.member { "" } else { " (not a member)" },
                     n.term,
                     n.applied
                 )

@@ -19,13 +19,16 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 /// The cluster the client talks to.
 pub struct LiveCluster {
     client: SmartClient,
+    /// Columns a line of output may take (chaos draws its timeline to fit).
+    width: usize,
 }
 
 impl LiveCluster {
-    /// The tour's own client of the nodes at `peers`.
-    pub fn new(peers: Vec<String>) -> Result<Self, ClientError> {
+    /// The tour's own client of the nodes at `peers`, showing lines of up to `width` columns.
+    pub fn new(peers: Vec<String>, width: usize) -> Result<Self, ClientError> {
         Ok(Self {
             client: SmartClient::new(peers, TIMEOUT)?,
+            width: width.max(40),
         })
     }
 
@@ -161,7 +164,7 @@ impl TourCluster for LiveCluster {
                 match chaos::run(self.client.peers(), &opts, stop, &|_| {}).await {
                     Ok(r) => Ran {
                         ok: r.exit_code() == 0,
-                        lines: r.lines(96, false),
+                        lines: r.lines(self.width, false),
                         duplicate: false,
                     },
                     Err(e) => failed(format!("✗ {e}")),

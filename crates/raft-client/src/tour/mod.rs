@@ -23,7 +23,11 @@ pub fn contents() -> Vec<String> {
     chapters::chapters()
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{}. {} ({} steps)", i + 1, c.title, c.steps.len()))
+        .map(|(i, c)| {
+            let steps = c.steps.len();
+            let s = if steps == 1 { "" } else { "s" };
+            format!("{}. {} ({steps} step{s})", i + 1, c.title)
+        })
         .collect()
 }
 

@@ -18,6 +18,7 @@ use crate::admin::{Ending, Report};
 use crate::client::{ClientError, NodeReport, Reply};
 use crate::faults::FaultCommand;
 use crate::output::status_table;
+use crate::tour::engine::{Key as TourKey, Line as TourLine, Tone as TourTone};
 use crate::trace::{Hop, HopOutcome, Reason, Trace};
 
 /// Most output lines kept.
@@ -36,6 +37,10 @@ pub enum Tone {
     Error,
     /// Anything else.
     Info,
+    /// A tour chapter's title.
+    Heading,
+    /// What a tour step says.
+    Tour,
 }
 
 /// One line of the output pane.
@@ -108,6 +113,10 @@ pub enum Effect {
     Run(Request),
     /// Cancel the request in flight.
     Cancel,
+    /// Start the tour at this chapter (from 0).
+    Tour(usize),
+    /// Pass a key to the tour.
+    TourKey(TourKey),
 }
 
 /// A finished request.
@@ -196,6 +205,10 @@ pub struct App {
     pub leader_hint: Option<String>,
     /// The user asked to quit.
     pub quit: bool,
+    /// A tour is running (Enter, b and q on an empty line go to it).
+    pub touring: bool,
+    /// What the tour's keys do now, while it waits for one (None: it is busy with a step).
+    pub tour_prompt: Option<String>,
     /// Node ids by API address, remembered from status answers (also once a node is down).
     pub known_ids: std::collections::BTreeMap<String, u64>,
     /// The run of refused attempts being counted, if the last attempt shown was one.
@@ -207,7 +220,7 @@ impl App {
     pub fn new(peers: &[String]) -> Self {
         let mut app = Self::default();
         app.info(format!(
-            "raft-client: {} nodes ({}). Type help, or try: put greeting hello world",
+            "raft-client: {} nodes ({}). Type help, tour for a guided tour, or try: put greeting hello world",
             peers.len(),
             peers.join(", ")
         ));
@@ -221,6 +234,13 @@ impl App {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         self.hint = None;
+        if self.touring
+            && !ctrl
+            && self.input.text().is_empty()
+            && let Some(effect) = self.tour_key(key.code)
+        {
+            return effect;
+        }
         match key.code {
             KeyCode::Char('c') if ctrl => self.quit = true,
             KeyCode::Char('d') if ctrl && self.input.text().is_empty() => self.quit = true,
@@ -270,6 +290,62 @@ impl App {
             _ => {}
         }
         None
+    }
+
+    /// A key for the tour, on an empty line: `Some(what to do)` if the tour takes it.
+    fn tour_key(&mut self, code: KeyCode) -> Option<Option<Effect>> {
+        let key = match code {
+            KeyCode::Enter => TourKey::Next,
+            KeyCode::Char('b') => TourKey::Back,
+            KeyCode::Char('q') => TourKey::Leave,
+            KeyCode::Esc if self.in_flight.is_none() => TourKey::Leave,
+            _ => return None,
+        };
+        if key != TourKey::Leave && self.tour_prompt.is_none() {
+            self.hint =
+                Some("the tour is running the step: wait for its check (q leaves the tour)".into());
+            return Some(None);
+        }
+        self.tour_prompt = None;
+        Some(Some(Effect::TourKey(key)))
+    }
+
+    /// Starts the tour at `chapter` (from 0), after its table of contents.
+    pub fn begin_tour(&mut self, chapter: usize) -> Effect {
+        self.push(
+            Tone::Heading,
+            "The tour: Raft's classic scenarios, played on this cluster. Keep the dashboards in view."
+                .into(),
+        );
+        for line in crate::tour::contents() {
+            self.info(format!("  {line}"));
+        }
+        self.touring = true;
+        self.tour_prompt = None;
+        Effect::Tour(chapter)
+    }
+
+    /// The tour shows a line (or, for its prompt, what its keys do now).
+    pub fn on_tour_line(&mut self, line: TourLine) {
+        let tone = match line.tone {
+            TourTone::Prompt => {
+                self.tour_prompt = Some(line.text);
+                return;
+            }
+            TourTone::Title => Tone::Heading,
+            TourTone::Text => Tone::Tour,
+            TourTone::Command => Tone::Command,
+            TourTone::Output => Tone::Trace,
+            TourTone::Passed => Tone::Ok,
+            TourTone::Failed => Tone::Error,
+        };
+        self.push(tone, line.text);
+    }
+
+    /// The tour ended (finished, or left).
+    pub fn on_tour_ended(&mut self) {
+        self.touring = false;
+        self.tour_prompt = None;
     }
 
     /// Pasted text goes into the input line.
@@ -338,6 +414,14 @@ impl App {
                 }
                 self.show_last(rows.len() + 1);
                 return None;
+            }
+            Command::Tour(chapter) => {
+                self.push(Tone::Command, format!("› {line}"));
+                if self.touring {
+                    self.push(Tone::Error, "  a tour is running: q leaves it first".into());
+                    return None;
+                }
+                return Some(self.begin_tour(chapter.map_or(0, |c| c - 1)));
             }
             Command::Leader => {
                 self.push(Tone::Command, format!("› {line}"));

@@ -41,6 +41,8 @@ pub enum Command {
     Member(MemberCommand),
     /// `chaos [...]`: a workload under faults, checked for linearizability.
     Chaos(ChaosOptions),
+    /// `tour [<chapter>]`: the guided tour, from chapter 1 or the one given (numbered from 1).
+    Tour(Option<usize>),
     /// `leader`: who the client thinks leads.
     Leader,
     /// `clear`: empty the output pane.
@@ -58,7 +60,7 @@ pub enum Command {
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
     "put", "get", "sget", "delete", "status", "fault", "slow", "member", "transfer", "chaos",
-    "leader", "clear", "help", "quit",
+    "tour", "leader", "clear", "help", "quit",
 ];
 
 /// `member` subcommands, for Tab completion.
@@ -90,6 +92,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "fault, slow; member",
         "break it: help fault; reshape it: help member",
+    ),
+    (
+        "tour [<chapter>]",
+        "a guided tour of Raft, played on this cluster",
     ),
     ("clear, quit", "empty this pane; leave (also q, Ctrl+C)"),
 ];
@@ -270,6 +276,18 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             [f] => Command::Fault(FaultCommand::Slow(number(f, "slow <factor>")?)),
             _ => return Err("usage: slow <factor> (1 = normal speed, up to 100)".to_string()),
         },
+        "tour" => {
+            let count = crate::tour::chapters::chapters().len();
+            let usage = format!("usage: tour [<chapter>], a chapter from 1 to {count}");
+            match args {
+                [] => Command::Tour(None),
+                [n] => match n.parse::<usize>() {
+                    Ok(n) if (1..=count).contains(&n) => Command::Tour(Some(n)),
+                    _ => return Err(format!("{n:?} is not a chapter: {usage}")),
+                },
+                _ => return Err(usage),
+            }
+        }
         "leader" => Command::Leader,
         "clear" => Command::Clear,
         "help" | "?" => Command::Help,
@@ -808,6 +826,25 @@ mod tests {
             complete("member pr"),
             Completion::Line("member promote ".into())
         );
+    }
+
+    #[test]
+    fn parses_tour() {
+        assert_eq!(parse("tour").unwrap(), Some(Command::Tour(None)));
+        assert_eq!(parse("tour 3").unwrap(), Some(Command::Tour(Some(3))));
+        for (line, needle) in [
+            (
+                "tour 0",
+                "\"0\" is not a chapter: usage: tour [<chapter>], a chapter from 1 to",
+            ),
+            ("tour 99", "is not a chapter"),
+            ("tour x", "is not a chapter"),
+            ("tour 1 2", "usage: tour [<chapter>]"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert!(err.contains(needle), "{line:?} -> {err:?}");
+        }
+        assert_eq!(complete("to"), line("tour "));
     }
 
     #[test]

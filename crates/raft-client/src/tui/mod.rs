@@ -27,18 +27,19 @@ use ratatui::{Terminal, backend::Backend};
 use tokio::sync::mpsc;
 
 use crate::SmartClient;
+use crate::tour::engine::{Key as TourKey, Line as TourLine};
 use crate::trace::Hop;
 use app::{App, Effect, Outcome, Request};
 
 /// How often the cluster bar asks every node for its status.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// Runs the TUI until the user quits. Restores the terminal, also after a panic (ratatui's
-/// panic hook).
-pub async fn run(client: Arc<SmartClient>) -> std::io::Result<()> {
+/// Runs the TUI until the user quits, with the tour started at chapter `tour` (from 0) if
+/// given. Restores the terminal, also after a panic (ratatui's panic hook).
+pub async fn run(client: Arc<SmartClient>, tour: Option<usize>) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
-    let result = event_loop(&mut terminal, client).await;
+    let result = event_loop(&mut terminal, client, tour).await;
     let _ = execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     result
@@ -47,6 +48,7 @@ pub async fn run(client: Arc<SmartClient>) -> std::io::Result<()> {
 async fn event_loop<B: Backend<Error = std::io::Error>>(
     terminal: &mut Terminal<B>,
     client: Arc<SmartClient>,
+    start_tour: Option<usize>,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (mut events, reader) = spawn_input_reader(Arc::clone(&stop));
@@ -69,6 +71,21 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
     let mut running: Option<(u64, tokio::task::JoinHandle<()>)> = None;
     let mut next_request = 0u64;
     let mut app = App::new(&client.peers());
+    // The tour, while one runs: where its keys go, and its task.
+    let mut tour: Option<(mpsc::UnboundedSender<TourKey>, tokio::task::JoinHandle<()>)> = None;
+    if let Ok(size) = terminal.size() {
+        app.set_view(ui::output_view(Rect::new(0, 0, size.width, size.height)));
+    }
+    if let Some(chapter) = start_tour
+        && let Effect::Tour(chapter) = app.begin_tour(chapter)
+    {
+        tour = Some(spawn_tour(
+            &client,
+            chapter,
+            app.view.width,
+            done_tx.clone(),
+        ));
+    }
     let mut spinner = tokio::time::interval(Duration::from_millis(100));
     let mut spin = 0usize;
     let result = loop {
@@ -93,6 +110,14 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
                         }
                         app.on_cancelled();
                     }
+                    Some(Effect::Tour(chapter)) => {
+                        tour = Some(spawn_tour(&client, chapter, app.view.width, done_tx.clone()));
+                    }
+                    Some(Effect::TourKey(key)) => {
+                        if let Some((keys, _)) = &tour {
+                            let _ = keys.send(key);
+                        }
+                    }
                     None => {}
                 },
                 Some(Event::Paste(text)) => app.on_paste(&text),
@@ -109,6 +134,11 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
                     if running.as_ref().is_some_and(|(running, _)| *running == id) {
                         app.on_step(&text);
                     }
+                }
+                FromRequest::Tour(line) => app.on_tour_line(line),
+                FromRequest::TourEnded => {
+                    tour = None;
+                    app.on_tour_ended();
                 }
                 FromRequest::Done(done) => {
                     if running.as_ref().is_some_and(|(id, _)| *id == done.id) {
@@ -128,6 +158,11 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
         task.abort();
     }
     refresher.abort();
+    if let Some((_, task)) = tour {
+        // Quitting mid-tour: what the chapter broke is healed before the client goes.
+        task.abort();
+        crate::tour::heal(&client).await;
+    }
     stop.store(true, Ordering::Relaxed);
     // At most one poll interval (100 ms).
     let _ = reader.join();
@@ -142,6 +177,42 @@ enum FromRequest {
     Step(u64, String),
     /// A request finished.
     Done(Finished),
+    /// The tour shows a line.
+    Tour(TourLine),
+    /// The tour ended.
+    TourEnded,
+}
+
+/// Starts the tour at `chapter` on its own client of the same nodes; its lines (made to fit
+/// an output pane `width` columns wide) and its end come back on `done`.
+fn spawn_tour(
+    client: &SmartClient,
+    chapter: usize,
+    width: usize,
+    done: mpsc::UnboundedSender<FromRequest>,
+) -> (mpsc::UnboundedSender<TourKey>, tokio::task::JoinHandle<()>) {
+    let (keys, rx) = mpsc::unbounded_channel();
+    let peers = client.peers();
+    let task = tokio::spawn(async move {
+        match crate::tour::live::LiveCluster::new(peers, width.saturating_sub(4)) {
+            Ok(cluster) => {
+                let lines = done.clone();
+                let show = move |line: TourLine| {
+                    let _ = lines.send(FromRequest::Tour(line));
+                };
+                let chapters = crate::tour::chapters::chapters();
+                crate::tour::engine::play(Arc::new(cluster), &chapters, chapter, rx, &show).await;
+            }
+            Err(e) => {
+                let _ = done.send(FromRequest::Tour(TourLine {
+                    tone: crate::tour::engine::Tone::Failed,
+                    text: format!("✗ the tour cannot start: {e}"),
+                }));
+            }
+        }
+        let _ = done.send(FromRequest::TourEnded);
+    });
+    (keys, task)
 }
 
 /// A request that finished: which one, how, and how long it took.

@@ -50,6 +50,20 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant, spin: usize) {
         );
         return;
     }
+    if app.touring {
+        let text = match &app.tour_prompt {
+            Some(prompt) => format!(" tour · {prompt}"),
+            None => " tour · running the step, then checking it… · q: leave the tour".into(),
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                text,
+                Style::new().fg(Color::Black).bg(Color::Yellow),
+            )),
+            keys,
+        );
+        return;
+    }
     let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Black).bg(Color::Gray));
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -156,6 +170,8 @@ fn output_pane(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Tone::Ok => Style::new().fg(Color::Green),
             Tone::Error => Style::new().fg(Color::Red),
             Tone::Info => Style::new().fg(Color::Cyan),
+            Tone::Heading => Style::new().fg(Color::Yellow).bold(),
+            Tone::Tour => Style::new().fg(Color::White),
         };
         for piece in wrap(&l.text, width).into_iter().rev() {
             lines.push(Line::styled(piece, style));
