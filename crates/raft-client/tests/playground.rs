@@ -258,3 +258,75 @@ fn the_playground_starts_any_number_of_nodes_from_3_to_7() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("give 3 to 7"));
 }
+
+/// The guided tour end to end, as a learner in a hurry takes it: `./playground --tour`, then
+/// Enter whenever the tour waits for a key. Every step's check must pass; how long the
+/// whole tour took is printed (not asserted).
+#[test]
+fn the_whole_tour_passes_with_enter_at_every_step() {
+    let base = free_port_base(4);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux::new();
+    let out = run_playground_args(&tmux, base, dir.path(), &["--tour"]);
+    assert!(out.status.success(), "./playground --tour: {out:?}");
+    let pane = "raft-playground:client";
+    let steps: usize = raft_client::tour::chapters::chapters()
+        .iter()
+        .map(|c| c.steps.len())
+        .sum();
+    let started = std::time::Instant::now();
+    // Generous: the tour waits out slow-motion elections and runs chaos for 6 s.
+    let deadline = started + std::time::Duration::from_secs(600);
+    let mut pressed = 0;
+    let mut answered = String::new();
+    loop {
+        let screen = tmux.screen(pane);
+        let footer = screen.lines().last().unwrap_or_default().trim().to_string();
+        assert!(
+            !screen.contains("✗ expected")
+                && !screen.contains("✗ could not tell")
+                && !footer.contains("try the step again"),
+            "a step of the tour failed its check after {pressed} Enter presses:\n{screen}"
+        );
+        if screen.contains("The end of the tour") {
+            break;
+        }
+        // A prompt not answered yet (each names its chapter and step, so each differs).
+        if footer.starts_with("tour · ") && footer.contains(" · Enter: ") && footer != answered {
+            tmux.key(pane, "Enter");
+            pressed += 1;
+            answered = footer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected the tour to end within 10 min; after {pressed} of {steps} steps the client shows:\n{screen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    eprintln!(
+        "the whole tour took {:.1} s over {pressed} steps",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(pressed, steps, "one Enter per step");
+    // Every chapter ends healed: no fault is left on any node.
+    let peers: Vec<String> = (1..=3)
+        .map(|i| format!("127.0.0.1:{}", base + 1000 + i))
+        .collect();
+    let out = Command::new(client_bin())
+        .args(["--peers", &peers.join(","), "fault", "list", "--json"])
+        .output()
+        .expect("raft-client fault list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "fault list after the tour: {out:?}");
+    let nodes: Vec<serde_json::Value> = serde_json::from_str(&list).expect("fault list --json");
+    assert_eq!(nodes.len(), 3, "{list}");
+    for n in &nodes {
+        let healthy = n["isolated"] == false
+            && n["cut"].as_array().is_some_and(Vec::is_empty)
+            && n["drop_percent"] == 0
+            && n["delay_ms"] == 0
+            && n["frozen"] == false
+            && n["slow_factor"] == 1;
+        assert!(healthy, "a fault outlived the tour: {n}");
+    }
+}

@@ -63,9 +63,9 @@ fn election() -> Chapter {
                 SLOW,
             ),
             step(
-                "Node {old_leader} thaws. It still believes it leads in term {term}... until \
-                 the first message from the new term reaches it: it becomes a follower (its \
-                 events say so).",
+                "Node {old_leader} thaws. It still believes it leads, in the term before \
+                 {term}... until the first message of term {term} reaches it: it becomes a \
+                 follower (its events say so).",
                 vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
                 Expect::FollowsInHigherTerm(Var::OldLeader),
                 SLOW,
@@ -307,13 +307,13 @@ fn exactly_once() -> Chapter {
             step(
                 "A write can be applied and its answer lost: the client must send it again, and \
                  the cluster must not apply it twice. To stage it: follower {follower}'s \
-                 messages are made slow (0.8 s each way) and follower {other} is cut off, so the \
+                 messages are made slow (1.5 s each way) and follower {other} is cut off, so the \
                  leader's commit waits for {follower}'s slow acknowledgement.",
                 vec![
                     Act::Note(Var::OldLeader, Pick::Leader),
                     Act::Note(Var::Follower, Pick::Follower),
                     Act::Note(Var::Other, Pick::OtherFollower),
-                    Act::Type("fault delay {follower} 800"),
+                    Act::Type("fault delay {follower} 1500"),
                     Act::Type("fault isolate {other}"),
                 ],
                 Expect::Nothing,

@@ -325,7 +325,12 @@ pub async fn play<C: TourCluster>(
                 };
                 tour.say(
                     Tone::Prompt,
-                    format!("{prompt} · b: back a chapter · q: leave the tour"),
+                    format!(
+                        "{}.{}/{} · {prompt} · b: back a chapter · q: leave the tour",
+                        chapter + 1,
+                        i + 1,
+                        ch.steps.len()
+                    ),
                 );
                 match keys.recv().await {
                     Some(Key::Next) => {}

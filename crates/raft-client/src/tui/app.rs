@@ -329,6 +329,8 @@ impl App {
     pub fn on_tour_line(&mut self, line: TourLine) {
         let tone = match line.tone {
             TourTone::Prompt => {
+                // A hint about a key pressed while the step ran is moot now.
+                self.hint = None;
                 self.tour_prompt = Some(line.text);
                 return;
             }
