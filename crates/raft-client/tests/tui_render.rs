@@ -498,3 +498,69 @@ fn a_busy_message_never_lands_between_a_command_and_its_result() {
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.output.back().map(|l| l.text.as_str()), Some("› get x"));
 }
+
+#[test]
+fn a_tour_step_waits_for_enter_and_takes_its_keys_on_an_empty_line() {
+    use raft_client::tour::engine::{Key as TourKey, Line, Tone};
+    use raft_client::tui::app::Effect;
+    let mut app = app_with_cluster(vec![
+        status(1, "Leader", 2),
+        status(2, "Follower", 2),
+        status(3, "Follower", 2),
+    ]);
+    typed(&mut app, "tour 2");
+    let effect = app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(effect, Some(Effect::Tour(1)), "tour 2 starts at chapter 2");
+    let say = |app: &mut App, tone, text: &str| {
+        app.on_tour_line(Line {
+            tone,
+            text: text.into(),
+        })
+    };
+    say(
+        &mut app,
+        Tone::Title,
+        "Chapter 2 of 8: The leader crashes and a new one is elected",
+    );
+    say(
+        &mut app,
+        Tone::Text,
+        "[1/4] A write first: the leader appends it, a majority stores it, it is committed and applied everywhere.",
+    );
+    say(&mut app, Tone::Command, "› put color blue");
+    say(&mut app, Tone::Output, "  ✓ OK (index 4, term 2, node 1)");
+    say(&mut app, Tone::Passed, "✓ get color returns \"blue\"");
+    say(
+        &mut app,
+        Tone::Text,
+        "[2/4] Now the leader, node 1, crashes (frozen here). Within a second or two the others notice the silence and elect a new leader in a new term.",
+    );
+    say(
+        &mut app,
+        Tone::Prompt,
+        "2.2/4 · Enter: type fault freeze 1 · b: back a chapter · q: leave the tour",
+    );
+    insta::assert_snapshot!(render(&mut app));
+    // Enter on the empty line goes to the tour, once: the next waits for the next prompt.
+    let effect = app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(effect, Some(Effect::TourKey(TourKey::Next)));
+    assert_eq!(
+        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        None
+    );
+    assert!(
+        app.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("wait for its check"))
+    );
+    // A command typed meanwhile runs as usual; q in it is a letter, not "leave".
+    typed(&mut app, "get q");
+    let effect = app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(matches!(effect, Some(Effect::Run(_))), "{effect:?}");
+    // q on an empty line leaves the tour (not the client), even mid-step.
+    let effect = app.on_key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE));
+    assert_eq!(effect, Some(Effect::TourKey(TourKey::Leave)));
+    assert!(!app.quit);
+    app.on_tour_ended();
+    assert!(!app.touring);
+}

@@ -74,13 +74,15 @@ pub const FAULT_SUBCOMMANDS: &[&str] = &[
 /// `help`: one line per command, short enough to read whole in the playground's client
 /// pane (nine rows); the keys are in the footer.
 pub const HELP: &[(&str, &str)] = &[
-    ("put <key> <value>", "write; quotes keep spaces exact"),
+    (
+        "put <key> <value>",
+        "write (quotes keep spaces); delete <key> removes",
+    ),
     ("get <key>", "linearizable read, through the leader"),
     (
         "sget <key>",
         "stale read of one node's own copy (get --stale)",
     ),
-    ("delete <key>", "remove a key"),
     (
         "--node <id>",
         "on put/get/delete: that node only, no failover",
