@@ -7,13 +7,15 @@
 #             leader with a write it can never commit, a refused linearizable read and a stale
 #             one, then the same node after `fault heal`;
 #  loss       resources/message-loss.png: a follower losing 30% of its messages, catching up;
-#  slowmo     resources/slow-motion-election.png: an election in slow motion, message by message.
+#  slowmo     resources/slow-motion-election.png: an election in slow motion, message by message;
+#  tour       resources/tour-partitioned-leader.png: the tour's partitioned-leader chapter at the
+#             step where the cut-off leader holds a write it cannot commit, beside its dashboard.
 # Needs tmux, python3 with Pillow (pip install pillow), and the DejaVu Sans Mono font.
 #   resources/make-screenshots.sh [SCENE...]        (default: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenes=("$@")
-[ ${#scenes[@]} -gt 0 ] || scenes=(election client partition loss slowmo)
+[ ${#scenes[@]} -gt 0 ] || scenes=(election client partition loss slowmo tour)
 source scripts/cargo-bins.sh
 bins=$(cargo_bins -q -p raft-server -p raft-client)
 # Both binaries are in the same directory: wherever cargo put this build.
@@ -227,9 +229,30 @@ scene_slowmo() {
   stop_cluster
 }
 
+# The tour, chapter 4, step 2: what it says and checked, beside the dashboard it points at.
+scene_tour() {
+  start_cluster 100 36
+  t send-keys -t c -l "tour 4"; t send-keys -t c Enter
+  wait_screen c "4\.1/5 · Enter"
+  t send-keys -t c Enter
+  wait_screen c "4\.2/5 · Enter"
+  t send-keys -t c Enter
+  wait_screen c "past its commit index" 200
+  # Slow motion: the cut-off node still calls itself the leader, and no one else does yet.
+  local l; l=$(leader)
+  wait_screen "n$l" "uncommitted" 100
+  sleep 1.2 # let the dashboards' once-a-second panels and the cluster bar settle
+  capture "n$l" old-leader; capture c client
+  python3 resources/ansi2png.py resources/tour-partitioned-leader.png "$work/client.ans" "$work/old-leader.ans"
+  echo "wrote resources/tour-partitioned-leader.png"
+  t send-keys -t c q # leaves the tour, which heals
+  wait_screen c "You left the tour"
+  stop_cluster
+}
+
 for scene in "${scenes[@]}"; do
   case "$scene" in
-    election | client | partition | loss | slowmo) "scene_$scene" ;;
-    *) echo "unknown scene '$scene': election, client, partition, loss or slowmo" >&2; exit 2 ;;
+    election | client | partition | loss | slowmo | tour) "scene_$scene" ;;
+    *) echo "unknown scene '$scene': election, client, partition, loss, slowmo or tour" >&2; exit 2 ;;
   esac
 done

@@ -180,14 +180,28 @@ fn the_readme_names_only_files_of_the_repository() {
         "resources/make-screenshots.sh",
         "resources/client-failover.png",
         "resources/dashboards-election.png",
+        "resources/tour-partitioned-leader.png",
         ".ci/run",
     ] {
         assert!(readme.contains(path), "the README mentions {path}");
         assert!(root.join(path).exists(), "{path} exists");
     }
-    for needle in ["./playground --stop", "Ctrl+b d", "completions bash"] {
+    for needle in [
+        "./playground --stop",
+        "Ctrl+b d",
+        "completions bash",
+        "./playground --tour",
+        "## Take the tour",
+    ] {
         assert!(readme.contains(needle), "the README tells {needle:?}");
     }
+    // The tour is the first thing after the two commands.
+    let sections: Vec<&str> = readme.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        sections[..2],
+        ["## Two commands", "## Take the tour"],
+        "{sections:?}"
+    );
 }
 
 /// Runs `./playground` with extra arguments, on the test's socket, ports and data dir.

@@ -47,7 +47,7 @@ fn election() -> Chapter {
                 SHORT,
             ),
             step(
-                "The leader, node {leader}, now freezes, as if its process were paused. Watch \
+                "The leader, node {old_leader}, now freezes, as if its process were paused. Watch \
                  the other two dashboards' events: for 5-10 s nothing (no heartbeat, but no one \
                  has waited long enough); then one becomes a PreCandidate and asks for \
                  pre-votes, then a Candidate in a new term, asks for votes, wins. Press m in a \
@@ -86,7 +86,7 @@ fn crash() -> Chapter {
                 SHORT,
             ),
             step(
-                "Now the leader, node {leader}, crashes (frozen here; in the playground Ctrl+C \
+                "Now the leader, node {old_leader}, crashes (frozen here; in the playground Ctrl+C \
                  in its pane stops it for real). Within a second or two the others notice the \
                  silence and elect a new leader in a new term.",
                 vec![
@@ -176,7 +176,7 @@ fn partition() -> Chapter {
                 SHORT,
             ),
             step(
-                "Node {leader} is cut off from the others, and a write is sent to it alone. It \
+                "Node {old_leader} is cut off from the others, and a write is sent to it alone. It \
                  still believes it leads: it appends the write (yellow in its log panel) and \
                  waits for a majority it cannot reach. The write never commits.",
                 vec![

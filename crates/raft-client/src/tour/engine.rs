@@ -94,7 +94,7 @@ pub enum Var {
 }
 
 impl Var {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Var::Leader => "leader",
             Var::OldLeader => "old_leader",

@@ -345,3 +345,63 @@ fn every_chapter_types_commands_the_client_accepts() {
         }
     }
 }
+
+/// A learner may start at any chapter (`tour N`), so every `{name}` a step shows or types
+/// must be noted earlier in the same chapter: by the time its text is shown (after the
+/// step's leading notes) or its command typed (after the acts before it).
+#[test]
+fn every_value_a_chapter_names_is_noted_in_that_chapter_first() {
+    fn names(text: &str) -> Vec<String> {
+        text.split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+            .collect()
+    }
+    fn notes(act: &Act, known: &mut Vec<&'static str>) {
+        if let Act::Note(var, pick) = act {
+            known.push(var.name());
+            if *pick == Pick::NextId {
+                known.push(Var::NewPeerPort.name());
+            }
+        }
+    }
+    fn expects(e: &Expect, known: &mut Vec<&'static str>) {
+        match e {
+            Expect::NewLeader { .. } => known.extend([Var::Leader.name(), Var::Term.name()]),
+            Expect::All(all) => all.iter().for_each(|e| expects(e, known)),
+            _ => {}
+        }
+    }
+    for ch in chapters() {
+        let mut known: Vec<&'static str> = Vec::new();
+        for (i, st) in ch.steps.iter().enumerate() {
+            let leading = st.acts.iter().take_while(|a| matches!(a, Act::Note(..)));
+            leading.for_each(|a| notes(a, &mut known));
+            for name in names(st.say) {
+                assert!(
+                    known.contains(&name.as_str()),
+                    "{:?} step {}: its text names {{{name}}} before it is noted",
+                    ch.title,
+                    i + 1
+                );
+            }
+            for act in &st.acts {
+                notes(act, &mut known);
+                if let Act::Type(c) | Act::Background(c) = act {
+                    for name in names(c) {
+                        assert!(
+                            known.contains(&name.as_str()),
+                            "{:?} step {}: {c:?} names {{{name}}} before it is noted",
+                            ch.title,
+                            i + 1
+                        );
+                    }
+                }
+                if let Act::Until(e) = act {
+                    expects(e, &mut known);
+                }
+            }
+            expects(&st.expect, &mut known);
+        }
+    }
+}
