@@ -173,7 +173,7 @@ pub enum Expect {
     CaughtUp(Var),
     /// Node `node` has applied at least 100 entries fewer than the leader.
     FarBehind(Var),
-    /// Node `id` answers (it runs) and is not a member.
+    /// Node `id` answers (it runs), is not a member, and never was (it applied nothing).
     Waiting(Var),
     /// Node `id` is a member with this role.
     Member(Var, &'static str),
@@ -697,7 +697,14 @@ impl<C: TourCluster> Tour<'_, C> {
                 let members = self.cluster.members().await;
                 let member = members.iter().any(|(m, _)| *m == id);
                 match node(id) {
-                    Some(_) if !member => Ok(format!("node {id} runs and waits to be added")),
+                    Some(n) if !member && n.applied == 0 => {
+                        Ok(format!("node {id} runs and waits to be added"))
+                    }
+                    Some(_) if !member => Err(format!(
+                        "node {id} was a member and was removed: with its old data it never \
+                         takes part again. Start it afresh: ./playground --add {id} in a shell \
+                         (Ctrl+b c opens one) replaces it"
+                    )),
                     Some(_) => Err(format!("node {id} is already a member")),
                     None => Err(format!(
                         "node {id} does not answer: start it first (in the playground, \
