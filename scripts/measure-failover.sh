@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Measures the time from SIGKILL of the leader to the next successful put, on a local
-# 3-node cluster of release builds. Prints each run and the median.
-#   scripts/measure-failover.sh [RUNS]        (default 7)
+# Measures the time from SIGKILL of the leader (or, with --isolate, from `fault isolate` of
+# the leader) to the next successful put, on a local 3-node cluster of release builds.
+# Prints each run and the median.
+#   scripts/measure-failover.sh [--isolate] [RUNS]        (default 7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=kill
+if [ "${1:-}" = --isolate ]; then mode=isolate; shift; fi
 runs=${1:-7}
 source scripts/cargo-bins.sh
 bins=$(cargo_bins --release -q -p raft-server -p raft-client)
@@ -28,13 +31,22 @@ for run in $(seq "$runs"); do
   for _ in $(seq 200); do l=$(leader); [ "$l" != 0 ] && break; sleep 0.05; done
   "$client_bin" --peers "$api" put warm "$run" >/dev/null
   t0=$(date +%s.%N)
-  kill -9 "${pids[$l]}"
+  if [ "$mode" = kill ]; then
+    kill -9 "${pids[$l]}"
+  else
+    "$client_bin" --peers "$api" fault isolate "$l" >/dev/null
+  fi
   "$client_bin" --peers "$api" --timeout 10 put "after-$run" v >/dev/null
   t1=$(date +%s.%N)
   ms=$(python3 -c "print(round(($t1-$t0)*1000))")
-  echo "run $run: killed leader $l, next put succeeded after ${ms} ms"
+  if [ "$mode" = kill ]; then
+    echo "run $run: killed leader $l, next put succeeded after ${ms} ms"
+    start "$l"
+  else
+    echo "run $run: isolated leader $l, next put succeeded after ${ms} ms"
+    "$client_bin" --peers "$api" fault heal >/dev/null
+  fi
   times+=("$ms")
-  start "$l"
   sleep 1.5 # let the restarted node rejoin before the next kill (not a test: a pause)
 done
 printf '%s\n' "${times[@]}" | sort -n | python3 -c 'import sys; v=[int(x) for x in sys.stdin]; print(f"median over {len(v)} runs: {v[len(v)//2]} ms (min {v[0]}, max {v[-1]})")'
