@@ -374,6 +374,12 @@ fn narrow_terminal() {
     let status = leader_status(now, 20, 12);
     let screen = render(status.clone(), &Fake::new(20, 10), 80, 24, &[]);
     assert_events_whole(&screen, &status, 4);
+    // Log rows keep their whole entry, value included.
+    let text = screen.to_string();
+    for i in 15..=20 {
+        let entry = format!("PUT user:{i:04} = name {i} ");
+        assert!(text.contains(&entry), "{entry:?} cut off:\n{text}");
+    }
     insta::assert_snapshot!(screen);
 }
 

@@ -296,12 +296,14 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
     ]);
     let wide = area.width >= 60;
     let rows = data.log.iter().map(|r| {
+        // Narrow, the state is a short word (the legend below spells it out), so that
+        // the entry keeps its value.
         let (state, color) = if r.index <= s.applied_index {
             ("applied", APPLIED)
         } else if r.index <= s.commit_index {
-            ("committed", COMMITTED)
+            (if wide { "committed" } else { "commit" }, COMMITTED)
         } else {
-            ("uncommitted", UNCOMMITTED)
+            (if wide { "uncommitted" } else { "uncomm" }, UNCOMMITTED)
         };
         let kind = match r.kind {
             EntryKind::Command => "cmd",
@@ -329,7 +331,7 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
         Constraint::Length(if wide { 7 } else { index_width }),
         Constraint::Length(if wide { 5 } else { digits(s.term).max(4) }),
         Constraint::Length(4),
-        Constraint::Length(11),
+        Constraint::Length(if wide { 11 } else { 7 }),
         Constraint::Fill(1),
     ];
     let mut names = vec!["index", "term", "kind", "state", "entry"];
