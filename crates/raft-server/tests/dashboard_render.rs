@@ -481,7 +481,7 @@ fn the_help_reads_whole_at_82_by_41_and_80_by_24() {
         for line in [
             "│Keys ",
             "│  ↑↓ PgUp PgDn   scroll the focused panel; Home/End: start/end (End follows)│",
-            "│  ?              this help; any key closes it ",
+            "│  ?              this help; any key closes it (Ctrl+C still quits) ",
             "│  its election timeout and our log is at least as up to date as its own. ",
             "│the log behind it dropped; a follower far behind gets the snapshot. ",
         ] {
@@ -867,13 +867,21 @@ fn any_key_closes_the_help() {
         KeyCode::Char(' '),
         KeyCode::Esc,
         KeyCode::Enter,
+        KeyCode::Char('q'),
     ] {
         app.update(Action::Help, &status, pages, &source);
         assert!(app.show_help);
         let action = App::action_for(KeyEvent::new(code, KeyModifiers::NONE)).expect("an action");
         app.update(action, &status, pages, &source);
         assert!(!app.show_help, "{code:?} should close the help");
+        assert!(!app.quit, "{code:?} over the help only closes it");
     }
+    // Ctrl+C quits, help or not.
+    app.update(Action::Help, &status, pages, &source);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let action = App::action_for(ctrl_c).expect("an action");
+    app.update(action, &status, pages, &source);
+    assert!(app.quit);
 }
 
 /// Node 4 being promoted: a joint configuration, and the conf changes in the log.

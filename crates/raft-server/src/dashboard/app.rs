@@ -37,8 +37,10 @@ const PANELS_WITH_MESSAGES: [Panel; 3] = [Panel::Messages, Panel::Cluster, Panel
 /// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Leave the dashboard and stop the node.
+    /// Leave the dashboard and stop the node (q; over the help, q only closes it).
     Quit,
+    /// Ctrl+C: leave and stop the node, also over the help.
+    Interrupt,
     /// Focus the next panel.
     FocusNext,
     /// Focus the previous panel.
@@ -139,7 +141,7 @@ impl App {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         Some(match key.code {
-            KeyCode::Char('c') if ctrl => Action::Quit,
+            KeyCode::Char('c') if ctrl => Action::Interrupt,
             KeyCode::Char('q') => Action::Quit,
             KeyCode::Tab => Action::FocusNext,
             KeyCode::BackTab => Action::FocusPrev,
@@ -168,13 +170,13 @@ impl App {
         pages: PageSizes,
         source: &dyn DataSource,
     ) -> Option<Operator> {
-        if self.show_help && action != Action::Quit {
-            // Any key closes the help.
+        if self.show_help && action != Action::Interrupt {
+            // Any key closes the help, q included (it says so); Ctrl+C still quits.
             self.show_help = false;
             return None;
         }
         match action {
-            Action::Quit => self.quit = true,
+            Action::Quit | Action::Interrupt => self.quit = true,
             Action::Help => self.show_help = true,
             Action::Other => {}
             Action::FocusNext | Action::FocusPrev => {

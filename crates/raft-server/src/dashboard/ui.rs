@@ -726,7 +726,7 @@ Keys
   c              campaign: start an election now (pre-vote first)
   t              on the leader: hand leadership to the best follower
   i / f / h      isolate / freeze (f again thaws) / heal this node
-  ?              this help; any key closes it
+  ?              this help; any key closes it (Ctrl+C still quits)
 
 Faults live in memory: restarting the node clears its own. The header
 shows them; raft-client fault ... sets them on any node.
