@@ -172,3 +172,69 @@ fn a_full_disk_stops_one_node_cleanly_and_it_returns_with_every_acknowledged_wri
         cluster.log(FULL)
     );
 }
+
+/// The same failure with the node's dashboard on, in a terminal: the dashboard goes, the
+/// terminal is given back in order (it echoes and runs the next command), and the error is
+/// the line the user reads, with exit code 1.
+#[test]
+fn with_its_dashboard_on_a_full_node_gives_the_terminal_back_and_says_why() {
+    let mut cluster = Cluster::unstarted(3, &[]);
+    let _tmpfs = match Tmpfs::mount(&cluster.data_dir(FULL), "3m") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot mount a tmpfs here ({why})");
+            return;
+        }
+    };
+    cluster.spawn(1);
+    cluster.spawn(2);
+    let tmux = common::tmux::Tmux::new();
+    tmux.shell("n3", 100, 30);
+    let dir = cluster.data_dir(FULL);
+    tmux.type_line(
+        "n3",
+        &format!(
+            "{} --id {FULL} --peers {} --data-dir {}; echo \"exit=$?\"",
+            common::server_bin().display(),
+            cluster.peers_arg(),
+            dir.display()
+        ),
+    );
+    tmux.wait_screen("n3", "node 3's dashboard", |s| {
+        s.contains(&format!("node {FULL}")) && s.contains("term")
+    });
+    cluster.wait_leader();
+    let file = cluster.data_path().join("value");
+    let mut i = 0;
+    while !tmux.screen("n3").contains("exit=") {
+        assert!(
+            i < 100,
+            "expected node {FULL} to stop once 3 MiB were full; its pane:\n{}",
+            tmux.screen("n3")
+        );
+        std::fs::write(&file, random_value()).expect("write the value file");
+        let out = cluster.client(&[
+            "put",
+            &format!("k{i}"),
+            "--value-file",
+            &file.to_string_lossy(),
+        ]);
+        assert_ok(&out, &format!("put k{i} while node {FULL} fills up"));
+        i += 1;
+    }
+    let screen = tmux.wait_screen("n3", "the exit code", |s| s.contains("exit=1"));
+    let expected = format!(
+        "error: storage failed: no space left on device in {}",
+        dir.display()
+    );
+    let joined = tmux.screen_joined("n3");
+    assert!(
+        joined.contains(&expected) && !joined.contains("panicked"),
+        "expected {expected:?} and no panic in the pane:\n{screen}"
+    );
+    // The dashboard is gone and the shell works as before: what is typed is echoed and run.
+    tmux.type_line("n3", "echo restored-$((40 + 2))");
+    tmux.wait_screen("n3", "the shell to echo and run a command", |s| {
+        s.contains("echo restored-$((40 + 2))") && s.contains("\nrestored-42")
+    });
+}
