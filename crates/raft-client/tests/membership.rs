@@ -361,7 +361,9 @@ fn membership_changes_that_are_not_allowed_are_refused() {
 
     // Leadership moves to the voter asked for (one that does not lead now).
     let now = cluster.wait_leader();
-    let to = (1..=3).find(|id| *id != now).expect("a voter other than the leader");
+    let to = (1..=3)
+        .find(|id| *id != now)
+        .expect("a voter other than the leader");
     let out = cluster.client(&["transfer", &to.to_string()]);
     assert_ok(&out, "transfer");
     assert_eq!(cluster.wait_leader(), to);

@@ -2,11 +2,13 @@
 //! played step by step on the live cluster, each step explained, typed through the client's
 //! own commands, and checked against what the cluster really did.
 //!
-//! - [`engine`]: steps, claims and the loop that shows, waits for keys, acts and checks.
+//! - [`engine`]: steps and the loop that shows, waits for keys, acts and checks.
+//! - `claims`: what each claim means, checked against the cluster and put in words.
 //! - [`chapters`]: the chapters, as data.
 //! - [`live`]: the real cluster behind the engine.
 
 pub mod chapters;
+mod claims;
 pub mod engine;
 pub mod live;
 

@@ -1,0 +1,310 @@
+//! What the tour's claims mean: each [`Expect`] checked against the cluster as it is now
+//! (`Ok` with what holds, in words, or `Err` with what was seen), and described for the
+//! message shown when one never comes true.
+
+use super::engine::{Expect, NodeView, Tone, Tour, TourCluster, Var};
+
+impl<C: TourCluster> Tour<'_, C> {
+    /// `Ok(what holds, in words)` or `Err(what was seen)`.
+    pub(super) async fn holds(&mut self, expect: &Expect) -> Result<String, String> {
+        let nodes = self.cluster.nodes().await;
+        let node = |id: u64| nodes.iter().find(|n| n.id == id && n.up);
+        let leader = agreed_leader(&nodes);
+        match expect {
+            Expect::Nothing => Ok(String::new()),
+            Expect::All(all) => {
+                let mut said = Vec::new();
+                for e in all {
+                    said.push(Box::pin(self.holds(e)).await?);
+                }
+                Ok(said.join("; "))
+            }
+            Expect::NewLeader { not } => {
+                let not = not.map(|v| self.var(v));
+                match leader {
+                    Some(l) if Some(l.id) != not => {
+                        self.vars.insert(Var::Leader, l.id);
+                        let before = self.var(Var::Term);
+                        self.vars.insert(Var::Term, l.term);
+                        let was = if before > 0 && l.term > before {
+                            format!(" (the term was {before}: an election happened)")
+                        } else {
+                            String::new()
+                        };
+                        Ok(format!("node {} is leader in term {}{was}", l.id, l.term))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::FollowsInHigherTerm(v) => {
+                let (id, term) = (self.var(*v), self.var(Var::Term));
+                match node(id) {
+                    Some(n) if n.role == "Follower" && n.term >= term && n.leader != 0 => {
+                        Ok(format!(
+                            "node {id} follows node {} in term {} (it had led in an older term)",
+                            n.leader, n.term
+                        ))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Converged => {
+                let up: Vec<&NodeView> = nodes
+                    .iter()
+                    .filter(|n| n.up && !n.frozen && n.member)
+                    .collect();
+                let applied: Vec<u64> = up.iter().map(|n| n.applied).collect();
+                let same = !applied.is_empty() && applied.windows(2).all(|w| w[0] == w[1]);
+                match leader {
+                    Some(l) if same && l.commit == applied[0] => Ok(format!(
+                        "every node has applied index {} (the leader's commit)",
+                        applied[0]
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Reads(key, value) => match self.cluster.read(key, None).await {
+                Ok(v) if v.as_deref() == *value => {
+                    Ok(format!("get {key} returns {}", shown(v.as_deref())))
+                }
+                Ok(v) => Err(format!("get {key} returned {}", shown(v.as_deref()))),
+                Err(e) => Err(format!("get {key}: {e}")),
+            },
+            Expect::StaleAt(v, key, value) => {
+                let id = self.var(*v);
+                match self.cluster.read(key, Some(id)).await {
+                    Ok(got) if got.as_deref() == *value => Ok(format!(
+                        "node {id}'s own copy of {key} is {}",
+                        shown(got.as_deref())
+                    )),
+                    Ok(got) => Err(format!(
+                        "node {id}'s copy of {key} is {}",
+                        shown(got.as_deref())
+                    )),
+                    Err(e) => Err(format!("node {id}: {e}")),
+                }
+            }
+            Expect::RefusedAt(v, key) => {
+                let id = self.var(*v);
+                let ran = self.cluster.run(&format!("get --node {id} {key}")).await;
+                if ran.ok {
+                    Err(format!(
+                        "node {id} answered a linearizable get: {}",
+                        ran.lines.join(" ")
+                    ))
+                } else {
+                    Ok(format!("node {id} refuses a linearizable get of {key}"))
+                }
+            }
+            Expect::Uncommitted(v) => {
+                let id = self.var(*v);
+                match node(id) {
+                    Some(n) if n.last > n.commit => Ok(format!(
+                        "node {id} has {} entr{} past its commit index {} (yellow in its log)",
+                        n.last - n.commit,
+                        if n.last - n.commit == 1 { "y" } else { "ies" },
+                        n.commit
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::NoneUncommitted(v) => {
+                let id = self.var(*v);
+                match node(id) {
+                    Some(n) if n.last == n.commit => Ok(format!(
+                        "node {id} has no uncommitted entries left (log up to {})",
+                        n.last
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::LastAbove(v) => {
+                let (id, index) = (self.var(*v), self.var(Var::Index));
+                match node(id) {
+                    Some(n) if n.last > index => Ok(format!(
+                        "node {id} has the new entry (log up to {})",
+                        n.last
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::CaughtUp(v) => {
+                let id = self.var(*v);
+                match (node(id), leader) {
+                    (Some(n), Some(l)) if n.applied >= l.commit && l.commit > 0 => {
+                        let how = if n.snapshot > self.var(Var::Index) {
+                            format!("by installing the leader's snapshot (index {})", n.snapshot)
+                        } else {
+                            "from the leader's log entries".to_string()
+                        };
+                        Ok(format!("node {id} caught up to index {}, {how}", n.applied))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::FarBehind(v) => {
+                let id = self.var(*v);
+                match (node(id), leader) {
+                    (Some(n), Some(l)) if l.applied >= n.applied + 100 => Ok(format!(
+                        "node {id} is {} entries behind the leader",
+                        l.applied - n.applied
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Waiting(v) => {
+                let id = self.var(*v);
+                let members = self.cluster.members().await;
+                let member = members.iter().any(|(m, _)| *m == id);
+                match node(id) {
+                    Some(n) if !member && n.applied == 0 => {
+                        Ok(format!("node {id} runs and waits to be added"))
+                    }
+                    Some(_) if !member => Err(format!(
+                        "node {id} was a member and was removed: with its old data it never \
+                         takes part again. Start it afresh: ./playground --add {id} in a shell \
+                         (Ctrl+b c opens one) replaces it"
+                    )),
+                    Some(_) => Err(format!("node {id} is already a member")),
+                    None => Err(format!(
+                        "node {id} does not answer: start it first (in the playground, \
+                         ./playground --add {id} in a shell: Ctrl+b c opens one)"
+                    )),
+                }
+            }
+            Expect::Member(v, role) => {
+                let id = self.var(*v);
+                let members = self.cluster.members().await;
+                match members.iter().find(|(m, _)| *m == id) {
+                    Some((_, r)) if r == role => Ok(format!("node {id} is a {role}")),
+                    Some((_, r)) => Err(format!("node {id} is a {r}")),
+                    None => Err(format!("node {id} is not a member")),
+                }
+            }
+            Expect::NotMember(v) => {
+                let id = self.var(*v);
+                let members = self.cluster.members().await;
+                if members.iter().any(|(m, _)| *m == id) {
+                    Err(format!("node {id} is still a member"))
+                } else {
+                    let ids: Vec<String> = members.iter().map(|(m, _)| m.to_string()).collect();
+                    Ok(format!(
+                        "node {id} is out; the members are {}",
+                        ids.join(", ")
+                    ))
+                }
+            }
+            Expect::Background { duplicate } => {
+                if let Some(handle) = self.background.take_if(|h| h.is_finished()) {
+                    let ran = handle.await.unwrap_or_default();
+                    for l in &ran.lines {
+                        self.say(Tone::Output, format!("  {l}"));
+                    }
+                    self.background_ran = Some(ran);
+                }
+                let Some(ran) = &self.background_ran else {
+                    return Err(if self.background.is_some() {
+                        "the background command is still running".to_string()
+                    } else {
+                        "nothing runs in the background".to_string()
+                    });
+                };
+                match (ran.ok, ran.duplicate, duplicate) {
+                    (true, true, true) => Ok(
+                        "the write was sent twice with one request id and applied once: the \
+                         second time the cluster answered \"already applied\""
+                            .to_string(),
+                    ),
+                    (true, _, false) => Ok("the background command succeeded".to_string()),
+                    (true, false, true) => Err(
+                        "the write succeeded at its first leader: no retry was needed this time"
+                            .to_string(),
+                    ),
+                    (false, ..) => Err(format!("it failed: {}", ran.lines.join(" "))),
+                }
+            }
+            Expect::Said(text) => {
+                if self.last_said.iter().any(|l| l.contains(text)) {
+                    Ok(format!("it said: {text}"))
+                } else {
+                    Err(format!("it said: {}", self.last_said.join(" / ")))
+                }
+            }
+        }
+    }
+
+    pub(super) fn describe(&self, expect: &Expect) -> String {
+        let v = |v: &Var| self.var(*v);
+        match expect {
+            Expect::Nothing => "nothing".into(),
+            Expect::All(all) => all
+                .iter()
+                .map(|e| self.describe(e))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            Expect::NewLeader { not: Some(n) } => format!("a leader other than node {}", v(n)),
+            Expect::NewLeader { not: None } => "a leader".into(),
+            Expect::FollowsInHigherTerm(n) => format!("node {} to follow in a newer term", v(n)),
+            Expect::Converged => "every node to apply the same index".into(),
+            Expect::Reads(k, val) => format!("get {k} to return {}", shown(*val)),
+            Expect::StaleAt(n, k, val) => {
+                format!("node {}'s copy of {k} to be {}", v(n), shown(*val))
+            }
+            Expect::RefusedAt(n, k) => format!("node {} to refuse a linearizable get of {k}", v(n)),
+            Expect::Uncommitted(n) => format!("node {} to hold uncommitted entries", v(n)),
+            Expect::NoneUncommitted(n) => format!("node {} to hold no uncommitted entry", v(n)),
+            Expect::LastAbove(n) => format!("node {} to receive the new entry", v(n)),
+            Expect::CaughtUp(n) => format!("node {} to catch up with the leader", v(n)),
+            Expect::FarBehind(n) => format!("node {} to fall 100 entries behind", v(n)),
+            Expect::Waiting(n) => format!("node {} to run, waiting to be added", v(n)),
+            Expect::Member(n, r) => format!("node {} to be a {r}", v(n)),
+            Expect::NotMember(n) => format!("node {} to leave the cluster", v(n)),
+            Expect::Background { .. } => "the background command to finish".into(),
+            Expect::Said(t) => format!("the command to say {t:?}"),
+        }
+    }
+}
+
+/// The leader of the highest term among answering, unfrozen members, unless another member
+/// of that term names a different leader (a cut-off node of the same term may name none).
+pub(super) fn agreed_leader(nodes: &[NodeView]) -> Option<&NodeView> {
+    let live: Vec<&NodeView> = nodes
+        .iter()
+        .filter(|n| n.up && !n.frozen && n.member)
+        .collect();
+    let leader = live
+        .iter()
+        .filter(|n| n.role == "Leader")
+        .max_by_key(|n| n.term)?;
+    let agreed = live
+        .iter()
+        .filter(|n| n.term == leader.term && n.id != leader.id)
+        .all(|n| n.leader == leader.id || n.leader == 0);
+    agreed.then_some(*leader)
+}
+
+pub(super) fn describe_nodes(nodes: &[NodeView]) -> String {
+    let parts: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            if !n.up {
+                format!("node {} down", n.id)
+            } else {
+                format!(
+                    "node {} {}{}{} t{} applied {}",
+                    n.id,
+                    n.role,
+                    if n.frozen { " (frozen)" } else { "" },
+                    if n.member { "" } else { " (not a member)" },
+                    n.term,
+                    n.applied
+                )
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn shown(v: Option<&str>) -> String {
+    v.map_or("(not found)".to_string(), |v| format!("{v:?}"))
+}
