@@ -61,6 +61,22 @@ fn random_value() -> String {
         .collect()
 }
 
+/// Writes `k<i>` = a fresh random value through the client (the value goes by file: it is
+/// large) and expects it acknowledged; returns the value.
+fn put_random(cluster: &Cluster, i: usize, while_: &str) -> String {
+    let file = cluster.data_path().join("value");
+    let value = random_value();
+    std::fs::write(&file, &value).expect("write the value file");
+    let out = cluster.client(&[
+        "put",
+        &format!("k{i}"),
+        "--value-file",
+        &file.to_string_lossy(),
+    ]);
+    assert_ok(&out, &format!("put k{i} {while_}"));
+    value
+}
+
 #[test]
 fn a_full_disk_stops_one_node_cleanly_and_it_returns_with_every_acknowledged_write() {
     let mut cluster = Cluster::unstarted(3, &[]);
@@ -81,7 +97,6 @@ fn a_full_disk_stops_one_node_cleanly_and_it_returns_with_every_acknowledged_wri
 
     // 200 KB writes until node 3's 3 MiB are full. Every one is acknowledged: two nodes
     // are a majority, and if node 3 was leading, the client retries on the next leader.
-    let file = cluster.data_path().join("value");
     let mut acknowledged: Vec<String> = Vec::new();
     while cluster.is_running(FULL) {
         let i = acknowledged.len();
@@ -91,16 +106,11 @@ fn a_full_disk_stops_one_node_cleanly_and_it_returns_with_every_acknowledged_wri
              {VALUE_BYTES} bytes; its log:\n{}",
             cluster.log(FULL)
         );
-        let value = random_value();
-        std::fs::write(&file, &value).expect("write the value file");
-        let out = cluster.client(&[
-            "put",
-            &format!("k{i}"),
-            "--value-file",
-            &file.to_string_lossy(),
-        ]);
-        assert_ok(&out, &format!("put k{i} while node {FULL} fills up"));
-        acknowledged.push(value);
+        acknowledged.push(put_random(
+            &cluster,
+            i,
+            &format!("while node {FULL} fills up"),
+        ));
     }
     let code = cluster.wait_exit(FULL);
     let log = cluster.log(FULL);
@@ -123,16 +133,7 @@ fn a_full_disk_stops_one_node_cleanly_and_it_returns_with_every_acknowledged_wri
     // The other two keep serving.
     cluster.wait_leader();
     for i in acknowledged.len()..acknowledged.len() + 3 {
-        let value = random_value();
-        std::fs::write(&file, &value).expect("write the value file");
-        let out = cluster.client(&[
-            "put",
-            &format!("k{i}"),
-            "--value-file",
-            &file.to_string_lossy(),
-        ]);
-        assert_ok(&out, &format!("put k{i} with node {FULL} down"));
-        acknowledged.push(value);
+        acknowledged.push(put_random(&cluster, i, &format!("with node {FULL} down")));
     }
 
     // Given room, the node restarts on what it had and catches up: every acknowledged
@@ -204,7 +205,6 @@ fn with_its_dashboard_on_a_full_node_gives_the_terminal_back_and_says_why() {
         s.contains(&format!("node {FULL}")) && s.contains("term")
     });
     cluster.wait_leader();
-    let file = cluster.data_path().join("value");
     let mut i = 0;
     while !tmux.screen("n3").contains("exit=") {
         assert!(
@@ -212,14 +212,7 @@ fn with_its_dashboard_on_a_full_node_gives_the_terminal_back_and_says_why() {
             "expected node {FULL} to stop once 3 MiB were full; its pane:\n{}",
             tmux.screen("n3")
         );
-        std::fs::write(&file, random_value()).expect("write the value file");
-        let out = cluster.client(&[
-            "put",
-            &format!("k{i}"),
-            "--value-file",
-            &file.to_string_lossy(),
-        ]);
-        assert_ok(&out, &format!("put k{i} while node {FULL} fills up"));
+        put_random(&cluster, i, &format!("while node {FULL} fills up"));
         i += 1;
     }
     let screen = tmux.wait_screen("n3", "the exit code", |s| s.contains("exit=1"));
