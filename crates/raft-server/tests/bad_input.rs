@@ -558,7 +558,7 @@ fn data_dir_in_use_by_a_running_node() {
         &[
             path_arg(&dir),
             "in use by another process",
-            "another raft-server",
+            &format!("(raft-server, pid {})", first.child.id()),
         ],
     );
     for internal in ["raft-engine", "pipe_builder", ".cargo", "Other Error"] {

@@ -74,12 +74,12 @@ pub enum StorageError {
     #[error("no space left on device in {0}")]
     NoSpace(PathBuf),
     /// Another process holds the data dir's lock. Named apart because raft-engine says it
-    /// with an internal source path and its own wording.
+    /// with an internal source path and its own wording; the second field says by whom.
     #[error(
-        "data dir {0} is in use by another process (another raft-server with this \
-         --data-dir?); stop that one first, or give this node another --data-dir"
+        "data dir {0} is in use by another process ({1}); stop that one first, or give this \
+         node another --data-dir"
     )]
-    InUse(PathBuf),
+    InUse(PathBuf, String),
     /// raft-engine failed.
     #[error("raft-engine: {0}")]
     Engine(#[from] raft_engine::Error),
@@ -95,7 +95,7 @@ impl StorageError {
             && e.to_string().contains("Failed to lock file")
         {
             // raft-engine's only way of saying its LOCK file is held (flock) elsewhere.
-            Self::InUse(dir.to_path_buf())
+            Self::InUse(dir.to_path_buf(), marker::holder(dir))
         } else {
             Self::Engine(e)
         }
@@ -253,6 +253,7 @@ impl EngineStorage {
         };
         let engine_err = |e| StorageError::engine(dir, e);
         let engine = Arc::new(Engine::open(cfg).map_err(engine_err)?);
+        marker::note_holder(dir);
         let snapshot = engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?;
         let mut meta = Meta {
             hard_state: engine
