@@ -38,11 +38,10 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 echo "building release binaries..." >&2
-cargo build --release -q -p raft-server -p raft-client
-# Where cargo put them: CARGO_TARGET_DIR or a config may move the target directory.
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-bin="$target_dir/release"
+# cargo names the binaries it built: wherever CARGO_TARGET_DIR (or a cargo config) puts them.
+source scripts/cargo-bins.sh
+bins=$(cargo_bins --release -q -p raft-server -p raft-client)
+bin=$(dirname "$(bin_named "$bins" raft-server)")
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-vs-etcd.XXXXXX")
 results="$dir/results"
