@@ -225,6 +225,15 @@ fn a_fourth_node_joins_a_running_playground_as_the_readme_says() {
     let tmux = Tmux::new();
     let out = run_playground_args(&tmux, base, dir.path(), &[]);
     assert!(out.status.success(), "./playground: {out:?}");
+    // With cargo's own settings (no CARGO_TARGET_DIR of the test's), the playground runs the
+    // binaries this very test build made.
+    let said = String::from_utf8_lossy(&out.stdout);
+    let bins = client_bin().parent().expect("a bin dir").to_path_buf();
+    assert!(
+        said.contains(&format!("(binaries: {})", bins.display())),
+        "expected the binaries in {}; ./playground said: {said}",
+        bins.display()
+    );
     tmux.wait_screen(
         "raft-playground:client",
         "the client's cluster bar to show the leader",
