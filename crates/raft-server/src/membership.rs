@@ -179,8 +179,12 @@ impl Membership {
         *self = Self::from_snapshot(conf, book, seed);
     }
 
-    /// The role of `id`, if it is a member.
+    /// The role of `id`, if it is a member. A node marked removed is none, even while its
+    /// own conf state (a removed node that missed its removal) still lists it.
     pub fn role(&self, id: u64) -> Option<Role> {
+        if self.removed.contains_key(&id) {
+            return None;
+        }
         let incoming = self.conf.voters.contains(&id);
         let outgoing = self.conf.voters_outgoing.contains(&id);
         let joint = !self.conf.voters_outgoing.is_empty();
@@ -355,6 +359,20 @@ mod tests {
         assert_eq!(restored.removed_at(1), Some(21));
         assert!(restored.addr(4).is_some());
         assert!(restored.addr(1).is_none());
+    }
+
+    #[test]
+    fn a_node_told_of_its_removal_no_longer_lists_itself() {
+        // Node 4 missed the commit of its own removal: its conf still has it as a voter
+        // until a member tells it; from then on no role, so its Status does not count it.
+        let seed = PeerMap::parse("1=127.0.0.1:6001,2=127.0.0.1:6002").expect("peers");
+        let mut m = Membership::from_snapshot(&conf(&[1, 2, 4], &[], &[]), None, &seed);
+        assert_eq!(m.role(4), Some(Role::Voter));
+        m.mark_removed(4, 30);
+        assert_eq!(m.role(4), None);
+        assert_eq!(m.removed_at(4), Some(30));
+        assert!(m.members().iter().all(|(id, _, _)| *id != 4));
+        assert_eq!(m.role(1), Some(Role::Voter));
     }
 
     #[test]

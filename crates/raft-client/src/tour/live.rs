@@ -56,13 +56,23 @@ impl LiveCluster {
 impl TourCluster for LiveCluster {
     async fn nodes(&self) -> Vec<NodeView> {
         let reports = self.client.status_all_within(Duration::from_secs(1)).await;
-        // Members are the nodes some node lists with a role; the next address after the
-        // highest member is where a node waiting to be added would be.
+        // Members are the nodes the leader of the highest term lists with a role (without
+        // one, those some node lists: a removed node that missed its removal may still
+        // list itself until a member tells it); the next address after the highest
+        // member is where a node waiting to be added would be.
+        let statuses: Vec<_> = reports
+            .iter()
+            .filter_map(|r| r.status.as_ref().ok())
+            .collect();
+        let leader = statuses
+            .iter()
+            .filter(|s| s.role == "Leader")
+            .max_by_key(|s| s.term);
         let mut members = BTreeSet::new();
         let mut addrs: BTreeMap<u64, String> = BTreeMap::new();
-        for s in reports.iter().filter_map(|r| r.status.as_ref().ok()) {
+        for s in &statuses {
             for p in &s.peers {
-                if !p.role.is_empty() {
+                if !p.role.is_empty() && leader.is_none_or(|l| l.id == s.id) {
                     members.insert(p.id);
                 }
                 addrs.entry(p.id).or_insert_with(|| p.api_addr.clone());
