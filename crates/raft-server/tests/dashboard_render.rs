@@ -204,6 +204,7 @@ fn leader_status(now: Instant, log_len: u64, keys: u64) -> NodeStatus {
         joint: false,
         joining: false,
         removed_at: None,
+        ..NodeStatus::default()
     }
 }
 
@@ -237,6 +238,7 @@ fn follower_status(now: Instant) -> NodeStatus {
         joint: false,
         joining: false,
         removed_at: None,
+        ..NodeStatus::default()
     }
 }
 

@@ -22,7 +22,7 @@ mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -103,6 +103,15 @@ pub struct NodeDriver {
     snapshot_every: u64,
     /// Index of the latest snapshot, taken or installed.
     last_snapshot: u64,
+    /// The snapshot being written, if any.
+    snapshot_task: Option<snapshot::SnapshotTask>,
+    /// After a failed snapshot: not before this.
+    snapshot_retry: Option<Instant>,
+    /// Time the driver's own thread spent on the latest snapshot it took.
+    snapshot_stall: Duration,
+    /// Wakes this driver (a snapshot thread that finished). The transport holds a handle
+    /// anyway, so the queue never disconnects while the driver runs: it stops on shutdown.
+    wake: SyncSender<DriverMsg>,
 }
 
 /// What the driver last reported, to turn changes into events.
@@ -122,7 +131,7 @@ impl NodeDriver {
         recovered: Recovered,
         transport_for: impl FnOnce(NodeHandle) -> Box<dyn Transport>,
     ) -> Result<(Self, NodeHandle), DriverError> {
-        if recovered.fresh && !cfg.join && storage.latest_snapshot()?.is_none() {
+        if recovered.fresh && !cfg.join && storage.snapshot_metadata().is_none() {
             // A new cluster starts from a snapshot of its initial membership at index 1, as
             // raft-rs's examples do: a node that joins later then always gets a snapshot
             // first (entry 1 is never in anyone's log), never a log whose conf changes would
@@ -155,9 +164,8 @@ impl NodeDriver {
         let mut sm = KvStateMachine::new();
         let membership = match snapshot.as_ref() {
             Some(snap) => {
-                let data = snapshot::decode(snap.get_data())?;
-                let book = data.members.clone();
-                sm.restore_message(data);
+                let (restored, book) = snapshot::decode(snap.get_data())?;
+                sm = restored;
                 Membership::from_snapshot(
                     snap.get_metadata().get_conf_state(),
                     book.as_ref(),
@@ -173,6 +181,7 @@ impl NodeDriver {
         let logger = crate::raft_logger::raft_logger(cfg.id);
         let raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+        let wake = tx.clone();
         let (status_tx, status_rx) = watch::channel(NodeStatus::default());
         let handle = NodeHandle {
             tx,
@@ -209,6 +218,10 @@ impl NodeDriver {
             shared: Arc::clone(&handle.shared),
             snapshot_every: cfg.snapshot_every,
             last_snapshot: snapshot_index,
+            snapshot_task: None,
+            snapshot_retry: None,
+            snapshot_stall: Duration::ZERO,
+            wake,
         };
         driver.seen.term = recovered.term;
         let me = cfg.id;
@@ -233,7 +246,7 @@ impl NodeDriver {
         Ok((driver, handle))
     }
 
-    /// Runs until [`NodeHandle::shutdown`] or until every handle is dropped.
+    /// Runs until [`NodeHandle::shutdown`].
     pub fn run(mut self) -> Result<(), DriverError> {
         let result = self.run_loop();
         let err = RequestError::ShuttingDown;
@@ -304,6 +317,7 @@ impl NodeDriver {
             }
             self.on_ready()?;
             self.send_waiting_reads();
+            self.maybe_snapshot()?;
             self.publish();
         }
     }
@@ -561,7 +575,7 @@ impl NodeDriver {
         self.reads
             .answer_ready(&self.sm.read().unwrap_or_else(PoisonError::into_inner));
         self.observe_leadership();
-        self.maybe_snapshot()
+        Ok(())
     }
 
     /// Entries that start at or before our last stored index replace a conflicting suffix
