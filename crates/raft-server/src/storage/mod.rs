@@ -19,6 +19,7 @@
 //! reads the file on the caller's (the driver's) thread; a loader thread reads it and raft-rs
 //! asks again. [`EngineStorage::apply_snapshot`] installs one from the leader.
 
+mod cache;
 mod marker;
 
 use std::fs;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use cache::EntryCache;
 use marker::{MARKER_FILE, parse_marker, write_marker};
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState};
@@ -215,6 +217,8 @@ pub struct EngineStorage {
     snapshot_wanted: Arc<std::sync::atomic::AtomicBool>,
     /// The latest snapshot's data, read on demand for followers that need it.
     snap_cache: Arc<Mutex<SnapCache>>,
+    /// The newest entries on disk, so raft-rs's reads of them cost no file read.
+    entry_cache: Arc<Mutex<EntryCache>>,
 }
 
 /// OS errors that reads or writes fail with on demand (0: none).
@@ -346,6 +350,7 @@ impl EngineStorage {
             faults: Arc::default(),
             snapshot_wanted: Arc::default(),
             snap_cache: Arc::default(),
+            entry_cache: Arc::default(),
         };
         Ok((storage, recovered))
     }
@@ -373,7 +378,14 @@ impl EngineStorage {
             return Ok(());
         }
         self.write(&mut batch)?;
+        self.entries_cache().append(entries);
         Ok(())
+    }
+
+    fn entries_cache(&self) -> std::sync::MutexGuard<'_, EntryCache> {
+        self.entry_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes every later write fail with OS error `errno` (28, ENOSPC, is what a full disk
@@ -505,6 +517,7 @@ impl EngineStorage {
             }
         }
         self.write(&mut batch)?;
+        self.entries_cache().compact_to(truncated.0);
         meta.truncated = truncated;
         meta.snapshot = Some(md.clone());
         meta.commit_dirty = false;
@@ -547,6 +560,7 @@ impl EngineStorage {
         }
         batch.put_message(GROUP, KEY_HARD_STATE.to_vec(), &meta.hard_state)?;
         self.write(&mut batch)?;
+        self.entries_cache().clear();
         meta.conf_state = md.get_conf_state().clone();
         meta.truncated = truncated;
         meta.snapshot = Some(md.clone());
@@ -600,7 +614,7 @@ impl EngineStorage {
     /// Bytes this storage holds in memory: cached entries and snapshot data read for
     /// followers.
     pub fn memory_bytes(&self) -> u64 {
-        self.snapshot_data_in_memory()
+        self.snapshot_data_in_memory() + self.entries_cache().bytes() as u64
     }
 
     /// Reads the stored snapshot's file on a thread of its own, for `Storage::snapshot`.
@@ -768,9 +782,11 @@ impl raft::Storage for EngineStorage {
         if high > self.last() + 1 {
             return Err(raft::Error::Store(raft::StorageError::Unavailable));
         }
-        let max = max_size
-            .into()
-            .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+        let max_size = max_size.into();
+        if let Some(cached) = self.entries_cache().entries(low, high, max_size) {
+            return Ok(cached);
+        }
+        let max = max_size.map(|m| usize::try_from(m).unwrap_or(usize::MAX));
         // No capacity hint: `max_size` may cut the range to a fraction of it.
         let mut out = Vec::new();
         self.engine
@@ -789,6 +805,9 @@ impl raft::Storage for EngineStorage {
         }
         if idx < t_index {
             return Err(raft::Error::Store(raft::StorageError::Compacted));
+        }
+        if let Some(term) = self.entries_cache().term(idx) {
+            return Ok(term);
         }
         match self
             .engine
