@@ -199,26 +199,27 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
     );
 }
 
-/// Addresses, disk and memory use, and the data dir.
+/// Addresses, the data dir, then disk and memory use (the first to go when the pane is
+/// narrow).
 fn resources_spans(data: &FrameData) -> Vec<Span<'static>> {
     let mut spans = vec![
         format!(" peers {}", data.info.peer_addr).into(),
         sep(),
         format!("clients {}", data.info.api_addr).into(),
         sep(),
+        format!("data {}", data.info.data_dir.display()).into(),
     ];
     let r = data.resources;
     if r.disk_bytes > 0 || r.rss_bytes > 0 {
+        spans.push(sep());
         spans.push(format!("disk {}", size(r.disk_bytes)).into());
         spans.push(sep());
         spans.push(format!("rss {}", size(r.rss_bytes)).into());
-        spans.push(sep());
     }
     if data.status.log_cache_bytes > 0 {
-        spans.push(format!("cache {}", size(data.status.log_cache_bytes)).into());
         spans.push(sep());
+        spans.push(format!("cache {}", size(data.status.log_cache_bytes)).into());
     }
-    spans.push(format!("data {}", data.info.data_dir.display()).into());
     spans
 }
 
