@@ -151,6 +151,9 @@ impl NodeDriver {
             // Batching: up to 1 MiB of entries per append, 256 appends in flight per peer.
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
+            // Proposals handled in one loop go to each follower as one append, not one
+            // append (and one answer) per proposal.
+            batch_append: true,
             check_quorum: true,
             pre_vote: true,
             read_only_option: ReadOnlyOption::Safe,
