@@ -916,12 +916,16 @@ fn write_file_durably(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let tmp = path.with_extension("tmp");
-    let file = fs::File::create(&tmp)?;
+    let file = SyncingFile {
+        file: fs::File::create(&tmp)?,
+        unsynced: 0,
+    };
     let mut out = std::io::BufWriter::with_capacity(1024 * 1024, file);
     write(&mut out)?;
     let file = out
         .into_inner()
-        .map_err(std::io::IntoInnerError::into_error)?;
+        .map_err(std::io::IntoInnerError::into_error)?
+        .file;
     file.sync_all()?;
     let size = file.metadata()?.len();
     fs::rename(&tmp, path)?;
@@ -929,6 +933,34 @@ fn write_file_durably(
         fs::File::open(parent)?.sync_all()?;
     }
     Ok(size)
+}
+
+/// Flushes a large file to disk a few MiB at a time while it is written. One fsync of
+/// hundreds of MiB at the end would hold the disk (and, through the file system's
+/// journal, the log's own small fsyncs) for as long as it takes; in steps, a log write
+/// waits for a few MiB at most.
+struct SyncingFile {
+    file: fs::File,
+    unsynced: usize,
+}
+
+/// Bytes written between two flushes of a [`SyncingFile`].
+const SYNC_EVERY: usize = 4 * 1024 * 1024;
+
+impl Write for SyncingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n;
+        if self.unsynced >= SYNC_EVERY {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Moves the data of a snapshot stored whole in raft-engine (a data dir from before
