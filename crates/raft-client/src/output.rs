@@ -27,6 +27,26 @@ pub struct StatusJson<'a> {
     vote: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_count: Option<u64>,
+    /// Bytes of keys and values in the state machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_bytes: Option<u64>,
+    /// Bytes of the node's data dir on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_bytes: Option<u64>,
+    /// Resident memory of the node's process (0: not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rss_bytes: Option<u64>,
+    /// Bytes of log entries and snapshot data its storage keeps in memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_cache_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_index: Option<u64>,
+    /// The snapshot being written (0: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_in_progress: Option<u64>,
+    /// Microseconds the node driver spent on its latest snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_stall_us: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -48,6 +68,13 @@ pub fn status_json(reports: &[NodeReport]) -> String {
                 last_index: Some(s.last_index),
                 vote: Some(s.vote),
                 key_count: Some(s.key_count),
+                data_bytes: Some(s.data_bytes),
+                disk_bytes: Some(s.disk_bytes),
+                rss_bytes: Some(s.rss_bytes),
+                log_cache_bytes: Some(s.log_cache_bytes),
+                snapshot_index: Some(s.snapshot_index),
+                snapshot_in_progress: Some(s.snapshot_in_progress),
+                snapshot_stall_us: Some(s.snapshot_stall_us),
                 error: None,
             },
             Err(e) => StatusJson {

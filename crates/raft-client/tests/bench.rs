@@ -89,6 +89,62 @@ fn bench_measures_a_real_cluster() {
     }
 }
 
+#[test]
+fn snapshots_taken_under_load_stall_no_write() {
+    // A snapshot every 300 entries of a state machine that grows to several MiB (4 KiB
+    // values), while 16 clients write as fast as they can: the driver captures the state in
+    // a moment and a thread of its own writes it, so no write waits for one. The bounds are
+    // loose (a busy 2-core machine runs this), far below what encoding and writing every
+    // snapshot on the driver cost.
+    let cluster = Cluster::start_with(3, &["--snapshot-every", "300"]);
+    let out = cluster.client(&[
+        "--timeout",
+        "10",
+        "bench",
+        "--seconds",
+        "4",
+        "--clients",
+        "16",
+        "--keys",
+        "4000",
+        "--value-size",
+        "4096",
+        "--json",
+    ]);
+    let json = parse_bench_json(&out, "playground", "put", 16);
+    let leader = cluster.wait_leader();
+    let status = cluster.status();
+    let s = &status[leader as usize - 1];
+    let snapshot = s["snapshot_index"].as_u64().unwrap_or(0);
+    assert!(
+        snapshot > 0,
+        "the leader took no snapshot: {s}\n{}",
+        cluster.log(leader)
+    );
+    let log = cluster.log(leader);
+    let taken = log.matches("snapshot at index").count();
+    assert!(taken >= 3, "{taken} snapshots in the run:\n{log}");
+    let max = json["max_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        max < 2000.0,
+        "a write took {max} ms while snapshots were taken: {json}"
+    );
+    // What the driver itself spent on its latest snapshot (capture + record).
+    for s in &status {
+        let stall = s["snapshot_stall_us"].as_u64().unwrap_or(u64::MAX);
+        assert!(
+            stall < 500_000,
+            "a snapshot stalled a driver {stall} us: {s}"
+        );
+    }
+    assert!(
+        s["data_bytes"].as_u64().unwrap_or(0) > 1_000_000,
+        "the state should hold MiBs: {s}"
+    );
+    assert!(s["disk_bytes"].as_u64().unwrap_or(0) > 0, "{s}");
+    assert!(s["rss_bytes"].as_u64().unwrap_or(0) > 0, "{s}");
+}
+
 /// What the stand-in for etcd saw.
 #[derive(Default)]
 struct Seen {

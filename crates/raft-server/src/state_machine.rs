@@ -4,13 +4,27 @@
 //! apply at most once. It does no I/O; the node driver feeds it committed entries in log
 //! order and it is rebuilt from the log on start.
 //!
+//! Keys and values live in a persistent B-tree ([`imbl::OrdMap`]) of shared strings and
+//! byte slices: cloning the whole state machine is O(1) in the keys (it shares the tree;
+//! the first write to a shared node copies that node, whose entries are reference counts),
+//! so the driver captures the state at a snapshot's index in a moment and a snapshot
+//! thread encodes the capture while the driver applies on. The session table is a plain map
+//! that is copied (it holds one small entry per client seen within [`SESSION_TTL_MS`]).
+//!
+//! The snapshot format is `kv.StateMachineSnapshot` (protobuf), written and read a pair at a
+//! time ([`KvStateMachine::write_snapshot`], [`KvStateMachine::from_snapshot`]) so a large
+//! state machine never exists a second time as a protobuf message in memory.
+//!
 //! Sessions expire by the log's clock, which no single leader's clock can run ahead: it
 //! moves by the differences between one leader's stamps within its term (at most
 //! [`MAX_CLOCK_STEP_MS`] per entry), never by how far one leader's clock is from another's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::io::Write;
 use std::ops::Bound;
+use std::sync::Arc;
 
+use imbl::OrdMap;
 use kv_proto::kv as pb;
 use prost::Message as _;
 
@@ -18,8 +32,14 @@ use crate::command::{Command, Op};
 
 /// A snapshot's data is not a state machine.
 #[derive(Debug, thiserror::Error)]
-#[error("snapshot data is not a kv.StateMachineSnapshot: {0}")]
-pub struct SnapshotError(#[from] prost::DecodeError);
+pub enum SnapshotError {
+    /// A part of it is not valid protobuf for `kv.StateMachineSnapshot`.
+    #[error("snapshot data is not a kv.StateMachineSnapshot: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// Its wire format is broken (cut short, a bad length, a key that is not UTF-8).
+    #[error("snapshot data is not a kv.StateMachineSnapshot: {0}")]
+    Malformed(&'static str),
+}
 
 /// A key with the start of its value, for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +90,13 @@ pub const MAX_CLOCK_STEP_MS: u64 = 60 * 1000;
 /// this: a property of the log, so every replica sweeps at the same entries.
 const SWEEP_EVERY: u64 = 1024;
 
-/// Sorted keys with byte values, plus the session table for at-most-once writes.
-#[derive(Debug, Default)]
+/// Sorted keys with byte values, plus the session table for at-most-once writes. Cloning
+/// is cheap (see the module doc): a clone is a capture of the state as it is now.
+#[derive(Debug, Default, Clone)]
 pub struct KvStateMachine {
-    data: BTreeMap<String, Vec<u8>>,
+    data: OrdMap<Arc<str>, Arc<[u8]>>,
+    /// Bytes of keys and values held (what `data_bytes` reports).
+    data_bytes: u64,
     sessions: HashMap<u64, Session>,
     applied: u64,
     /// The log's clock: the state machine's notion of now, in milliseconds since the first
@@ -117,8 +140,23 @@ impl KvStateMachine {
             }
         }
         let existed = match &cmd.op {
-            Op::Put { key, value } => self.data.insert(key.clone(), value.clone()).is_some(),
-            Op::Delete { key } => self.data.remove(key).is_some(),
+            Op::Put { key, value } => {
+                self.data_bytes += (key.len() + value.len()) as u64;
+                let old = self
+                    .data
+                    .insert(Arc::from(key.as_str()), Arc::from(value.as_slice()));
+                if let Some(old) = &old {
+                    self.data_bytes -= (key.len() + old.len()) as u64;
+                }
+                old.is_some()
+            }
+            Op::Delete { key } => {
+                let old = self.data.remove(key.as_str());
+                if let Some(old) = &old {
+                    self.data_bytes -= (key.len() + old.len()) as u64;
+                }
+                old.is_some()
+            }
         };
         let result = ApplyResult {
             index,
@@ -174,7 +212,7 @@ impl KvStateMachine {
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&[u8]> {
-        self.data.get(key).map(Vec::as_slice)
+        self.data.get(key).map(|v| &v[..])
     }
 
     /// Number of keys.
@@ -187,23 +225,31 @@ impl KvStateMachine {
         self.data.is_empty()
     }
 
-    /// The whole state (keys, values, sessions, applied index) as snapshot data.
-    pub fn snapshot(&self) -> Vec<u8> {
-        self.snapshot_message().encode_to_vec()
+    /// Bytes of keys and values held: the data, without what holding it costs.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
     }
 
-    /// The whole state as the snapshot message (the driver adds the member book).
-    pub fn snapshot_message(&self) -> pb::StateMachineSnapshot {
-        pb::StateMachineSnapshot {
+    /// The whole state (keys, values, sessions, applied index) as snapshot data.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_snapshot(None, &mut out);
+        out
+    }
+
+    /// Writes the whole state as a `kv.StateMachineSnapshot`, with `members` as its member
+    /// book (the driver's), to `out`: the fields other than the pairs first, then the pairs
+    /// one at a time, so memory stays flat however many keys there are. Protobuf allows
+    /// fields in any order; repeated ones keep theirs.
+    pub fn write_snapshot(
+        &self,
+        members: Option<pb::MemberBook>,
+        out: &mut (impl Write + ?Sized),
+    ) -> std::io::Result<()> {
+        let head = pb::StateMachineSnapshot {
             applied_index: self.applied,
-            pairs: self
-                .data
-                .iter()
-                .map(|(k, v)| pb::KeyValue {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
-                .collect(),
+            pairs: Vec::new(),
             sessions: self
                 .sessions
                 .iter()
@@ -218,20 +264,51 @@ impl KvStateMachine {
             clock_ms: self.clock_ms,
             clock_term: self.last_stamp.0,
             clock_stamp_ms: self.last_stamp.1,
-            members: None,
+            members,
+        };
+        out.write_all(&head.encode_to_vec())?;
+        let mut buf = Vec::with_capacity(64 * 1024);
+        for (key, value) in &self.data {
+            wire::put_pair(&mut buf, key.as_bytes(), value);
+            if buf.len() >= 60 * 1024 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
         }
+        out.write_all(&buf)
     }
 
     /// Replaces the whole state with a snapshot's.
     pub fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
-        self.restore_message(pb::StateMachineSnapshot::decode(data)?);
+        *self = Self::from_snapshot(data)?.0;
         Ok(())
     }
 
-    /// Replaces the whole state with a decoded snapshot's (its member book is not ours).
-    pub fn restore_message(&mut self, snap: pb::StateMachineSnapshot) {
-        self.data = snap.pairs.into_iter().map(|p| (p.key, p.value)).collect();
-        self.sessions = snap
+    /// The state machine of a snapshot's data, and the snapshot's member book (not part of
+    /// the key-value state: the driver's). Reads the pairs one at a time into the map.
+    pub fn from_snapshot(data: &[u8]) -> Result<(Self, Option<pb::MemberBook>), SnapshotError> {
+        let mut sm = Self::default();
+        // Every field but the pairs, re-assembled and decoded at the end (they are small).
+        let mut rest = Vec::new();
+        let mut buf = data;
+        while !buf.is_empty() {
+            let field_start = buf;
+            let (tag, wire_type) = wire::key(&mut buf)?;
+            if tag == 2 && wire_type == wire::LEN {
+                let pair = wire::take_len(&mut buf)?;
+                let (key, value) = wire::pair(pair)?;
+                sm.data_bytes += (key.len() + value.len()) as u64;
+                if let Some(old) = sm.data.insert(Arc::from(key), Arc::from(value)) {
+                    // A key twice: the later one wins, as in protobuf's map semantics.
+                    sm.data_bytes -= (key.len() + old.len()) as u64;
+                }
+            } else {
+                wire::skip(wire_type, &mut buf)?;
+                rest.extend_from_slice(&field_start[..field_start.len() - buf.len()]);
+            }
+        }
+        let head = pb::StateMachineSnapshot::decode(rest.as_slice())?;
+        sm.sessions = head
             .sessions
             .into_iter()
             .map(|s| {
@@ -249,9 +326,10 @@ impl KvStateMachine {
                 (s.client_id, session)
             })
             .collect();
-        self.applied = snap.applied_index;
-        self.clock_ms = snap.clock_ms;
-        self.last_stamp = (snap.clock_term, snap.clock_stamp_ms);
+        sm.applied = head.applied_index;
+        sm.clock_ms = head.clock_ms;
+        sm.last_stamp = (head.clock_term, head.clock_stamp_ms);
+        Ok((sm, head.members))
     }
 
     /// Up to `limit` pairs starting at the first key `>= from` (or the first key), each
@@ -265,10 +343,10 @@ impl KvStateMachine {
     ) -> Vec<KvPreview> {
         let start = from.map_or(Bound::Unbounded, Bound::Included);
         self.data
-            .range::<str, _>((start, Bound::Unbounded))
+            .range::<_, str>((start, Bound::Unbounded))
             .take(limit)
             .map(|(k, v)| KvPreview {
-                key: k.clone(),
+                key: k.to_string(),
                 head: v[..v.len().min(value_bytes)].to_vec(),
                 len: v.len(),
             })
@@ -280,13 +358,126 @@ impl KvStateMachine {
         let end = before.map_or(Bound::Unbounded, Bound::Excluded);
         let mut keys: Vec<String> = self
             .data
-            .range::<str, _>((Bound::Unbounded, end))
+            .range::<_, str>((Bound::Unbounded, end))
             .rev()
             .take(limit)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_string())
             .collect();
         keys.reverse();
         keys
+    }
+}
+
+/// The few pieces of the protobuf wire format the pair-at-a-time codec needs (prost's own
+/// helpers are internal to its derive).
+mod wire {
+    use super::SnapshotError;
+
+    /// Wire type of a length-delimited field.
+    pub const LEN: u8 = 2;
+
+    fn varint(buf: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        buf.push(v as u8);
+    }
+
+    fn varint_len(v: u64) -> usize {
+        // 7 bits per byte; 0 takes one byte.
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    }
+
+    fn bytes_field(buf: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        buf.push(tag << 3 | LEN);
+        varint(buf, bytes.len() as u64);
+        buf.extend_from_slice(bytes);
+    }
+
+    /// Appends a `pairs` entry (field 2, a `kv.KeyValue` of `key` = 1, `value` = 2).
+    pub fn put_pair(buf: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+        let field_len = |n: usize| 1 + varint_len(n as u64) + n;
+        let inner = field_len(key.len()) + field_len(value.len());
+        buf.push(2 << 3 | LEN);
+        varint(buf, inner as u64);
+        bytes_field(buf, 1, key);
+        bytes_field(buf, 2, value);
+    }
+
+    fn read_varint(buf: &mut &[u8]) -> Result<u64, SnapshotError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf
+                .split_first()
+                .ok_or(SnapshotError::Malformed("cut short inside a number"))?;
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(SnapshotError::Malformed("a number longer than 10 bytes"))
+    }
+
+    /// A field's tag and wire type.
+    pub fn key(buf: &mut &[u8]) -> Result<(u64, u8), SnapshotError> {
+        let k = read_varint(buf)?;
+        Ok((k >> 3, (k & 7) as u8))
+    }
+
+    /// The bytes of a length-delimited field whose key was read.
+    pub fn take_len<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], SnapshotError> {
+        let len = usize::try_from(read_varint(buf)?)
+            .map_err(|_| SnapshotError::Malformed("a length beyond memory"))?;
+        if len > buf.len() {
+            return Err(SnapshotError::Malformed("a field runs past the end"));
+        }
+        let (field, rest) = buf.split_at(len);
+        *buf = rest;
+        Ok(field)
+    }
+
+    /// Skips the value of a field of `wire_type` whose key was read.
+    pub fn skip(wire_type: u8, buf: &mut &[u8]) -> Result<(), SnapshotError> {
+        let n = match wire_type {
+            0 => return read_varint(buf).map(drop),
+            1 => 8,
+            LEN => return take_len(buf).map(drop),
+            5 => 4,
+            _ => return Err(SnapshotError::Malformed("an unknown wire type")),
+        };
+        if n > buf.len() {
+            return Err(SnapshotError::Malformed("a field runs past the end"));
+        }
+        *buf = &buf[n..];
+        Ok(())
+    }
+
+    /// The key and value of an encoded `kv.KeyValue`.
+    pub fn pair(mut buf: &[u8]) -> Result<(&str, &[u8]), SnapshotError> {
+        let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
+        while !buf.is_empty() {
+            match key_and_len(&mut buf)? {
+                (1, Some(bytes)) => key = bytes,
+                (2, Some(bytes)) => value = bytes,
+                _ => {}
+            }
+        }
+        let key = std::str::from_utf8(key)
+            .map_err(|_| SnapshotError::Malformed("a key that is not UTF-8"))?;
+        Ok((key, value))
+    }
+
+    /// A field's tag and, for a length-delimited one, its bytes (others are skipped).
+    fn key_and_len<'a>(buf: &mut &'a [u8]) -> Result<(u64, Option<&'a [u8]>), SnapshotError> {
+        let (tag, wire_type) = key(buf)?;
+        if wire_type == LEN {
+            Ok((tag, Some(take_len(buf)?)))
+        } else {
+            skip(wire_type, buf)?;
+            Ok((tag, None))
+        }
     }
 }
 
@@ -366,6 +557,71 @@ mod tests {
         let again = restored.apply(4, 1, &del(1, 2, "a"));
         assert!(again.duplicate && again.existed && again.index == 3);
         assert!(restored.restore(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn the_pair_at_a_time_codec_speaks_protobuf() {
+        let mut sm = KvStateMachine::new();
+        sm.apply(1, 1, &put(1, 1, "a", "x"));
+        sm.apply(2, 1, &put(2, 1, "long", &"v".repeat(300)));
+        sm.apply(3, 1, &put(2, 2, "empty", ""));
+        let book = pb::MemberBook {
+            members: vec![pb::MemberAddr {
+                id: 1,
+                peer_addr: "127.0.0.1:6001".into(),
+            }],
+            removed: Vec::new(),
+        };
+        let mut ours = Vec::new();
+        sm.write_snapshot(Some(book.clone()), &mut ours)
+            .expect("write");
+        // What we write, prost reads...
+        let decoded = pb::StateMachineSnapshot::decode(ours.as_slice()).expect("prost reads it");
+        let pairs: Vec<(String, usize)> = decoded
+            .pairs
+            .iter()
+            .map(|p| (p.key.clone(), p.value.len()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("a".into(), 1), ("empty".into(), 0), ("long".into(), 300)]
+        );
+        assert_eq!(decoded.members.as_ref(), Some(&book));
+        assert_eq!((decoded.applied_index, decoded.sessions.len()), (3, 2));
+        // ...and what prost writes (as snapshots from before did), we read.
+        let (mut restored, members) =
+            KvStateMachine::from_snapshot(&decoded.encode_to_vec()).expect("we read it");
+        assert_eq!(members, Some(book));
+        assert_eq!(restored.get("long").map(<[u8]>::len), Some(300));
+        assert_eq!(restored.get("empty"), Some(&b""[..]));
+        assert_eq!(restored.data_bytes(), sm.data_bytes());
+        assert_eq!(restored.data_bytes(), 1 + 1 + 4 + 300 + 5);
+        assert_eq!(restored.applied(), 3);
+        assert!(restored.apply(4, 1, &put(2, 2, "empty", "")).duplicate);
+        // Cut short anywhere, it is refused, never half-read.
+        for cut in [1, 5, ours.len() - 1] {
+            assert!(
+                KvStateMachine::from_snapshot(&ours[..cut]).is_err(),
+                "{cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_clone_is_a_capture_that_later_writes_do_not_change() {
+        let mut sm = KvStateMachine::new();
+        for i in 1..=1000u64 {
+            sm.apply(i, 1, &put(1, i, &format!("k{i:04}"), "before"));
+        }
+        let captured = sm.clone();
+        sm.apply(1001, 1, &put(1, 1001, "k0001", "after"));
+        sm.apply(1002, 1, &del(1, 1002, "k0002"));
+        assert_eq!(captured.get("k0001"), Some(&b"before"[..]));
+        assert_eq!(captured.get("k0002"), Some(&b"before"[..]));
+        assert_eq!((captured.len(), captured.applied()), (1000, 1000));
+        assert_eq!(sm.get("k0001"), Some(&b"after"[..]));
+        assert_eq!(sm.len(), 999);
+        assert_eq!(sm.data_bytes(), 999 * 5 + 998 * 6 + 5);
     }
 
     fn at(ms: u64, cmd: Command) -> Command {

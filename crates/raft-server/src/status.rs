@@ -125,6 +125,16 @@ pub struct NodeStatus {
     pub snapshot_index: u64,
     /// Number of keys in the state machine.
     pub key_count: usize,
+    /// Bytes of keys and values in the state machine.
+    pub data_bytes: u64,
+    /// The index of the snapshot being written beside the driver, if one is.
+    pub snapshot_in_progress: Option<u64>,
+    /// Time the driver's own thread spent on the latest snapshot it took (capturing the
+    /// state, recording the written file), in microseconds: what a snapshot stalls it.
+    pub snapshot_stall_us: u64,
+    /// Bytes of log entries kept in memory (the storage's entry cache) and of snapshot
+    /// data read for followers.
+    pub log_cache_bytes: u64,
     /// Every member, by ascending id.
     pub peers: Vec<PeerView>,
     /// Recent events, oldest first; shared so publishing the view stays cheap.
@@ -155,4 +165,12 @@ pub fn human_size(n: usize) -> String {
         n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
     }
+}
+
+/// Resident memory of this process (`VmRSS` in `/proc/self/status`), where the OS says.
+pub fn process_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -9,7 +9,7 @@ use raft::eraftpb::MessageType;
 use raft_server::dashboard::app::{Action, App};
 use raft_server::dashboard::ui;
 use raft_server::dashboard::view::{
-    DataSource, Direction, EntryKind, Fate, KvPreview, LogRow, MessageRecord, NodeInfo,
+    DataSource, Direction, EntryKind, Fate, KvPreview, LogRow, MessageRecord, NodeInfo, Resources,
     VALUE_PREVIEW_BYTES,
 };
 use raft_server::status::{Event, NodeStatus, PeerView, Progress, Role};
@@ -24,6 +24,7 @@ struct Fake {
     kv: BTreeMap<String, Vec<u8>>,
     faults: NetFaults,
     messages: Vec<MessageRecord>,
+    resources: Resources,
 }
 
 impl Fake {
@@ -40,6 +41,7 @@ impl Fake {
             kv,
             faults: NetFaults::default(),
             messages: Vec::new(),
+            resources: Resources::default(),
         }
     }
 }
@@ -110,6 +112,10 @@ impl DataSource for Fake {
 
     fn faults(&self) -> NetFaults {
         self.faults.clone()
+    }
+
+    fn resources(&self) -> Resources {
+        self.resources
     }
 }
 
@@ -204,6 +210,7 @@ fn leader_status(now: Instant, log_len: u64, keys: u64) -> NodeStatus {
         joint: false,
         joining: false,
         removed_at: None,
+        ..NodeStatus::default()
     }
 }
 
@@ -237,6 +244,7 @@ fn follower_status(now: Instant) -> NodeStatus {
         joint: false,
         joining: false,
         removed_at: None,
+        ..NodeStatus::default()
     }
 }
 
@@ -564,6 +572,24 @@ fn header_and_cluster_show_faults() {
         ..leader_status(now, 20, 12)
     };
     insta::assert_snapshot!(render(status, &source, 120, 32, &[]));
+}
+
+#[test]
+fn the_header_shows_a_snapshot_being_written_and_what_the_node_takes() {
+    let now = Instant::now();
+    let mut source = Fake::new(20, 10);
+    source.resources = Resources {
+        disk_bytes: 205 * 1024 * 1024,
+        rss_bytes: 248 * 1024 * 1024,
+    };
+    let status = NodeStatus {
+        snapshot_index: 12,
+        snapshot_in_progress: Some(18),
+        data_bytes: 114 * 1024 * 1024,
+        log_cache_bytes: 2 * 1024 * 1024,
+        ..follower_status(now)
+    };
+    insta::assert_snapshot!(render(status, &source, 120, 30, &[]));
 }
 
 #[test]

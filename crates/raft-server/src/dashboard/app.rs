@@ -343,6 +343,7 @@ impl App {
             kv,
             messages,
             faults: source.faults(),
+            resources: source.resources(),
             rates: self.rates.rates.clone(),
             info: info.clone(),
             uptime,

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, Wr
 use super::app::{App, PageSizes, Panel};
 use super::view::{Direction, EntryKind, Fate, FrameData, MessageRecord, escape, escape_head};
 use crate::membership::Role as MemberRole;
-use crate::status::{NodeStatus, Role};
+use crate::status::{NodeStatus, Role, human_size};
 use crate::transport::tap::short_name;
 use raft::eraftpb::MessageType;
 
@@ -174,22 +174,22 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
                 Style::new().fg(UNCOMMITTED),
             ),
             sep(),
-            format!("keys {}", s.key_count).into(),
-            sep(),
-            if s.snapshot_index == 0 {
-                "snapshot none".into()
+            if s.data_bytes > 0 {
+                format!("keys {} ({})", s.key_count, size(s.data_bytes)).into()
             } else {
-                format!("snapshot {}", s.snapshot_index).into()
+                format!("keys {}", s.key_count).into()
+            },
+            sep(),
+            match (s.snapshot_index, s.snapshot_in_progress) {
+                (_, Some(writing)) => Span::styled(
+                    format!("snapshot {}, writing {writing}…", s.snapshot_index),
+                    Style::new().fg(Color::Yellow),
+                ),
+                (0, None) => "snapshot none".into(),
+                (index, None) => format!("snapshot {index}").into(),
             },
         ]),
-        Line::from(vec![
-            format!(" peers {}", data.info.peer_addr).into(),
-            sep(),
-            format!("clients {}", data.info.api_addr).into(),
-            sep(),
-            format!("data {}", data.info.data_dir.display()).into(),
-        ])
-        .fg(Color::Gray),
+        Line::from(resources_spans(data)).fg(Color::Gray),
         faults_line(data),
     ];
     let title = Line::from(format!(" raft-playground · node {} ", s.id)).bold();
@@ -197,6 +197,34 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
         Paragraph::new(lines).block(Block::bordered().title(title).border_style(Color::DarkGray)),
         area,
     );
+}
+
+/// Addresses, the data dir, then disk and memory use (the first to go when the pane is
+/// narrow).
+fn resources_spans(data: &FrameData) -> Vec<Span<'static>> {
+    let mut spans = vec![
+        format!(" peers {}", data.info.peer_addr).into(),
+        sep(),
+        format!("clients {}", data.info.api_addr).into(),
+        sep(),
+        format!("data {}", data.info.data_dir.display()).into(),
+    ];
+    let r = data.resources;
+    if r.disk_bytes > 0 || r.rss_bytes > 0 {
+        spans.push(sep());
+        spans.push(format!("disk {}", size(r.disk_bytes)).into());
+        spans.push(sep());
+        spans.push(format!("rss {}", size(r.rss_bytes)).into());
+    }
+    if data.status.log_cache_bytes > 0 {
+        spans.push(sep());
+        spans.push(format!("cache {}", size(data.status.log_cache_bytes)).into());
+    }
+    spans
+}
+
+fn size(bytes: u64) -> String {
+    human_size(usize::try_from(bytes).unwrap_or(usize::MAX))
 }
 
 /// This node's faults at a glance: loud badges for what stops it, plain words for the rest.

@@ -151,6 +151,19 @@ pub trait DataSource {
     fn faults(&self) -> NetFaults {
         NetFaults::default()
     }
+    /// What the node takes on disk and in memory (all zero when not known).
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+}
+
+/// What a node takes on disk and in memory, for the header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Bytes of the data dir on disk (raft-engine's files and snapshot files).
+    pub disk_bytes: u64,
+    /// Resident memory of the process (0: not known).
+    pub rss_bytes: u64,
 }
 
 /// The real data source: a node's log storage, state machine and fault filter.
@@ -213,6 +226,13 @@ impl DataSource for NodeData {
     fn faults(&self) -> NetFaults {
         self.filter.faults()
     }
+
+    fn resources(&self) -> Resources {
+        Resources {
+            disk_bytes: self.storage.disk_bytes(),
+            rss_bytes: crate::status::process_rss_bytes().unwrap_or(0),
+        }
+    }
 }
 
 /// Everything one frame draws.
@@ -228,6 +248,8 @@ pub struct FrameData {
     pub messages: Vec<MessageRecord>,
     /// This node's network faults.
     pub faults: NetFaults,
+    /// Disk and memory use.
+    pub resources: Resources,
     /// Messages per second by type over the last second, busiest first: `(type, out, in)`.
     pub rates: Vec<(MessageType, u64, u64)>,
     /// Node facts.

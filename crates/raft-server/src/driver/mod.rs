@@ -22,7 +22,7 @@ mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -103,6 +103,15 @@ pub struct NodeDriver {
     snapshot_every: u64,
     /// Index of the latest snapshot, taken or installed.
     last_snapshot: u64,
+    /// The snapshot being written, if any.
+    snapshot_task: Option<snapshot::SnapshotTask>,
+    /// After a failed snapshot: not before this.
+    snapshot_retry: Option<Instant>,
+    /// Time the driver's own thread spent on the latest snapshot it took.
+    snapshot_stall: Duration,
+    /// Wakes this driver (a snapshot thread that finished). The transport holds a handle
+    /// anyway, so the queue never disconnects while the driver runs: it stops on shutdown.
+    wake: SyncSender<DriverMsg>,
 }
 
 /// What the driver last reported, to turn changes into events.
@@ -122,7 +131,7 @@ impl NodeDriver {
         recovered: Recovered,
         transport_for: impl FnOnce(NodeHandle) -> Box<dyn Transport>,
     ) -> Result<(Self, NodeHandle), DriverError> {
-        if recovered.fresh && !cfg.join && storage.latest_snapshot()?.is_none() {
+        if recovered.fresh && !cfg.join && storage.snapshot_metadata().is_none() {
             // A new cluster starts from a snapshot of its initial membership at index 1, as
             // raft-rs's examples do: a node that joins later then always gets a snapshot
             // first (entry 1 is never in anyone's log), never a log whose conf changes would
@@ -142,6 +151,9 @@ impl NodeDriver {
             // Batching: up to 1 MiB of entries per append, 256 appends in flight per peer.
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
+            // Proposals handled in one loop go to each follower as one append, not one
+            // append (and one answer) per proposal.
+            batch_append: true,
             check_quorum: true,
             pre_vote: true,
             read_only_option: ReadOnlyOption::Safe,
@@ -155,9 +167,8 @@ impl NodeDriver {
         let mut sm = KvStateMachine::new();
         let membership = match snapshot.as_ref() {
             Some(snap) => {
-                let data = snapshot::decode(snap.get_data())?;
-                let book = data.members.clone();
-                sm.restore_message(data);
+                let (restored, book) = snapshot::decode(snap.get_data())?;
+                sm = restored;
                 Membership::from_snapshot(
                     snap.get_metadata().get_conf_state(),
                     book.as_ref(),
@@ -171,8 +182,14 @@ impl NodeDriver {
         };
         let membership = MembershipView::new(membership);
         let logger = crate::raft_logger::raft_logger(cfg.id);
-        let raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
+        let mut raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
+        // A leader tells followers a new commit index with its next append or heartbeat
+        // (every 100 ms) rather than with an append of its own each time the index moves:
+        // under load that halves the messages between nodes, and idle followers still learn
+        // it within a heartbeat. Writes are answered by the leader, so none waits for it.
+        raw.skip_bcast_commit(true);
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+        let wake = tx.clone();
         let (status_tx, status_rx) = watch::channel(NodeStatus::default());
         let handle = NodeHandle {
             tx,
@@ -209,6 +226,10 @@ impl NodeDriver {
             shared: Arc::clone(&handle.shared),
             snapshot_every: cfg.snapshot_every,
             last_snapshot: snapshot_index,
+            snapshot_task: None,
+            snapshot_retry: None,
+            snapshot_stall: Duration::ZERO,
+            wake,
         };
         driver.seen.term = recovered.term;
         let me = cfg.id;
@@ -233,7 +254,7 @@ impl NodeDriver {
         Ok((driver, handle))
     }
 
-    /// Runs until [`NodeHandle::shutdown`] or until every handle is dropped.
+    /// Runs until [`NodeHandle::shutdown`].
     pub fn run(mut self) -> Result<(), DriverError> {
         let result = self.run_loop();
         let err = RequestError::ShuttingDown;
@@ -304,6 +325,7 @@ impl NodeDriver {
             }
             self.on_ready()?;
             self.send_waiting_reads();
+            self.maybe_snapshot()?;
             self.publish();
         }
     }
@@ -537,9 +559,18 @@ impl NodeDriver {
         // 3. Apply committed entries (raft-rs only hands out entries already on our disk).
         self.apply(ready.take_committed_entries())?;
 
-        // 4+5. Append new entries and record the hard state: one synced write.
+        // 4+5. Append new entries and record the hard state: one synced write. When only
+        //      the commit index moved (`must_sync` is false), raft-rs allows it to reach
+        //      disk later: it rides with the next write (a restart learns it again), and
+        //      no fsync is spent on it.
         self.note_replaced(ready.entries());
-        self.storage.persist(ready.entries(), ready.hs())?;
+        if ready.entries().is_empty() && !ready.must_sync() {
+            if let Some(hs) = ready.hs() {
+                self.storage.set_commit(hs.commit);
+            }
+        } else {
+            self.storage.persist(ready.entries(), ready.hs())?;
+        }
 
         // ReadIndex confirmations: answered once the state machine reaches them.
         for rs in ready.take_read_states() {
@@ -561,7 +592,7 @@ impl NodeDriver {
         self.reads
             .answer_ready(&self.sm.read().unwrap_or_else(PoisonError::into_inner));
         self.observe_leadership();
-        self.maybe_snapshot()
+        Ok(())
     }
 
     /// Entries that start at or before our last stored index replace a conflicting suffix

@@ -152,9 +152,9 @@ impl NodeDriver {
             self.event(change);
         }
         let raft = &self.raw.raft;
-        let (applied, key_count) = {
+        let (applied, key_count, data_bytes) = {
             let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
-            (sm.applied(), sm.len())
+            (sm.applied(), sm.len(), sm.data_bytes())
         };
         let status = NodeStatus {
             id: me,
@@ -169,6 +169,10 @@ impl NodeDriver {
             first_index: raft.raft_log.first_index(),
             snapshot_index: self.last_snapshot,
             key_count,
+            data_bytes,
+            snapshot_in_progress: self.snapshot_task.as_ref().map(|t| t.index()),
+            snapshot_stall_us: u64::try_from(self.snapshot_stall.as_micros()).unwrap_or(u64::MAX),
+            log_cache_bytes: self.storage.memory_bytes(),
             peers,
             events: Arc::clone(&self.events),
             frozen: self.frozen.is_some(),

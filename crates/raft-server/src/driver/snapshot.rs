@@ -1,19 +1,49 @@
 //! Snapshots: taking one every `snapshot_every` applied entries (and compacting the log
 //! behind it), installing one from the leader, and passing the transport's delivery
 //! reports to raft-rs.
+//!
+//! Taking one never stalls the driver: it captures the state machine at the applied index
+//! (an O(1) clone, see `state_machine`), the configuration and member book at that index,
+//! and hands them to a snapshot thread that encodes them into the snapshot's file. When the
+//! file is on disk the driver records it and compacts the log behind it (one small synced
+//! write), so the log is never compacted beyond what a saved snapshot holds. One snapshot
+//! is in the making at a time.
 
 use std::sync::PoisonError;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::{Duration, Instant};
 
-use kv_proto::kv as pb;
-use prost::Message as _;
-use raft::eraftpb::{HardState, Snapshot};
+use raft::eraftpb::{ConfState, HardState, Snapshot, SnapshotMetadata};
 
-use super::handle::RequestError;
+use super::handle::{DriverMsg, RequestError};
 use super::{DriverError, KEEP_ENTRIES, NodeDriver};
 use crate::config::PeerMap;
 use crate::membership::Membership;
 use crate::state_machine::{KvStateMachine, SnapshotError};
 use crate::status::human_size;
+use crate::storage::StorageError;
+
+/// After a snapshot could not be written, how long before the next try.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A snapshot being written by its thread.
+pub(super) struct SnapshotTask {
+    /// The index, term and configuration it was captured at.
+    md: SnapshotMetadata,
+    keys: usize,
+    started: Instant,
+    /// Time the driver spent capturing it.
+    capture: Duration,
+    /// The file's size, or why it could not be written.
+    done: Receiver<Result<u64, StorageError>>,
+}
+
+impl SnapshotTask {
+    /// The index being written.
+    pub(super) fn index(&self) -> u64 {
+        self.md.index
+    }
+}
 
 impl NodeDriver {
     /// Hands raft-rs the transport's reports on sent snapshots. They come through a shared
@@ -27,6 +57,7 @@ impl NodeDriver {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        let mut reported = false;
         for (peer, ok) in reports {
             let status = if ok {
                 raft::SnapshotStatus::Finish
@@ -34,6 +65,10 @@ impl NodeDriver {
                 raft::SnapshotStatus::Failure
             };
             self.raw.report_snapshot(peer, status);
+            reported = true;
+        }
+        if reported {
+            self.release_snapshot_data();
         }
     }
 
@@ -46,10 +81,7 @@ impl NodeDriver {
     ) -> Result<(), DriverError> {
         let index = snap.get_metadata().index;
         // Decode before anything is written: bad data must not replace a good log.
-        let data = decode(snap.get_data())?;
-        let book = data.members.clone();
-        let mut restored = KvStateMachine::new();
-        restored.restore_message(data);
+        let (restored, book) = decode(snap.get_data())?;
         let keys = restored.len();
         self.storage.apply_snapshot(snap, hard_state)?;
         *self.sm.write().unwrap_or_else(PoisonError::into_inner) = restored;
@@ -76,70 +108,173 @@ impl NodeDriver {
         Ok(())
     }
 
-    /// Every `snapshot_every` applied entries: snapshot the state machine and compact the
-    /// log, keeping a stretch of entries behind the snapshot so that followers a little
-    /// behind still get entries rather than a whole snapshot.
+    /// Every `snapshot_every` applied entries (or when a node just added needs one): starts
+    /// a snapshot, unless one is being written. Also records a finished one.
     pub(super) fn maybe_snapshot(&mut self) -> Result<(), DriverError> {
+        self.finish_snapshot()?;
         // A node just added needs a snapshot that knows it (see EngineStorage::snapshot).
+        // Asked again by raft-rs at every heartbeat, so a request seen while a snapshot is
+        // being written is not lost by being dropped here.
         let wanted = self.storage.take_snapshot_wanted();
-        if self.snapshot_every == 0 && !wanted {
+        if self.snapshot_every == 0 && !wanted
+            || self.snapshot_task.is_some()
+            || self.snapshot_retry.is_some_and(|at| Instant::now() < at)
+        {
             return Ok(());
         }
-        let (applied, data, keys) = {
+        let started = Instant::now();
+        let (sm, keys) = {
             let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
+            let applied = sm.applied();
             let due = self.snapshot_every > 0
-                && sm.applied() >= self.last_snapshot.saturating_add(self.snapshot_every);
-            if !(due || wanted && sm.applied() > self.last_snapshot) {
+                && applied >= self.last_snapshot.saturating_add(self.snapshot_every);
+            if !(due || wanted && applied > self.last_snapshot) {
                 return Ok(());
             }
-            let mut data = sm.snapshot_message();
-            data.members = Some(self.membership.with(Membership::to_book));
-            (sm.applied(), data.encode_to_vec(), sm.len())
+            // O(1) in the keys: the clone shares the tree with the live state machine.
+            (sm.clone(), sm.len())
         };
-        let mut snap = Snapshot::default();
-        let size = data.len();
-        snap.set_data(data.into());
-        let md = snap.mut_metadata();
-        md.index = applied;
-        md.term = self.raw.raft.raft_log.term(applied)?;
+        let index = sm.applied();
+        let mut md = SnapshotMetadata {
+            index,
+            term: self.raw.raft.raft_log.term(index)?,
+            ..SnapshotMetadata::default()
+        };
+        // Conf changes are applied as their entries are: this is the configuration at
+        // `index`, and the member book goes with it.
         md.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        let members = self.membership.with(Membership::to_book);
+        let storage = self.storage.clone();
+        let wake = self.wake.clone();
+        let (tx, done) = channel();
+        let (file_index, file_term) = (md.index, md.term);
+        let spawned = std::thread::Builder::new()
+            .name(format!("node-{}-snapshot", self.raw.raft.id))
+            .spawn(move || {
+                let written = storage.write_snapshot_file(file_index, file_term, |w| {
+                    sm.write_snapshot(Some(members), w)
+                });
+                let _ = tx.send(written);
+                // Look now rather than at the next tick.
+                let _ = wake.try_send(DriverMsg::Wake);
+            });
+        if let Err(e) = spawned {
+            self.snapshot_failed(index, &format!("cannot start its thread: {e}"));
+            return Ok(());
+        }
+        self.snapshot_task = Some(SnapshotTask {
+            md,
+            keys,
+            started,
+            capture: started.elapsed(),
+            done,
+        });
+        Ok(())
+    }
+
+    /// Records the snapshot being written once its file is on disk, and compacts the log
+    /// behind it.
+    fn finish_snapshot(&mut self) -> Result<(), DriverError> {
+        let Some(task) = &self.snapshot_task else {
+            return Ok(());
+        };
+        let written = match task.done.try_recv() {
+            Ok(written) => written,
+            Err(TryRecvError::Empty) => return Ok(()),
+            Err(TryRecvError::Disconnected) => Err(StorageError::SnapshotFile {
+                path: "(snapshot thread)".into(),
+                source: std::io::Error::other("the snapshot thread ended without an answer"),
+            }),
+        };
+        let Some(task) = self.snapshot_task.take() else {
+            return Ok(());
+        };
+        let index = task.md.index;
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                self.snapshot_failed(index, &e.to_string());
+                return Ok(());
+            }
+        };
+        if index <= self.last_snapshot {
+            // A leader's snapshot was installed meanwhile: this one is older; its file goes
+            // with the next purge.
+            return Ok(());
+        }
+        let recording = Instant::now();
         let keep = match self.snapshot_every {
             // Snapshots only on demand (a node added): compact no more than we must.
             0 => KEEP_ENTRIES,
             every => (every / 2).min(KEEP_ENTRIES),
         };
-        let compact_to = applied.saturating_sub(keep);
-        self.storage.save_snapshot(&snap, compact_to)?;
-        self.last_snapshot = applied;
+        let compact_to = index.saturating_sub(keep);
+        self.storage.record_snapshot(&task.md, compact_to)?;
+        self.last_snapshot = index;
+        self.snapshot_retry = None;
+        let stall = task.capture + recording.elapsed();
+        self.snapshot_stall = stall;
         self.event(format!(
-            "snapshot at index {applied}: {keys} keys ({}); log compacted up to {compact_to}",
-            human_size(size)
+            "snapshot at index {index}: {} keys ({}), written in {} ms beside the driver, \
+             which spent {:.1} ms on it; log compacted up to {compact_to}",
+            task.keys,
+            human_size(usize::try_from(size).unwrap_or(usize::MAX)),
+            task.started.elapsed().as_millis(),
+            stall.as_secs_f64() * 1000.0,
         ));
-        // Reclaiming the files of compacted entries can take a while: not on this thread.
+        // Reclaiming the files of compacted entries and older snapshots can take a while:
+        // not on this thread.
         let storage = self.storage.clone();
         std::thread::spawn(move || storage.purge());
         Ok(())
     }
+
+    fn snapshot_failed(&mut self, index: u64, why: &str) {
+        self.snapshot_retry = Some(Instant::now() + RETRY_AFTER);
+        let text = format!(
+            "snapshot at index {index} failed ({why}); the log is kept, next try in {} s",
+            RETRY_AFTER.as_secs()
+        );
+        tracing::warn!("{text}");
+        self.event(text);
+    }
+
+    /// Forgets the snapshot data loaded for followers once none of them waits for one.
+    pub(super) fn release_snapshot_data(&mut self) {
+        let waiting = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .any(|(_, pr)| pr.state == raft::ProgressState::Snapshot);
+        if !waiting {
+            self.storage.evict_snapshot_data();
+        }
+    }
 }
 
-/// Decodes a snapshot's data (the state machine and the member book).
-pub(super) fn decode(data: &[u8]) -> Result<pb::StateMachineSnapshot, SnapshotError> {
-    Ok(pb::StateMachineSnapshot::decode(data)?)
+/// Decodes a snapshot's data: the state machine and the member book.
+pub(super) fn decode(
+    data: &[u8],
+) -> Result<(KvStateMachine, Option<kv_proto::kv::MemberBook>), SnapshotError> {
+    KvStateMachine::from_snapshot(data)
 }
 
 /// The snapshot a new cluster starts from (index 1, term 1): no keys, the voters and
 /// addresses of `--peers`; and the hard state that goes with it.
 pub(super) fn bootstrap(peers: &PeerMap) -> (Snapshot, HardState) {
-    let conf = raft::eraftpb::ConfState {
+    let conf = ConfState {
         voters: peers.ids(),
         ..Default::default()
     };
     let membership = Membership::from_snapshot(&conf, None, peers);
-    let mut data = KvStateMachine::new().snapshot_message();
-    data.applied_index = 1;
-    data.members = Some(membership.to_book());
+    let mut sm = KvStateMachine::new();
+    sm.apply_noop(1);
+    let mut data = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = sm.write_snapshot(Some(membership.to_book()), &mut data);
     let mut snap = Snapshot::default();
-    snap.set_data(data.encode_to_vec().into());
+    snap.set_data(data.into());
     let md = snap.mut_metadata();
     md.index = 1;
     md.term = 1;

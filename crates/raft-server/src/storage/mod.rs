@@ -6,20 +6,31 @@
 //! starts inside it. A marker file names the node and cluster the dir belongs to, so a
 //! node never starts on another node's data. Implements [`raft::Storage`] for `RawNode`.
 //!
-//! Compaction: [`EngineStorage::save_snapshot`] stores the state machine's latest snapshot
+//! Snapshots: a snapshot's data (the whole state machine, possibly hundreds of MiB) lives in
+//! a file of its own under `snap/`, written and fsynced before anything refers to it
+//! ([`EngineStorage::write_snapshot_file`], callable from any thread); raft-engine holds
+//! only its metadata. raft-engine keeps every key-value it stores in memory and rewrites it
+//! when it purges, so the data itself does not belong there.
+//!
+//! Compaction: [`EngineStorage::record_snapshot`] records a snapshot whose file is on disk
 //! and drops the log up to a point behind it, remembering that point's index and term (the
-//! "truncated state", which answers `term(first_index - 1)`). A follower too far behind
-//! gets the snapshot instead of entries; [`EngineStorage::apply_snapshot`] installs one.
+//! "truncated state", which answers `term(first_index - 1)`), in one synced write. A
+//! follower too far behind gets the snapshot instead of entries: `Storage::snapshot` never
+//! reads the file on the caller's (the driver's) thread; a loader thread reads it and raft-rs
+//! asks again. [`EngineStorage::apply_snapshot`] installs one from the leader.
 
+mod cache;
 mod marker;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use cache::EntryCache;
 use marker::{MARKER_FILE, parse_marker, write_marker};
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState};
 use raft_engine::{
     Command as EngineCommand, Config as EngineConfig, Engine, LogBatch, MessageExt, ReadableSize,
@@ -29,7 +40,13 @@ use raft_engine::{
 const GROUP: u64 = 1;
 const KEY_HARD_STATE: &[u8] = b"hard_state";
 const KEY_CONF_STATE: &[u8] = b"conf_state";
+/// A whole snapshot, data included: how data dirs made before snapshot files kept it
+/// (moved to a file when such a dir is opened).
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
+/// The latest snapshot's metadata (a `Snapshot` without data); the data is in its file.
+const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
+/// Where snapshot files live, inside the data dir.
+const SNAP_DIR: &str = "snap";
 /// Index and term of the last entry compacted away (16 bytes, big-endian).
 const KEY_TRUNCATED: &[u8] = b"truncated";
 
@@ -80,6 +97,14 @@ pub enum StorageError {
          node another --data-dir"
     )]
     InUse(PathBuf, String),
+    /// A snapshot file cannot be written or read.
+    #[error("snapshot file {path}: {source}")]
+    SnapshotFile {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// raft-engine failed.
     #[error("raft-engine: {0}")]
     Engine(#[from] raft_engine::Error),
@@ -165,8 +190,17 @@ struct Meta {
     commit_dirty: bool,
     /// Index and term of the last entry compacted away ((0, 0): none).
     truncated: (u64, u64),
-    /// Index of the stored snapshot (0: none).
-    snapshot_index: u64,
+    /// The stored snapshot's metadata (its data is in its file).
+    snapshot: Option<SnapshotMetadata>,
+}
+
+/// The latest snapshot with its data, once a loader thread has read it for raft-rs.
+#[derive(Default)]
+struct SnapCache {
+    /// The snapshot, data included (the data is shared: clones are cheap).
+    loaded: Option<Snapshot>,
+    /// A loader thread is reading the file.
+    loading: bool,
 }
 
 /// raft-engine backed [`raft::Storage`]. Clones share the engine and the cached state.
@@ -181,6 +215,10 @@ pub struct EngineStorage {
     /// Set when raft-rs asked for a snapshot the stored one cannot serve (it predates the
     /// receiver's membership): the driver takes a fresh one.
     snapshot_wanted: Arc<std::sync::atomic::AtomicBool>,
+    /// The latest snapshot's data, read on demand for followers that need it.
+    snap_cache: Arc<Mutex<SnapCache>>,
+    /// The newest entries on disk, so raft-rs's reads of them cost no file read.
+    entry_cache: Arc<Mutex<EntryCache>>,
 }
 
 /// OS errors that reads or writes fail with on demand (0: none).
@@ -254,7 +292,22 @@ impl EngineStorage {
         let engine_err = |e| StorageError::engine(dir, e);
         let engine = Arc::new(Engine::open(cfg).map_err(engine_err)?);
         marker::note_holder(dir);
-        let snapshot = engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?;
+        let snap_dir = dir.join(SNAP_DIR);
+        fs::create_dir_all(&snap_dir).map_err(dir_err)?;
+        let snapshot = match engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT_META)? {
+            Some(snap) => Some(snap),
+            None => match engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)? {
+                Some(whole) => Some(move_snapshot_to_file(&engine, dir, whole)?),
+                None => None,
+            },
+        };
+        // Left by a crash: a file being written, or one written but never recorded.
+        remove_snapshot_files(&snap_dir, |name| {
+            name.ends_with(".tmp")
+                || snapshot
+                    .as_ref()
+                    .is_none_or(|s| name != snap_file_name(s.get_metadata()))
+        });
         let mut meta = Meta {
             hard_state: engine
                 .get_message::<HardState>(GROUP, KEY_HARD_STATE)?
@@ -273,7 +326,7 @@ impl EngineStorage {
                 None => (0, 0),
                 Some(bytes) => decode_truncated(&bytes).ok_or(StorageError::BadTruncatedState)?,
             },
-            snapshot_index: snapshot.as_ref().map_or(0, |s| s.get_metadata().index),
+            snapshot: snapshot.as_ref().map(|s| s.get_metadata().clone()),
         };
         if meta.conf_state.voters.is_empty() && !voters.is_empty() {
             // First start: the cluster's membership comes from --peers. Written before any
@@ -289,7 +342,7 @@ impl EngineStorage {
             last_index: engine.last_index(GROUP).unwrap_or(meta.truncated.0),
             term: meta.hard_state.term,
             commit: meta.hard_state.commit,
-            snapshot_index: meta.snapshot_index,
+            snapshot_index: meta.snapshot.as_ref().map_or(0, |s| s.index),
         };
         let storage = Self {
             engine,
@@ -297,6 +350,8 @@ impl EngineStorage {
             dir: Arc::from(dir),
             faults: Arc::default(),
             snapshot_wanted: Arc::default(),
+            snap_cache: Arc::default(),
+            entry_cache: Arc::default(),
         };
         Ok((storage, recovered))
     }
@@ -324,7 +379,14 @@ impl EngineStorage {
             return Ok(());
         }
         self.write(&mut batch)?;
+        self.entries_cache().append(entries);
         Ok(())
+    }
+
+    fn entries_cache(&self) -> std::sync::MutexGuard<'_, EntryCache> {
+        self.entry_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes every later write fail with OS error `errno` (28, ENOSPC, is what a full disk
@@ -381,15 +443,57 @@ impl EngineStorage {
         })
     }
 
-    /// Stores `snapshot` (taken from this node's own state machine at an applied, hence
-    /// committed and persisted, index) and drops the log up to `compact_to`, which must be
-    /// at most the snapshot's index. One synced write.
+    /// Writes the data of the snapshot at `index` and `term` to its file: `write` fills it,
+    /// then it is fsynced and renamed into place (a crash leaves no half file under the
+    /// final name). Callable from any thread; the snapshot counts only once
+    /// [`EngineStorage::record_snapshot`] records it. Returns the file's size.
+    pub fn write_snapshot_file(
+        &self,
+        index: u64,
+        term: u64,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<u64, StorageError> {
+        let md = SnapshotMetadata {
+            index,
+            term,
+            ..SnapshotMetadata::default()
+        };
+        let path = self.dir.join(SNAP_DIR).join(snap_file_name(&md));
+        write_file_durably(&path, write).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::StorageFull
+                || source.raw_os_error() == Some(ENOSPC)
+            {
+                StorageError::NoSpace(self.dir.to_path_buf())
+            } else {
+                StorageError::SnapshotFile { path, source }
+            }
+        })
+    }
+
+    /// Writes `snapshot`'s file and records it: [`EngineStorage::write_snapshot_file`] then
+    /// [`EngineStorage::record_snapshot`], on the caller's thread.
     pub fn save_snapshot(&self, snapshot: &Snapshot, compact_to: u64) -> Result<(), StorageError> {
-        let index = snapshot.get_metadata().index;
+        let md = snapshot.get_metadata();
+        self.write_snapshot_file(md.index, md.term, |w| w.write_all(snapshot.get_data()))?;
+        self.record_snapshot(md, compact_to)
+    }
+
+    /// Records the snapshot described by `md`, whose file
+    /// [`EngineStorage::write_snapshot_file`] wrote (taken from this node's own state
+    /// machine at an applied, hence committed and persisted, index), and drops the log up
+    /// to `compact_to`, which must be at most the snapshot's index. One synced write. Older
+    /// snapshot files go with the next [`EngineStorage::purge`].
+    pub fn record_snapshot(
+        &self,
+        md: &SnapshotMetadata,
+        compact_to: u64,
+    ) -> Result<(), StorageError> {
+        let index = md.index;
         let compact_to = compact_to.min(index);
         let mut meta = self.meta.write().unwrap_or_else(PoisonError::into_inner);
         let mut batch = LogBatch::default();
-        batch.put_message(GROUP, KEY_SNAPSHOT.to_vec(), snapshot)?;
+        batch.put_message(GROUP, KEY_SNAPSHOT_META.to_vec(), &meta_only(md))?;
+        batch.delete(GROUP, KEY_SNAPSHOT.to_vec());
         // A restart restores the state machine to the snapshot's index and tells raft-rs it
         // is applied; the commit on disk must not be behind it.
         if meta.hard_state.commit < index {
@@ -414,23 +518,30 @@ impl EngineStorage {
             }
         }
         self.write(&mut batch)?;
+        self.entries_cache().compact_to(truncated.0);
         meta.truncated = truncated;
-        meta.snapshot_index = index;
+        meta.snapshot = Some(md.clone());
         meta.commit_dirty = false;
+        drop(meta);
+        // After the metadata: a loader that finishes later sees the new index and keeps
+        // nothing of the old snapshot.
+        self.evict_snapshot_data();
         Ok(())
     }
 
     /// Installs a snapshot received from the leader, with the Ready's hard state (if any):
-    /// it replaces the whole log and the membership. One synced write.
+    /// it replaces the whole log and the membership. Its file first, then one synced write.
     pub fn apply_snapshot(
         &self,
         snapshot: &Snapshot,
         hard_state: Option<&HardState>,
     ) -> Result<(), StorageError> {
         let md = snapshot.get_metadata();
+        self.write_snapshot_file(md.index, md.term, |w| w.write_all(snapshot.get_data()))?;
         let mut meta = self.meta.write().unwrap_or_else(PoisonError::into_inner);
         let mut batch = LogBatch::default();
-        batch.put_message(GROUP, KEY_SNAPSHOT.to_vec(), snapshot)?;
+        batch.put_message(GROUP, KEY_SNAPSHOT_META.to_vec(), &meta_only(md))?;
+        batch.delete(GROUP, KEY_SNAPSHOT.to_vec());
         batch.put_message(GROUP, KEY_CONF_STATE.to_vec(), md.get_conf_state())?;
         let truncated = (md.index, md.term);
         batch.put(GROUP, KEY_TRUNCATED.to_vec(), encode_truncated(truncated))?;
@@ -450,16 +561,106 @@ impl EngineStorage {
         }
         batch.put_message(GROUP, KEY_HARD_STATE.to_vec(), &meta.hard_state)?;
         self.write(&mut batch)?;
+        self.entries_cache().clear();
         meta.conf_state = md.get_conf_state().clone();
         meta.truncated = truncated;
-        meta.snapshot_index = md.index;
+        meta.snapshot = Some(md.clone());
         meta.commit_dirty = false;
+        drop(meta);
+        self.evict_snapshot_data();
         Ok(())
     }
 
-    /// The stored snapshot, if any.
+    /// The stored snapshot with its data, read from its file (on start).
     pub fn latest_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
-        Ok(self.engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)?)
+        let Some(md) = self.snapshot_metadata() else {
+            return Ok(None);
+        };
+        let path = self.dir.join(SNAP_DIR).join(snap_file_name(&md));
+        let data = fs::read(&path).map_err(|source| StorageError::SnapshotFile { path, source })?;
+        let mut snap = Snapshot::default();
+        snap.set_metadata(md);
+        snap.set_data(data.into());
+        Ok(Some(snap))
+    }
+
+    /// The stored snapshot's metadata, if there is one.
+    pub fn snapshot_metadata(&self) -> Option<SnapshotMetadata> {
+        self.meta
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snapshot
+            .clone()
+    }
+
+    /// Forgets the snapshot data read for followers (it is read again when needed): called
+    /// once no follower waits for a snapshot, so that memory holds one copy of the state.
+    pub fn evict_snapshot_data(&self) {
+        self.snap_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .loaded = None;
+    }
+
+    /// Bytes of snapshot data held in memory for followers (0 when none is loaded).
+    pub fn snapshot_data_in_memory(&self) -> u64 {
+        self.snap_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .loaded
+            .as_ref()
+            .map_or(0, |s| s.get_data().len() as u64)
+    }
+
+    /// Bytes this storage holds in memory: cached entries and snapshot data read for
+    /// followers.
+    pub fn memory_bytes(&self) -> u64 {
+        self.snapshot_data_in_memory() + self.entries_cache().bytes() as u64
+    }
+
+    /// Reads the stored snapshot's file on a thread of its own, for `Storage::snapshot`.
+    fn load_snapshot_in_background(&self, md: SnapshotMetadata) {
+        {
+            let mut cache = self
+                .snap_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if cache.loading {
+                return;
+            }
+            cache.loading = true;
+        }
+        let storage = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-load".to_string())
+            .spawn(move || {
+                let path = storage.dir.join(SNAP_DIR).join(snap_file_name(&md));
+                let read = fs::read(&path);
+                let mut cache = storage
+                    .snap_cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                cache.loading = false;
+                match read {
+                    // Kept only if it is still the latest (a newer one may have been
+                    // recorded meanwhile; its file is read on the next ask).
+                    Ok(data) if storage.snapshot_index() == md.index => {
+                        let mut snap = Snapshot::default();
+                        snap.set_metadata(md);
+                        snap.set_data(data.into());
+                        cache.loaded = Some(snap);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cannot read snapshot file {}: {e}", path.display()),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start a thread to read the snapshot: {e}");
+            self.snap_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .loading = false;
+        }
     }
 
     /// True (once) when raft-rs asked for a snapshot the stored one could not serve.
@@ -473,7 +674,15 @@ impl EngineStorage {
         self.meta
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .snapshot_index
+            .snapshot
+            .as_ref()
+            .map_or(0, |s| s.index)
+    }
+
+    /// Bytes the data dir takes on disk: raft-engine's files and the snapshot files. Lists
+    /// a few dozen files: for views and the `Status` RPC, not for the driver's loop.
+    pub fn disk_bytes(&self) -> u64 {
+        dir_bytes(&self.dir)
     }
 
     /// Reclaims the disk space of compacted entries (raft-engine rewrites or deletes old
@@ -482,6 +691,12 @@ impl EngineStorage {
         if let Err(e) = self.engine.purge_expired_files() {
             tracing::warn!("raft-engine purge failed: {e}");
         }
+        // Snapshot files older than the recorded one. Newer ones are left alone: one may
+        // be a snapshot being written right now, not recorded yet.
+        let current = self.snapshot_index();
+        remove_snapshot_files(&self.dir.join(SNAP_DIR), |name| {
+            snap_file_index(name).is_some_and(|index| index < current)
+        });
     }
 
     /// Writes any pending commit index; called on shutdown.
@@ -568,9 +783,11 @@ impl raft::Storage for EngineStorage {
         if high > self.last() + 1 {
             return Err(raft::Error::Store(raft::StorageError::Unavailable));
         }
-        let max = max_size
-            .into()
-            .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+        let max_size = max_size.into();
+        if let Some(cached) = self.entries_cache().entries(low, high, max_size) {
+            return Ok(cached);
+        }
+        let max = max_size.map(|m| usize::try_from(m).unwrap_or(usize::MAX));
         // No capacity hint: `max_size` may cut the range to a fraction of it.
         let mut out = Vec::new();
         self.engine
@@ -589,6 +806,9 @@ impl raft::Storage for EngineStorage {
         }
         if idx < t_index {
             return Err(raft::Error::Store(raft::StorageError::Compacted));
+        }
+        if let Some(term) = self.entries_cache().term(idx) {
+            return Ok(term);
         }
         match self
             .engine
@@ -614,35 +834,169 @@ impl raft::Storage for EngineStorage {
         // a follower that needs compacted entries gets, unless it predates the receiver's
         // membership (a node just added): raft-rs on the receiver ignores a snapshot whose
         // configuration does not include it. Then a fresh one is asked of the driver.
-        // "Temporarily unavailable" makes raft-rs ask again later.
+        // "Temporarily unavailable" makes raft-rs ask again later (at the next heartbeat
+        // response): also how the data is read without blocking this (the driver's) thread.
         let unavailable = || {
             Err(raft::Error::Store(
                 raft::StorageError::SnapshotTemporarilyUnavailable,
             ))
         };
-        match self.latest_snapshot() {
-            Ok(Some(snap)) if snap.get_metadata().index >= request_index => {
-                let cs = snap.get_metadata().get_conf_state();
-                let member = [
-                    &cs.voters,
-                    &cs.learners,
-                    &cs.voters_outgoing,
-                    &cs.learners_next,
-                ]
-                .iter()
-                .any(|ids| ids.contains(&to));
-                if member {
-                    Ok(snap)
-                } else {
-                    self.snapshot_wanted
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    unavailable()
-                }
+        let Some(md) = self.snapshot_metadata() else {
+            return unavailable();
+        };
+        if md.index < request_index {
+            return unavailable();
+        }
+        let cs = md.get_conf_state();
+        let member = [
+            &cs.voters,
+            &cs.learners,
+            &cs.voters_outgoing,
+            &cs.learners_next,
+        ]
+        .iter()
+        .any(|ids| ids.contains(&to));
+        if !member {
+            self.snapshot_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return unavailable();
+        }
+        let loaded = self
+            .snap_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .loaded
+            .clone();
+        match loaded {
+            // The data is shared with the cache: this clone costs no copy of it.
+            Some(snap) if snap.get_metadata().index == md.index => Ok(snap),
+            _ => {
+                self.load_snapshot_in_background(md);
+                unavailable()
             }
-            Ok(_) => unavailable(),
-            Err(e) => Err(raft::Error::Store(raft::StorageError::Other(Box::new(e)))),
         }
     }
+}
+
+/// `snapshot-<index>-<term>.bin`, zero-padded so names sort by index.
+fn snap_file_name(md: &SnapshotMetadata) -> String {
+    format!("snapshot-{:020}-{:020}.bin", md.index, md.term)
+}
+
+/// The index in a snapshot file's name.
+fn snap_file_index(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("snapshot-")?.strip_suffix(".bin")?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// A snapshot as raft-engine keeps it: the metadata alone.
+fn meta_only(md: &SnapshotMetadata) -> Snapshot {
+    let mut snap = Snapshot::default();
+    snap.set_metadata(md.clone());
+    snap
+}
+
+/// Removes the files in `dir` whose names `doomed` picks; failures are only logged (a
+/// leftover file wastes space, nothing more).
+fn remove_snapshot_files(dir: &Path, doomed: impl Fn(&str) -> bool) {
+    let Ok(items) = fs::read_dir(dir) else { return };
+    for item in items.flatten() {
+        let name = item.file_name();
+        let name = name.to_string_lossy();
+        if doomed(&name)
+            && let Err(e) = fs::remove_file(item.path())
+        {
+            tracing::warn!("cannot remove old snapshot file {name}: {e}");
+        }
+    }
+}
+
+/// Writes `path` through a temp file: filled by `write`, fsynced, renamed, the dir fsynced.
+fn write_file_durably(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
+    let tmp = path.with_extension("tmp");
+    let file = SyncingFile {
+        file: fs::File::create(&tmp)?,
+        unsynced: 0,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1024 * 1024, file);
+    write(&mut out)?;
+    let file = out
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .file;
+    file.sync_all()?;
+    let size = file.metadata()?.len();
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(size)
+}
+
+/// Flushes a large file to disk a few MiB at a time while it is written. One fsync of
+/// hundreds of MiB at the end would hold the disk (and, through the file system's
+/// journal, the log's own small fsyncs) for as long as it takes; in steps, a log write
+/// waits for a few MiB at most.
+struct SyncingFile {
+    file: fs::File,
+    unsynced: usize,
+}
+
+/// Bytes written between two flushes of a [`SyncingFile`].
+const SYNC_EVERY: usize = 4 * 1024 * 1024;
+
+impl Write for SyncingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n;
+        if self.unsynced >= SYNC_EVERY {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Moves the data of a snapshot stored whole in raft-engine (a data dir from before
+/// snapshot files) to its file, and keeps only the metadata in raft-engine.
+fn move_snapshot_to_file(
+    engine: &Engine,
+    dir: &Path,
+    whole: Snapshot,
+) -> Result<Snapshot, StorageError> {
+    let md = whole.get_metadata();
+    let path = dir.join(SNAP_DIR).join(snap_file_name(md));
+    write_file_durably(&path, |w| w.write_all(whole.get_data()))
+        .map_err(|source| StorageError::SnapshotFile { path, source })?;
+    let mut batch = LogBatch::default();
+    batch.put_message(GROUP, KEY_SNAPSHOT_META.to_vec(), &meta_only(md))?;
+    batch.delete(GROUP, KEY_SNAPSHOT.to_vec());
+    engine
+        .write(&mut batch, true)
+        .map_err(|e| StorageError::engine(dir, e))?;
+    Ok(meta_only(md))
+}
+
+/// Total size of the regular files under `dir`, recursively.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(items) = fs::read_dir(dir) else {
+        return 0;
+    };
+    items
+        .flatten()
+        .map(|item| match item.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&item.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn encode_truncated((index, term): (u64, u64)) -> Vec<u8> {

@@ -322,6 +322,121 @@ fn snapshot_at(index: u64, term: u64, data: &[u8]) -> Snapshot {
     snap
 }
 
+/// What `Storage::snapshot` serves peer `to` once its loader thread has read the file: the
+/// first asks answer "temporarily unavailable" (raft-rs asks again at its next heartbeat).
+fn loaded_snapshot(s: &EngineStorage, to: u64) -> Snapshot {
+    let start = std::time::Instant::now();
+    loop {
+        match s.snapshot(0, to) {
+            Ok(snap) => return snap,
+            Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable)) => {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(20),
+                    "the snapshot was never loaded"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("snapshot: {e}"),
+        }
+    }
+}
+
+fn snap_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.join(SNAP_DIR))
+        .expect("snap dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn snapshot_data_lives_in_a_file_and_is_served_without_reading_it_inline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    s.persist(&entries(1..=20, 1), Some(&hard_state(1, 1, 20)))
+        .expect("persist");
+    s.save_snapshot(&snapshot_at(8, 1, b"state at 8"), 5)
+        .expect("save snapshot");
+    // raft-engine holds the metadata only.
+    let stored = s
+        .engine
+        .get_message::<Snapshot>(GROUP, KEY_SNAPSHOT_META)
+        .expect("read")
+        .expect("metadata");
+    assert!(stored.get_data().is_empty());
+    assert_eq!(stored.get_metadata().index, 8);
+    // The first ask starts the loader and does not wait for it.
+    assert!(matches!(
+        s.snapshot(0, 2),
+        Err(raft::Error::Store(
+            raft::StorageError::SnapshotTemporarilyUnavailable
+        ))
+    ));
+    assert_eq!(loaded_snapshot(&s, 2).get_data(), b"state at 8");
+    assert_eq!(s.snapshot_data_in_memory(), 10);
+    let with_entries = s.memory_bytes();
+    assert!(with_entries > 10, "the cached entries count too");
+    s.evict_snapshot_data();
+    assert_eq!(s.snapshot_data_in_memory(), 0);
+    assert_eq!(s.memory_bytes(), with_entries - 10);
+
+    // A newer snapshot: the older file goes with the purge; one newer than the recorded
+    // one (being written, not recorded yet) stays.
+    s.save_snapshot(&snapshot_at(12, 1, b"state at 12"), 9)
+        .expect("save snapshot");
+    s.write_snapshot_file(15, 1, |w| w.write_all(b"being written"))
+        .expect("write");
+    assert_eq!(snap_files(dir.path()).len(), 3);
+    s.purge();
+    assert_eq!(
+        snap_files(dir.path()),
+        [
+            "snapshot-00000000000000000012-00000000000000000001.bin",
+            "snapshot-00000000000000000015-00000000000000000001.bin"
+        ]
+    );
+    assert_eq!(loaded_snapshot(&s, 2).get_data(), b"state at 12");
+    assert!(s.disk_bytes() > 0);
+    // A reopen (after a crash) drops files that were never recorded.
+    drop(s);
+    fs::write(dir.path().join(SNAP_DIR).join("snapshot-x.tmp"), b"half").expect("write");
+    let (s, rec) = open(dir.path());
+    assert_eq!(rec.snapshot_index, 12);
+    assert_eq!(
+        snap_files(dir.path()),
+        ["snapshot-00000000000000000012-00000000000000000001.bin"]
+    );
+    let snap = s.latest_snapshot().expect("read").expect("a snapshot");
+    assert_eq!(snap.get_data(), b"state at 12");
+}
+
+#[test]
+fn a_snapshot_kept_whole_in_raft_engine_moves_to_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, _) = open(dir.path());
+        s.persist(&entries(1..=10, 1), Some(&hard_state(1, 1, 10)))
+            .expect("persist");
+        // How a data dir from before snapshot files kept its snapshot.
+        let mut batch = LogBatch::default();
+        batch
+            .put_message(
+                GROUP,
+                KEY_SNAPSHOT.to_vec(),
+                &snapshot_at(8, 1, b"old style"),
+            )
+            .expect("batch");
+        s.engine.write(&mut batch, true).expect("write");
+    }
+    let (s, rec) = open(dir.path());
+    assert_eq!(rec.snapshot_index, 8);
+    assert_eq!(s.engine.get(GROUP, KEY_SNAPSHOT), None);
+    let snap = s.latest_snapshot().expect("read").expect("a snapshot");
+    assert_eq!(snap.get_data(), b"old style");
+    assert_eq!(snap_files(dir.path()).len(), 1);
+}
+
 fn is_compacted(r: raft::Result<impl std::fmt::Debug>) -> bool {
     matches!(r, Err(raft::Error::Store(raft::StorageError::Compacted)))
 }
@@ -352,7 +467,7 @@ fn save_snapshot_compacts_behind_it_and_survives_reopen() {
                 .len(),
             5
         );
-        assert_eq!(s.snapshot(0, 2).expect("snapshot").get_metadata().index, 8);
+        assert_eq!(loaded_snapshot(&s, 2).get_metadata().index, 8);
         // The commit on disk is raised to the snapshot: a restart applies up to it.
         assert_eq!(s.hard_state().commit, 8);
     }
