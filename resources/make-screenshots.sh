@@ -27,6 +27,8 @@ t() { tmux -L "$sock" "$@"; }
 pids=()
 cleanup() {
   t kill-server 2>/dev/null || true
+  # kill-server leaves the socket file behind.
+  rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock"
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
