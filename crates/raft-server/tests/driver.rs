@@ -383,6 +383,35 @@ async fn an_isolated_follower_catches_up_by_installing_a_snapshot() {
             .as_deref(),
         Some(&b"v"[..])
     );
+    // The files of what the snapshot replaced go: no older snapshot file stays behind.
+    let snap_dir = cluster.data_dir(lagger).join("snap");
+    let older = || -> Vec<String> {
+        let installed = cluster.node(lagger).status().borrow().snapshot_index;
+        std::fs::read_dir(&snap_dir)
+            .map(|items| {
+                items
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| {
+                        name.strip_prefix("snapshot-")
+                            .and_then(|rest| rest.split('-').next())
+                            .and_then(|n| n.parse::<u64>().ok())
+                            .is_some_and(|index| index < installed)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = Instant::now();
+    while !older().is_empty() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "expected only the installed snapshot's file in {}, found older ones: {:?}",
+            snap_dir.display(),
+            older()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // At-most-once survives the snapshot: a retry of the last write is a duplicate.
     let leader = cluster.leader_among(&[1, 2, 3]).await;
     let again = cluster

@@ -98,6 +98,8 @@ impl NodeDriver {
             ));
         }
         self.last_snapshot = index;
+        // The files of the log it replaces, and of older snapshots, can go.
+        self.purge_beside();
         // Whatever was pending here belonged to a log that is gone.
         self.writes.fail_all(&RequestError::LeadershipLost);
         self.reads.fail_all(&RequestError::LeadershipLost);
@@ -198,8 +200,8 @@ impl NodeDriver {
             }
         };
         if index <= self.last_snapshot {
-            // A leader's snapshot was installed meanwhile: this one is older; its file goes
-            // with the next purge.
+            // A leader's snapshot was installed meanwhile: this one is older.
+            self.purge_beside();
             return Ok(());
         }
         let recording = Instant::now();
@@ -222,11 +224,20 @@ impl NodeDriver {
             task.started.elapsed().as_millis(),
             stall.as_secs_f64() * 1000.0,
         ));
-        // Reclaiming the files of compacted entries and older snapshots can take a while:
-        // not on this thread.
-        let storage = self.storage.clone();
-        std::thread::spawn(move || storage.purge());
+        self.purge_beside();
         Ok(())
+    }
+
+    /// Reclaims the files of compacted entries and of snapshots older than the recorded
+    /// one, on a thread of its own: it can take a while.
+    fn purge_beside(&self) {
+        let storage = self.storage.clone();
+        if let Err(e) = std::thread::Builder::new()
+            .name("purge".into())
+            .spawn(move || storage.purge())
+        {
+            tracing::warn!("cannot start a thread to purge old files ({e}); next time");
+        }
     }
 
     fn snapshot_failed(&mut self, index: u64, why: &str) {

@@ -293,7 +293,13 @@ impl EngineStorage {
         let engine = Arc::new(Engine::open(cfg).map_err(engine_err)?);
         marker::note_holder(dir);
         let snap_dir = dir.join(SNAP_DIR);
-        fs::create_dir_all(&snap_dir).map_err(dir_err)?;
+        if !snap_dir.is_dir() {
+            // Made durable before any snapshot recorded in the log can point into it.
+            fs::create_dir_all(&snap_dir).map_err(dir_err)?;
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(dir_err)?;
+        }
         let snapshot = match engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT_META)? {
             Some(snap) => Some(snap),
             None => match engine.get_message::<Snapshot>(GROUP, KEY_SNAPSHOT)? {
@@ -556,9 +562,12 @@ impl EngineStorage {
         if let Some(hs) = hard_state {
             meta.hard_state = hs.clone();
         }
-        if meta.hard_state.commit < md.index {
-            meta.hard_state.commit = md.index;
-        }
+        // The log now ends at the snapshot, so on disk the commit does too. The Ready's
+        // own commit may be past it, counting entries that follow the snapshot in the same
+        // Ready: `persist` writes those with that hard state right after this. Written
+        // here, a crash between the two writes would leave a commit beyond the last
+        // index, which raft-rs refuses on every start.
+        meta.hard_state.commit = md.index;
         batch.put_message(GROUP, KEY_HARD_STATE.to_vec(), &meta.hard_state)?;
         self.write(&mut batch)?;
         self.entries_cache().clear();
@@ -903,8 +912,10 @@ fn remove_snapshot_files(dir: &Path, doomed: impl Fn(&str) -> bool) {
     for item in items.flatten() {
         let name = item.file_name();
         let name = name.to_string_lossy();
+        // Two purges may meet: a file the other one removed first is gone, as wanted.
         if doomed(&name)
             && let Err(e) = fs::remove_file(item.path())
+            && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!("cannot remove old snapshot file {name}: {e}");
         }
@@ -912,13 +923,27 @@ fn remove_snapshot_files(dir: &Path, doomed: impl Fn(&str) -> bool) {
 }
 
 /// Writes `path` through a temp file: filled by `write`, fsynced, renamed, the dir fsynced.
+/// A failed write removes its temp file (a full disk gets its room back; a retry writes
+/// under another name).
 fn write_file_durably(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let tmp = path.with_extension("tmp");
+    let written = write_through(path, &tmp, write);
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn write_through(
+    path: &Path,
+    tmp: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     let file = SyncingFile {
-        file: fs::File::create(&tmp)?,
+        file: fs::File::create(tmp)?,
         unsynced: 0,
     };
     let mut out = std::io::BufWriter::with_capacity(1024 * 1024, file);
@@ -929,7 +954,7 @@ fn write_file_durably(
         .file;
     file.sync_all()?;
     let size = file.metadata()?.len();
-    fs::rename(&tmp, path)?;
+    fs::rename(tmp, path)?;
     if let Some(parent) = path.parent() {
         fs::File::open(parent)?.sync_all()?;
     }

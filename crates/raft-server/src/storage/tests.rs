@@ -351,6 +351,25 @@ fn snap_files(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn a_snapshot_file_that_fails_half_way_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, _) = open(dir.path());
+    let before = snap_files(dir.path());
+    let err = s
+        .write_snapshot_file(30, 2, |w| {
+            w.write_all(&[7; 4096])?;
+            Err(std::io::Error::other("the disk went away"))
+        })
+        .expect_err("the write fails");
+    assert!(err.to_string().contains("the disk went away"), "{err}");
+    assert_eq!(
+        snap_files(dir.path()),
+        before,
+        "a failed write leaves its temp file"
+    );
+}
+
+#[test]
 fn snapshot_data_lives_in_a_file_and_is_served_without_reading_it_inline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (s, _) = open(dir.path());
@@ -507,6 +526,31 @@ fn applying_a_snapshot_replaces_the_whole_log() {
     assert_eq!((rec.snapshot_index, rec.last_index), (20, 22));
     assert_eq!(s.first_index().expect("first"), 21);
     assert!(is_unavailable(s.term(23)));
+}
+
+#[test]
+fn a_snapshot_and_the_entries_after_it_in_one_ready_never_leave_a_commit_past_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (s, _) = open(dir.path());
+        s.persist(&entries(1..=5, 1), Some(&hard_state(1, 0, 2)))
+            .expect("persist");
+        // One Ready: the leader's snapshot at 20, entries 21..=25 and commit 25. A crash
+        // after the snapshot's write and before the entries' leaves what is on disk now.
+        s.apply_snapshot(
+            &snapshot_at(20, 3, b"leader state"),
+            Some(&hard_state(3, 0, 25)),
+        )
+        .expect("apply");
+    }
+    let (s, rec) = open(dir.path());
+    assert_eq!((rec.last_index, rec.commit), (20, 20));
+    // Without the crash, the entries come with the Ready's hard state.
+    s.persist(&entries(21..=25, 3), Some(&hard_state(3, 0, 25)))
+        .expect("persist after the snapshot");
+    drop(s);
+    let (_, rec) = open(dir.path());
+    assert_eq!((rec.last_index, rec.commit), (25, 25));
 }
 
 #[test]
