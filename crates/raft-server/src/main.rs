@@ -184,7 +184,12 @@ fn init_tracing(cfg: &NodeConfig, headless: bool) -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if headless {
-        builder.with_writer(std::io::stderr).init();
+        // Colours for a terminal only: a log redirected to a file stays plain text.
+        use std::io::IsTerminal as _;
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
     } else {
         let path = log_file(cfg);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

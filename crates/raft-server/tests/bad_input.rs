@@ -572,6 +572,12 @@ fn data_dir_in_use_by_a_running_node() {
     first.sigterm();
     let exit = first.wait_exit("the first node to exit 0 after SIGTERM");
     assert_eq!(exit.status.code(), Some(0), "stderr:\n{}", exit.stderr);
+    // Its log went to a pipe, not a terminal: plain text, no colour codes.
+    assert!(
+        exit.stderr.contains(" INFO ") && !exit.stderr.contains('\x1b'),
+        "expected a plain-text log on a redirected stderr, got:\n{:?}",
+        exit.stderr
+    );
 }
 
 #[test]
