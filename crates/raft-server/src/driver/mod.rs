@@ -318,8 +318,11 @@ impl NodeDriver {
                     self.raw.tick();
                 }
                 self.expire_change(now, false);
-                // Skip ticks missed during a long stall rather than firing them in a burst.
-                next_tick = (next_tick + self.tick_interval()).max(now);
+                // A whole interval from this tick to the next, as raft-rs's examples do: a
+                // stall (a slow fsync, a loaded machine) delays ticks but never bunches
+                // them, so a timeout of N ticks always spans at least N - 1 intervals of
+                // silence (what slow motion promises a learner, and what its test checks).
+                next_tick = now + self.tick_interval();
                 self.writes.expire(now);
                 self.reads.expire(now);
             }
