@@ -14,6 +14,7 @@ use super::app::{App, PageSizes, Panel};
 use super::view::{Direction, EntryKind, Fate, FrameData, MessageRecord, escape, escape_head};
 use crate::membership::Role as MemberRole;
 use crate::status::{NodeStatus, Role, human_size};
+use crate::transport::fault::describe_links;
 use crate::transport::tap::short_name;
 use raft::eraftpb::MessageType;
 
@@ -268,17 +269,7 @@ fn faults_line(data: &FrameData) -> Line<'static> {
         spans.push(badge("ISOLATED"));
         spans.push(" ".into());
     }
-    let mut words = Vec::new();
-    if !f.cut.is_empty() {
-        let ids: Vec<String> = f.cut.iter().map(u64::to_string).collect();
-        words.push(format!("cut from {}", ids.join(",")));
-    }
-    if f.drop_percent > 0 {
-        words.push(format!("drop {}%", f.drop_percent));
-    }
-    if f.delay_ms > 0 {
-        words.push(format!("delay {} ms", f.delay_ms));
-    }
+    let mut words = describe_links(f);
     if s.slow_factor > 1 {
         words.push(format!("slow motion x{}", s.slow_factor));
     }

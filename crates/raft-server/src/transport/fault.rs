@@ -293,6 +293,14 @@ pub fn describe(f: &NetFaults) -> Vec<String> {
     if f.isolated {
         out.push("isolated".to_string());
     }
+    out.extend(describe_links(f));
+    out
+}
+
+/// The faults in `f` that slow or thin its messages (cut links, drop, delay), each in a
+/// few words; isolation, which stops them all, is left to the caller.
+pub fn describe_links(f: &NetFaults) -> Vec<String> {
+    let mut out = Vec::new();
     if !f.cut.is_empty() {
         let ids: Vec<String> = f.cut.iter().map(u64::to_string).collect();
         out.push(format!("cut from {}", ids.join(",")));
