@@ -80,11 +80,11 @@ fn build(n: u64, dir: &std::path::Path) -> (NodeData, NodeStatus) {
         key_count: sm.len(),
         ..NodeStatus::default()
     };
-    let data = NodeData {
+    let data = NodeData::new(
         storage,
-        sm: Arc::new(RwLock::new(sm)),
-        filter: raft_server::transport::fault::FaultFilter::new(1, true),
-    };
+        Arc::new(RwLock::new(sm)),
+        raft_server::transport::fault::FaultFilter::new(1, true),
+    );
     (data, status)
 }
 

@@ -4,7 +4,7 @@
 //! [`DataSource`] lets render tests and benchmarks supply fixed data.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use raft::eraftpb::{Entry, EntryType, MessageType};
@@ -175,15 +175,31 @@ pub struct NodeData {
     pub sm: Arc<RwLock<KvStateMachine>>,
     /// The node's fault filter and message tap.
     pub filter: FaultFilter,
+    /// The latest [`Resources`] and when they were measured.
+    resources: Arc<Mutex<Option<(Instant, Resources)>>>,
 }
+
+/// How long measured [`Resources`] are shown before they are measured again: they change
+/// slowly, and measuring lists the data dir, not a thing to do on every frame.
+const RESOURCES_EVERY: Duration = Duration::from_secs(1);
 
 impl NodeData {
     /// The data of a running node.
     pub fn of(node: &NodeHandle, filter: FaultFilter) -> Self {
+        Self::new(node.storage().clone(), node.state_machine(), filter)
+    }
+
+    /// The data of `storage`, `sm` and `filter`.
+    pub fn new(
+        storage: EngineStorage,
+        sm: Arc<RwLock<KvStateMachine>>,
+        filter: FaultFilter,
+    ) -> Self {
         Self {
-            storage: node.storage().clone(),
-            sm: node.state_machine(),
+            storage,
+            sm,
             filter,
+            resources: Arc::default(),
         }
     }
 }
@@ -228,9 +244,21 @@ impl DataSource for NodeData {
     }
 
     fn resources(&self) -> Resources {
-        Resources {
-            disk_bytes: self.storage.disk_bytes(),
-            rss_bytes: crate::status::process_rss_bytes().unwrap_or(0),
+        let mut last = self
+            .resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match *last {
+            Some((at, measured)) if now.duration_since(at) < RESOURCES_EVERY => measured,
+            _ => {
+                let measured = Resources {
+                    disk_bytes: self.storage.disk_bytes(),
+                    rss_bytes: crate::status::process_rss_bytes().unwrap_or(0),
+                };
+                *last = Some((now, measured));
+                measured
+            }
         }
     }
 }
