@@ -7,6 +7,9 @@
 //!
 //! - `handle`: [`NodeHandle`], the messages it sends, and the request errors.
 //! - `pending`: proposals and reads waiting for Raft.
+//! - `propose`: writes gathered per loop and proposed together, stamped with the leader's
+//!   clock.
+//! - `raft_config`: the raft-rs configuration (and why `batch_append` is off).
 //! - `snapshot`: taking, installing and reporting snapshots.
 //! - `publish`: the events timeline and the status view.
 //! - `members`: membership changes (checked, proposed, applied, answered) and removal.
@@ -17,17 +20,19 @@ mod admin;
 mod handle;
 mod members;
 mod pending;
+mod propose;
 mod publish;
+mod raft_config;
 mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use raft::eraftpb::{Entry, EntryType, Message, MessageType};
-use raft::{RawNode, ReadOnlyOption, StateRole};
+use raft::{RawNode, StateRole};
 use tokio::sync::watch;
 
 pub use handle::{
@@ -96,6 +101,10 @@ pub struct NodeDriver {
     held: VecDeque<DriverMsg>,
     writes: PendingWrites,
     reads: PendingReads,
+    /// Writes taken in this loop, proposed together at its end.
+    proposals: propose::Proposals,
+    /// Stamps commands with this leader's time (sessions expire by it).
+    leader_clock: propose::LeaderClock,
     last_heard: HashMap<u64, Instant>,
     events: Arc<VecDeque<Event>>,
     seen: Seen,
@@ -141,28 +150,7 @@ impl NodeDriver {
         }
         let snapshot = storage.latest_snapshot()?;
         let snapshot_index = snapshot.as_ref().map_or(0, |s| s.get_metadata().index);
-        let raft_cfg = raft::Config {
-            id: cfg.id,
-            election_tick: cfg.timing.election_ticks,
-            heartbeat_tick: cfg.timing.heartbeat_ticks,
-            // The state machine lives in memory: it is rebuilt from the latest snapshot plus
-            // the committed log after it, so only the snapshot counts as applied.
-            applied: snapshot_index,
-            // Batching: up to 1 MiB of entries per append, 256 appends in flight per peer.
-            max_size_per_msg: 1024 * 1024,
-            max_inflight_msgs: 256,
-            // Proposals handled in one loop go to each follower as one append, not one
-            // append (and one answer) per proposal.
-            batch_append: true,
-            check_quorum: true,
-            pre_vote: true,
-            read_only_option: ReadOnlyOption::Safe,
-            // Lets the leader refuse proposals (-> "busy") instead of growing without bound
-            // when followers cannot keep up.
-            max_uncommitted_size: 64 * 1024 * 1024,
-            max_committed_size_per_ready: 16 * 1024 * 1024,
-            ..raft::Config::default()
-        };
+        let raft_cfg = raft_config::raft_config(cfg.id, &cfg.timing, snapshot_index);
         raft_cfg.validate()?;
         let mut sm = KvStateMachine::new();
         let membership = match snapshot.as_ref() {
@@ -220,6 +208,8 @@ impl NodeDriver {
             held: VecDeque::new(),
             writes: PendingWrites::default(),
             reads: PendingReads::default(),
+            proposals: propose::Proposals::default(),
+            leader_clock: propose::LeaderClock::default(),
             last_heard: HashMap::new(),
             events: Arc::new(VecDeque::new()),
             seen: Seen::default(),
@@ -306,6 +296,8 @@ impl NodeDriver {
                     }
                 }
             }
+            // The loop's writes, as one proposal (one append per follower).
+            self.flush_proposals();
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -377,6 +369,18 @@ impl NodeDriver {
                 | DriverMsg::Transfer { .. }
         ) {
             self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
+        }
+        // What changes leadership, time or membership comes after the writes taken before
+        // it, as it would without the loop's gathering.
+        if matches!(
+            msg,
+            DriverMsg::Admin { .. }
+                | DriverMsg::Time { .. }
+                | DriverMsg::Member { .. }
+                | DriverMsg::Transfer { .. }
+                | DriverMsg::Shutdown
+        ) {
+            self.flush_proposals();
         }
         match msg {
             // A removed node takes no part any more.
@@ -495,39 +499,6 @@ impl NodeDriver {
             leader_id: (raft.leader_id != 0 && raft.leader_id != raft.id).then_some(raft.leader_id),
             term: raft.term,
         })
-    }
-
-    fn propose(&mut self, mut cmd: Command, reply: handle::Reply<WriteOutcome>, deadline: Instant) {
-        if reply.is_closed() || deadline <= Instant::now() {
-            // Waited out its deadline in the queue (e.g. while frozen): the client has been
-            // told the outcome is unknown; proposing it now would only surprise it.
-            let _ = reply.send(Err(RequestError::Timeout));
-            return;
-        }
-        if let Err(e) = self.require_leader() {
-            let _ = reply.send(Err(e));
-            return;
-        }
-        // The leader's clock goes into the log, so every replica expires sessions alike.
-        cmd.timestamp_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let before = self.raw.raft.raft_log.last_index();
-        match self.raw.propose(Vec::new(), cmd.encode()) {
-            Ok(()) => {
-                let index = self.raw.raft.raft_log.last_index();
-                if index == before {
-                    let _ = reply.send(Err(RequestError::Busy));
-                } else {
-                    self.writes
-                        .insert(index, self.raw.raft.term, reply, deadline);
-                }
-            }
-            Err(e) => {
-                tracing::debug!("proposal dropped: {e}");
-                let _ = reply.send(Err(RequestError::Busy));
-            }
-        }
     }
 
     /// Hands reads to Raft once this leader has committed an entry of its own term.
