@@ -25,6 +25,8 @@ const CAUGHT_UP_LAG: u64 = 50;
 const NOTHING_RECEIVED_FOR: Duration = Duration::from_secs(10);
 /// How often a `member add` reports a learner's progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How soon a change the leader cannot take yet is asked for again.
+const NOT_YET_RETRY: Duration = Duration::from_millis(200);
 
 /// A membership command, as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +109,11 @@ pub async fn run(
                     peer_addr: peer_addr.clone(),
                 })),
             };
-            match change(client, &mut leader, deadline, add).await {
+            match change(client, &mut leader, deadline, add, &mut |t| {
+                say(&mut report, t)
+            })
+            .await
+            {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
                 Err(r) => return r.into(),
             }
@@ -126,7 +132,11 @@ pub async fn run(
             let promote = pb::MemberChange {
                 change: Some(pb::member_change::Change::Promote(*id)),
             };
-            match change(client, &mut leader, deadline, promote).await {
+            match change(client, &mut leader, deadline, promote, &mut |t| {
+                say(&mut report, t)
+            })
+            .await
+            {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
                 Err(r) => {
                     let r = Report::from(r);
@@ -139,7 +149,11 @@ pub async fn run(
             let promote = pb::MemberChange {
                 change: Some(pb::member_change::Change::Promote(*id)),
             };
-            match change(client, &mut leader, deadline, promote).await {
+            match change(client, &mut leader, deadline, promote, &mut |t| {
+                say(&mut report, t)
+            })
+            .await
+            {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
                 Err(r) => return r.into(),
             }
@@ -148,7 +162,10 @@ pub async fn run(
             let remove = pb::MemberChange {
                 change: Some(pb::member_change::Change::Remove(*id)),
             };
-            let mut outcome = change(client, &mut leader, deadline, remove.clone()).await;
+            let mut outcome = change(client, &mut leader, deadline, remove.clone(), &mut |t| {
+                say(&mut report, t)
+            })
+            .await;
             if matches!(&outcome, Err(Refusal::TransferFirst(_))) {
                 // raft-rs does not support a leader removing itself: hand over first.
                 say(
@@ -163,7 +180,10 @@ pub async fn run(
                     Ok(l) => l,
                     Err(r) => return r,
                 };
-                outcome = change(client, &mut leader, deadline, remove).await;
+                outcome = change(client, &mut leader, deadline, remove, &mut |t| {
+                    say(&mut report, t)
+                })
+                .await;
             }
             match outcome {
                 Ok(reply) => say(&mut report, format!("node {id}: {}", reply.changed)),
@@ -243,12 +263,22 @@ enum Refusal {
     Failed(Report),
     /// Removing the leader: it must hand leadership over first.
     TransferFirst(Report),
+    /// Not now, soon (another change in progress, a new leader applying its log): why.
+    NotYet(String),
 }
 
 impl From<Refusal> for Report {
     fn from(r: Refusal) -> Report {
         match r {
             Refusal::Failed(r) | Refusal::TransferFirst(r) => r,
+            Refusal::NotYet(why) => {
+                let mut r = Report::new();
+                r.fail(
+                    Ending::Unreachable,
+                    format!("still not possible at the deadline: {why} (give --timeout more)"),
+                );
+                r
+            }
         }
     }
 }
@@ -302,6 +332,9 @@ where
                     status.message()
                 ))));
             }
+            Code::ResourceExhausted => {
+                return Err(Refusal::NotYet(status.message().to_string()));
+            }
             Code::Unimplemented => {
                 return Err(Report::refused(format!(
                     "node {} has no membership API: is it an older raft-server?",
@@ -335,17 +368,35 @@ where
     ))
 }
 
+/// Asks the leader for one change; while it says "not yet" (a change in progress, or a
+/// new leader still applying its log), says why once and asks again, until the deadline.
 async fn change(
     client: &SmartClient,
     leader: &mut Leader,
     deadline: Instant,
     req: pb::MemberChange,
+    say: &mut (dyn FnMut(String) + Send),
 ) -> Result<pb::MemberChangeReply, Refusal> {
-    call(client, leader, deadline, |mut a| {
-        let req = req.clone();
-        async move { a.change_members(req).await }
-    })
-    .await
+    let mut said: Option<String> = None;
+    loop {
+        let outcome = call(client, leader, deadline, |mut a| {
+            let req = req.clone();
+            async move { a.change_members(req).await }
+        })
+        .await;
+        let why = match outcome {
+            Err(Refusal::NotYet(why)) => why,
+            other => return other,
+        };
+        if Instant::now() + NOT_YET_RETRY >= deadline {
+            return Err(Refusal::NotYet(why));
+        }
+        if said.as_ref() != Some(&why) {
+            say(format!("waiting: {why}"));
+            said = Some(why);
+        }
+        tokio::time::sleep(NOT_YET_RETRY).await;
+    }
 }
 
 async fn transfer(

@@ -275,41 +275,83 @@ fn a_client_started_with_the_first_three_addresses_follows_the_cluster_to_node_4
     assert_eq!(get("only"), "node 4");
 }
 
+/// Runs the client and expects a refusal (exit 4) in one line that contains `needle`.
+fn refused(cluster: &Cluster, args: &[&str], needle: &str) {
+    let out = cluster.client(args);
+    assert_exit(&out, 4, &format!("{args:?}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{args:?}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
 #[test]
 fn membership_changes_that_are_not_allowed_are_refused() {
     // Long elections (100 ticks of 30 ms) so a 1 s delay on the followers keeps the leader
     // leading while a change waits for them.
-    let cluster = Cluster::start_with(3, &["--tick-ms", "30", "--election-ticks", "100"]);
+    let mut cluster = Cluster::start_with(3, &["--tick-ms", "30", "--election-ticks", "100"]);
     let leader = cluster.wait_leader();
     let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
-    let refused = |args: &[&str], needle: &str| {
-        let out = cluster.client(args);
-        assert_exit(&out, 4, &format!("{args:?}"));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    };
     refused(
+        &cluster,
         &["member", "add", "2", "127.0.0.1:1", "--learner"],
         "already a member",
     );
-    refused(&["member", "remove", "9"], "node 9 is not a member");
-    refused(&["member", "promote", "9"], "node 9 is not a member");
-    refused(&["transfer", "9"], "node 9 is not a member");
-    // A learner that never runs is far behind: it cannot be promoted, nor lead.
-    let nobody = "127.0.0.1:1";
-    assert_ok(
-        &cluster.client(&["member", "add", "5", nobody, "--learner"]),
-        "member add 5 --learner",
-    );
-    refused(&["member", "promote", "5"], "received nothing yet");
-    refused(&["transfer", "5"], "is a learner");
     refused(
-        &["member", "add", "6", nobody, "--learner"],
-        "is node 5's address",
+        &cluster,
+        &["member", "remove", "9"],
+        "node 9 is not a member",
+    );
+    refused(
+        &cluster,
+        &["member", "promote", "9"],
+        "node 9 is not a member",
+    );
+    refused(&cluster, &["transfer", "9"], "node 9 is not a member");
+    // A node that does not run is not added (nothing changes): the leader asks it first.
+    let nobody = "127.0.0.1:1";
+    refused(
+        &cluster,
+        &["member", "add", "5", nobody, "--learner"],
+        "node 5 does not answer at 127.0.0.1:1001",
+    );
+    assert_eq!(member_list(&cluster).len(), 3, "nothing was added");
+    // A learner that has received nothing (frozen before its first snapshot) is far
+    // behind: it cannot be promoted, nor lead.
+    let new = cluster.add_node();
+    let new_addr = cluster.peer_addr(new);
+    wait_for("the new node to wait to be added", || {
+        let log = cluster.log(new);
+        if log.contains("waiting to be added") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    assert_ok(
+        &cluster.client_at(
+            &cluster.api_addr(new),
+            &["fault", "freeze", &new.to_string()],
+        ),
+        "freeze the new node",
+    );
+    assert_ok(
+        &cluster.client(&["member", "add", &new.to_string(), &new_addr, "--learner"]),
+        "member add --learner",
+    );
+    refused(
+        &cluster,
+        &["member", "promote", &new.to_string()],
+        "received nothing yet",
+    );
+    refused(&cluster, &["transfer", &new.to_string()], "is a learner");
+    refused(
+        &cluster,
+        &["member", "add", "6", &new_addr, "--learner"],
+        &format!("is node {new}'s address"),
     );
 
-    // One change at a time: while a change waits for slow followers, another is refused.
+    // One change at a time: while a change waits for slow followers, another waits for
+    // it (and says so), then is decided.
     for id in &followers {
         assert_ok(
             &cluster.client(&["fault", "delay", &id.to_string(), "1000"]),
@@ -324,32 +366,57 @@ fn membership_changes_that_are_not_allowed_are_refused() {
             "20",
             "member",
             "remove",
-            "5",
+            &new.to_string(),
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start member remove");
-    wait_for("the leader to propose removing node 5", || {
+    wait_for("the leader to propose removing the new node", || {
         let log = cluster.log(leader);
-        if log.contains("proposed: remove 5") {
+        if log.contains(&format!("proposed: remove {new}")) {
             Ok(())
         } else {
             Err("not yet".into())
         }
     });
-    refused(
-        &["member", "add", "6", "127.0.0.1:2", "--learner"],
-        "one change at a time",
-    );
+    let second_out = cluster.dir.path().join("second.out");
+    let second = std::process::Command::new(common::client_bin())
+        .args([
+            "--peers",
+            &cluster.api_addrs(),
+            "--timeout",
+            "20",
+            "member",
+            "remove",
+            "9",
+        ])
+        .stdout(std::fs::File::create(&second_out).expect("second.out"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start a second member command");
+    wait_for("the second command to say it waits for the first", || {
+        let out = std::fs::read_to_string(&second_out).unwrap_or_default();
+        if out.contains("waiting: one change at a time") {
+            Ok(())
+        } else {
+            Err(format!("its output so far: {out:?}"))
+        }
+    });
     for id in &followers {
         assert_ok(
             &cluster.client(&["fault", "heal", &id.to_string()]),
             "fault heal",
         );
     }
-    let out = slow.wait_with_output().expect("member remove 5");
-    assert_ok(&out, "member remove 5 (slow)");
+    let out = slow.wait_with_output().expect("member remove (slow)");
+    assert_ok(&out, "member remove (slow)");
+    // Removed (and still frozen): out of the way.
+    cluster.kill(new);
+    let out = second.wait_with_output().expect("member remove 9");
+    assert_exit(&out, 4, "member remove 9, after waiting");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node 9 is not a member"), "{err}");
     assert_eq!(
         roles(&member_list(&cluster)),
         [

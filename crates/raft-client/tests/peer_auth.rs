@@ -1,5 +1,6 @@
-//! The peer port refuses Raft traffic from another cluster or from a node not in `--peers`,
-//! and the node keeps working afterwards.
+//! The peer port refuses Raft traffic from another cluster, misaddressed batches and a
+//! member whose data dir is not the one the log knows; it hears senders it does not know
+//! (a member added while it was cut off may be one), and keeps working afterwards.
 
 mod common;
 
@@ -19,34 +20,58 @@ fn batches_from_strangers_are_refused() {
         .find_map(|l| l.strip_prefix("cluster_id="))
         .and_then(|v| v.parse().ok())
         .expect("cluster_id in marker");
+    let marker_2 = std::fs::read_to_string(cluster.data_dir(2).join("raft-playground.id"))
+        .expect("marker file of node 2");
+    let incarnation_2 = marker_2
+        .lines()
+        .find_map(|l| l.strip_prefix("incarnation="))
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .expect("incarnation in marker");
     let peer_addr = format!("http://127.0.0.1:{}", cluster.base + 1);
     block_on(async {
         let client = RaftTransportClient::connect(peer_addr)
             .await
             .expect("connect");
-        let refused = |cluster_id: u64, from: u64, to: u64| {
+        let send = |cluster_id: u64, from: u64, to: u64, incarnation: u64| {
             let mut client = client.clone();
             let batch = RaftBatch {
                 cluster_id,
                 from,
                 to,
                 messages: vec![],
+                incarnation,
             };
-            async move {
-                let err = client
-                    .stream(tokio_stream::iter(vec![batch]))
-                    .await
-                    .expect_err("the batch should be refused");
-                assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
-                err.message().to_string()
+            async move { client.stream(tokio_stream::iter(vec![batch])).await }
+        };
+        let refused = |cluster_id: u64, from: u64, to: u64, incarnation: u64| async move {
+            let err = send(cluster_id, from, to, incarnation)
+                .await
+                .expect_err("the batch should be refused");
+            assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+            err.message().to_string()
+        };
+        let msg = refused(cluster_id ^ 1, 2, 1, incarnation_2).await;
+        assert!(msg.contains("cluster"), "another cluster: {msg}");
+        let msg = refused(cluster_id, 2, 3, incarnation_2).await;
+        assert!(msg.contains("reached node 1"), "misaddressed: {msg}");
+        // A sender node 1 does not know is heard.
+        send(cluster_id, 9, 1, 0x99)
+            .await
+            .expect("a batch from an unknown sender is accepted");
+        // Node 2 with another data dir than the log knows (once the leader recorded the
+        // initial members' incarnations, soon after the election) is refused.
+        let deadline = std::time::Instant::now() + common::DEADLINE;
+        let msg = loop {
+            match send(cluster_id, 2, 1, incarnation_2 ^ 1).await {
+                Err(e) => break e.message().to_string(),
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Ok(_) => panic!("a batch from node 2 with a wrong incarnation kept being accepted"),
             }
         };
-        let msg = refused(cluster_id ^ 1, 2, 1).await;
-        assert!(msg.contains("cluster"), "another cluster: {msg}");
-        let msg = refused(cluster_id, 9, 1).await;
-        assert!(msg.contains("not a member"), "non-member: {msg}");
-        let msg = refused(cluster_id, 2, 3).await;
-        assert!(msg.contains("reached node 1"), "misaddressed: {msg}");
+        assert!(msg.contains("data dir replaced"), "replaced: {msg}");
+        assert!(msg.contains("member remove 2"), "says what to type: {msg}");
 
         // A well-addressed proposal from a member is still dropped: nodes never forward
         // proposals, so one on the wire is forged (it could carry a conf change).
@@ -64,6 +89,7 @@ fn batches_from_strangers_are_refused() {
             from: 2,
             to: 1,
             messages: vec![propose.write_to_bytes().expect("encode")],
+            incarnation: incarnation_2,
         };
         let mut client = client.clone();
         client
@@ -74,7 +100,8 @@ fn batches_from_strangers_are_refused() {
     cluster.put("still", "fine");
     let statuses = cluster.status();
     let last = statuses[0]["last_index"].as_u64().expect("last index");
-    // 1: the cluster's initial snapshot, 2: the leader's empty entry, 3: "still": the forged
-    // proposal never entered the log.
-    assert!(last <= 3, "log grew to {last}: {statuses:?}");
+    // 1: the cluster's initial snapshot, 2: the leader's empty entry, 3: the entry that
+    // records the members' incarnations, 4: "still": the forged proposal never entered the
+    // log.
+    assert!(last <= 4, "log grew to {last}: {statuses:?}");
 }

@@ -48,7 +48,10 @@ pub fn describe_change(cc: &ConfChangeV2, context: &[u8]) -> String {
     if cc.changes.is_empty() {
         return "leave joint".to_string();
     }
-    let addrs = decode_context(context);
+    let addrs: BTreeMap<u64, String> = decode_context(context)
+        .into_iter()
+        .map(|m| (m.id, m.peer_addr))
+        .collect();
     let parts: Vec<String> = cc
         .changes
         .iter()
@@ -67,21 +70,39 @@ pub fn describe_change(cc: &ConfChangeV2, context: &[u8]) -> String {
     parts.join(", ")
 }
 
-/// The addresses in a conf-change entry's context (empty when it has none).
-pub fn decode_context(context: &[u8]) -> BTreeMap<u64, String> {
+/// The members in an entry's context (none when it has none).
+pub fn decode_context(context: &[u8]) -> Vec<pb::MemberAddr> {
     pb::MemberContext::decode(context)
-        .map(|c| c.members.into_iter().map(|m| (m.id, m.peer_addr)).collect())
+        .map(|c| c.members)
         .unwrap_or_default()
 }
 
 /// The context of a change that adds node `id` at `peer_addr` (as written: a name travels
-/// as a name, and every node resolves it itself when it connects).
-pub fn encode_context(id: u64, peer_addr: &HostPort) -> Vec<u8> {
+/// as a name, and every node resolves it itself when it connects), whose data dir has
+/// `incarnation`.
+pub fn encode_context(id: u64, peer_addr: &HostPort, incarnation: u64) -> Vec<u8> {
     pb::MemberContext {
         members: vec![pb::MemberAddr {
             id,
             peer_addr: peer_addr.to_string(),
+            incarnation,
+            added_at: 0,
         }],
+    }
+    .encode_to_vec()
+}
+
+/// The context of the empty entry by which a leader records members' incarnations.
+pub fn encode_incarnations(incarnations: &[(u64, u64)]) -> Vec<u8> {
+    pb::MemberContext {
+        members: incarnations
+            .iter()
+            .map(|&(id, incarnation)| pb::MemberAddr {
+                id,
+                incarnation,
+                ..pb::MemberAddr::default()
+            })
+            .collect(),
     }
     .encode_to_vec()
 }
@@ -98,14 +119,47 @@ pub fn single_change(kind: ConfChangeType, id: u64) -> ConfChangeV2 {
     cc
 }
 
+/// What the log says of one member besides its address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MemberInfo {
+    /// Its data dir's incarnation (0: not known yet).
+    incarnation: u64,
+    /// The index of the change that added it (0: an initial member).
+    added_at: u64,
+}
+
+/// A node removed by an applied change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// The index of the change.
+    pub index: u64,
+    /// The incarnation removed (0: not known).
+    pub incarnation: u64,
+}
+
+/// Why this node refuses a peer's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The sender was removed by the change at this index.
+    Removed(u64),
+    /// The sender's data dir is not the one the log knows (this incarnation): it was wiped
+    /// and lost its log and vote.
+    Replaced {
+        /// The incarnation the log knows.
+        known: u64,
+    },
+}
+
 /// The membership of the cluster as of the entries applied.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Membership {
     conf: ConfState,
     /// Every address known, by id: members, and `--peers` entries that are not (yet).
     book: BTreeMap<u64, Peer>,
-    /// Nodes removed by an applied change, with its index.
-    removed: BTreeMap<u64, u64>,
+    /// Incarnation and addition of each member the log knows of.
+    info: BTreeMap<u64, MemberInfo>,
+    /// Nodes removed by an applied change.
+    removed: BTreeMap<u64, Removed>,
 }
 
 impl Membership {
@@ -114,16 +168,32 @@ impl Membership {
     pub fn from_snapshot(conf: &ConfState, book: Option<&pb::MemberBook>, seed: &PeerMap) -> Self {
         let mut m = Self {
             conf: conf.clone(),
-            book: BTreeMap::new(),
-            removed: BTreeMap::new(),
+            ..Self::default()
         };
         if let Some(book) = book {
             for a in &book.members {
                 if let Some(peer) = peer_at(a.id, &a.peer_addr) {
                     m.book.insert(a.id, peer);
                 }
+                let info = MemberInfo {
+                    incarnation: a.incarnation,
+                    added_at: a.added_at,
+                };
+                if info != MemberInfo::default() {
+                    m.info.insert(a.id, info);
+                }
             }
-            m.removed = book.removed.iter().map(|r| (r.id, r.index)).collect();
+            m.removed = book
+                .removed
+                .iter()
+                .map(|r| {
+                    let removed = Removed {
+                        index: r.index,
+                        incarnation: r.incarnation,
+                    };
+                    (r.id, removed)
+                })
+                .collect();
         }
         for p in seed.iter() {
             if !m.removed.contains_key(&p.id) {
@@ -140,17 +210,23 @@ impl Membership {
                 .book
                 .values()
                 .filter(|p| self.role(p.id).is_some())
-                .map(|p| pb::MemberAddr {
-                    id: p.id,
-                    peer_addr: p.peer_addr.to_string(),
+                .map(|p| {
+                    let info = self.info.get(&p.id).copied().unwrap_or_default();
+                    pb::MemberAddr {
+                        id: p.id,
+                        peer_addr: p.peer_addr.to_string(),
+                        incarnation: info.incarnation,
+                        added_at: info.added_at,
+                    }
                 })
                 .collect(),
             removed: self
                 .removed
                 .iter()
-                .map(|(id, index)| pb::RemovedMember {
+                .map(|(id, r)| pb::RemovedMember {
                     id: *id,
-                    index: *index,
+                    index: r.index,
+                    incarnation: r.incarnation,
                 })
                 .collect(),
         }
@@ -159,18 +235,92 @@ impl Membership {
     /// Takes in a conf change applied at `index` with its entry's `context`, and the conf
     /// state raft-rs reached by applying it.
     pub fn apply(&mut self, index: u64, context: &[u8], conf: ConfState) {
-        for (id, addr) in decode_context(context) {
-            if let Some(peer) = peer_at(id, &addr) {
-                self.book.insert(id, peer);
-                self.removed.remove(&id);
+        for a in decode_context(context) {
+            if let Some(peer) = peer_at(a.id, &a.peer_addr) {
+                self.book.insert(a.id, peer);
+                // Added (again): whatever removed this id before is about another node.
+                self.removed.remove(&a.id);
+                let info = MemberInfo {
+                    incarnation: a.incarnation,
+                    added_at: index,
+                };
+                self.info.insert(a.id, info);
             }
         }
         let before: Vec<u64> = self.ids();
         self.conf = conf;
         for id in before {
             if self.role(id).is_none() {
-                self.removed.insert(id, index);
+                let incarnation = self.info.remove(&id).unwrap_or_default().incarnation;
+                self.removed.insert(id, Removed { index, incarnation });
             }
+        }
+    }
+
+    /// Takes in the incarnations a leader recorded (an empty entry's context) for members
+    /// whose incarnation the log did not know; a known one never changes. True if any did.
+    pub fn record_incarnations(&mut self, context: &[u8]) -> bool {
+        let mut changed = false;
+        for a in decode_context(context) {
+            if a.incarnation == 0 || self.role(a.id).is_none() {
+                continue;
+            }
+            let info = self.info.entry(a.id).or_default();
+            if info.incarnation == 0 {
+                info.incarnation = a.incarnation;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The incarnation the log knows for member `id`, if it knows one.
+    pub fn incarnation(&self, id: u64) -> Option<u64> {
+        self.info
+            .get(&id)
+            .map(|i| i.incarnation)
+            .filter(|i| *i != 0)
+    }
+
+    /// Members whose incarnation the log does not know yet.
+    pub fn unknown_incarnations(&self) -> Vec<u64> {
+        self.members()
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .filter(|id| self.incarnation(*id).is_none())
+            .collect()
+    }
+
+    /// The index of the change that (last) added member `id` (0: an initial member).
+    pub fn added_at(&self, id: u64) -> u64 {
+        self.info.get(&id).map_or(0, |i| i.added_at)
+    }
+
+    /// For each member, the oldest snapshot it may be sent: the index of its addition.
+    pub fn snapshot_floors(&self) -> BTreeMap<u64, u64> {
+        self.info
+            .iter()
+            .filter(|(_, i)| i.added_at > 0)
+            .map(|(id, i)| (*id, i.added_at))
+            .collect()
+    }
+
+    /// Why batches from node `from`, of data dir `incarnation`, are refused, if they are.
+    /// Not being a member (yet, as far as this node knows) is no reason: a node that
+    /// missed changes must still hear the leader they made, to learn them.
+    pub fn refusal(&self, from: u64, incarnation: u64) -> Option<Refusal> {
+        if let Some(r) = self.removed.get(&from) {
+            // A later incarnation of the id is a node added again since, not the one
+            // removed.
+            if r.incarnation == 0 || r.incarnation == incarnation {
+                return Some(Refusal::Removed(r.index));
+            }
+        }
+        match self.incarnation(from) {
+            Some(known) if known != incarnation && self.role(from).is_some() => {
+                Some(Refusal::Replaced { known })
+            }
+            _ => None,
         }
     }
 
@@ -252,7 +402,7 @@ impl Membership {
 
     /// The index of the change that removed `id`, if one did.
     pub fn removed_at(&self, id: u64) -> Option<u64> {
-        self.removed.get(&id).copied()
+        self.removed.get(&id).map(|r| r.index)
     }
 
     /// The conf state.
@@ -262,7 +412,10 @@ impl Membership {
 
     /// Marks `id` removed at `index` (learned from a member that applied the removal).
     pub fn mark_removed(&mut self, id: u64, index: u64) {
-        self.removed.entry(id).or_insert(index);
+        let incarnation = self.info.get(&id).map_or(0, |i| i.incarnation);
+        self.removed
+            .entry(id)
+            .or_insert(Removed { index, incarnation });
     }
 }
 
@@ -330,7 +483,7 @@ mod tests {
         let mut m = Membership::from_snapshot(&conf(&[1, 2, 3], &[], &[]), None, &seed);
         assert_eq!(m.ids(), [1, 2, 3]);
         assert_eq!(m.role(2), Some(Role::Voter));
-        let ctx = encode_context(4, &"127.0.0.1:6004".parse().expect("addr"));
+        let ctx = encode_context(4, &"127.0.0.1:6004".parse().expect("addr"), 0x44);
         m.apply(10, &ctx, conf(&[1, 2, 3], &[], &[4]));
         assert_eq!(m.role(4), Some(Role::Learner));
         assert_eq!(
@@ -376,10 +529,49 @@ mod tests {
     }
 
     #[test]
+    fn a_node_added_again_is_not_the_one_removed() {
+        let seed = PeerMap::parse(crate::config::DEFAULT_PEERS).expect("peers");
+        let mut m = Membership::from_snapshot(&conf(&[1, 2, 3], &[], &[]), None, &seed);
+        // The initial members' incarnations are recorded by a leader; once known, fixed.
+        assert!(m.record_incarnations(&encode_incarnations(&[(1, 0x11), (3, 0x33)])));
+        assert!(!m.record_incarnations(&encode_incarnations(&[(3, 0x99)])));
+        assert_eq!(m.incarnation(3), Some(0x33));
+        assert_eq!(m.unknown_incarnations(), [2]);
+        assert_eq!(m.refusal(3, 0x33), None);
+        assert_eq!(m.refusal(3, 0x99), Some(Refusal::Replaced { known: 0x33 }));
+        // Unknown senders are heard (they may be members this node has not learned of).
+        assert_eq!(m.refusal(7, 0x77), None);
+
+        // Node 3 removed at 20: its old incarnation is refused as removed.
+        m.apply(19, &[], conf(&[1, 2], &[1, 2, 3], &[]));
+        m.apply(20, &[], conf(&[1, 2], &[], &[]));
+        assert_eq!(m.refusal(3, 0x33), Some(Refusal::Removed(20)));
+        // A wiped node 3 (another incarnation) is not the removed one.
+        assert_eq!(m.refusal(3, 0x3b), None);
+        // Added again at 30 with its new incarnation; the snapshot floor moves with it.
+        let addr = "127.0.0.1:6003".parse().expect("addr");
+        m.apply(
+            30,
+            &encode_context(3, &addr, 0x3b),
+            conf(&[1, 2], &[], &[3]),
+        );
+        assert_eq!(m.role(3), Some(Role::Learner));
+        assert_eq!(m.removed_at(3), None);
+        assert_eq!(m.added_at(3), 30);
+        assert_eq!(m.snapshot_floors().get(&3), Some(&30));
+        assert_eq!(m.refusal(3, 0x3b), None);
+        assert_eq!(m.refusal(3, 0x33), Some(Refusal::Replaced { known: 0x3b }));
+
+        // All of it survives a snapshot.
+        let restored = Membership::from_snapshot(m.conf_state(), Some(&m.to_book()), &seed);
+        assert_eq!(restored, m);
+    }
+
+    #[test]
     fn host_names_travel_in_changes_and_snapshots() {
         let seed = PeerMap::parse("1=node1:6001,2=node2:6001,3=node3:6001").expect("peers");
         let mut m = Membership::from_snapshot(&conf(&[1, 2, 3], &[], &[]), None, &seed);
-        let ctx = encode_context(4, &"node4:6001".parse().expect("addr"));
+        let ctx = encode_context(4, &"node4:6001".parse().expect("addr"), 0);
         m.apply(10, &ctx, conf(&[1, 2, 3], &[], &[4]));
         let api = |m: &Membership, id| m.addr(id).map(|p| p.api_addr.to_string());
         assert_eq!(api(&m, 4).as_deref(), Some("node4:7001"));
@@ -390,7 +582,7 @@ mod tests {
 
     #[test]
     fn describes_changes_for_the_log_panel() {
-        let ctx = encode_context(4, &"node4:6004".parse().expect("addr"));
+        let ctx = encode_context(4, &"node4:6004".parse().expect("addr"), 0);
         let add = single_change(ConfChangeType::AddLearnerNode, 4);
         assert_eq!(describe_change(&add, &ctx), "add learner 4 @node4:6004");
         let promote = single_change(ConfChangeType::AddNode, 4);

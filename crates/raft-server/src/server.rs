@@ -264,7 +264,7 @@ pub async fn start(
     let mut servers = tokio::task::JoinSet::new();
     let peer_svc = RaftTransportServer::new(PeerService::new(
         cfg.id,
-        cluster_id,
+        Arc::clone(&cluster_id),
         handle.clone(),
         faults.clone(),
         shutdown.clone(),
@@ -277,12 +277,18 @@ pub async fn start(
             .add_service(peer_svc)
             .serve_with_incoming_shutdown(peer_incoming, token.cancelled_owned()),
     );
-    let api_svc = KvApiServer::new(ApiService::new(cfg.id, handle.clone(), faults.clone()))
-        .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
+    let api_svc = KvApiServer::new(ApiService::new(
+        cfg.id,
+        handle.clone(),
+        faults.clone(),
+        Arc::clone(&cluster_id),
+    ))
+    .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
     let admin_svc = AdminServer::new(AdminService::new(
         cfg.id,
         handle.clone(),
         FaultControl::new(handle.clone(), faults.clone()),
+        Arc::clone(&cluster_id),
     ));
     let token = shutdown.clone();
     servers.spawn(

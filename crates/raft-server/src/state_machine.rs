@@ -569,6 +569,8 @@ mod tests {
             members: vec![pb::MemberAddr {
                 id: 1,
                 peer_addr: "127.0.0.1:6001".into(),
+                incarnation: 0x1234,
+                added_at: 0,
             }],
             removed: Vec::new(),
         };

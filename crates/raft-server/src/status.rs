@@ -149,6 +149,10 @@ pub struct NodeStatus {
     pub joining: bool,
     /// Removed from the cluster by the change at this index.
     pub removed_at: Option<u64>,
+    /// This node's data dir incarnation.
+    pub incarnation: u64,
+    /// Why the members refuse this node, when they do (its data dir was replaced).
+    pub refused: Option<String>,
 }
 
 impl NodeStatus {

@@ -934,7 +934,7 @@ impl DataSource for MembershipLog {
                 cc.set_transition(raft::eraftpb::ConfChangeTransition::Auto);
                 cc
             },
-            encode_context(4, &"127.0.0.1:6004".parse().expect("addr")),
+            encode_context(4, &"127.0.0.1:6004".parse().expect("addr"), 0),
         );
         let promote = conf(19, single_change(ConfChangeType::AddNode, 4), Vec::new());
         let leave = conf(20, raft::eraftpb::ConfChangeV2::default(), Vec::new());

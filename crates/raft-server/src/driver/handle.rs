@@ -146,6 +146,8 @@ pub enum MemberRequest {
         id: u64,
         /// Its peer address (a host name or IP address).
         peer_addr: crate::addr::HostPort,
+        /// Its data dir's incarnation, as it told the leader (0: not known).
+        incarnation: u64,
     },
     /// Make a learner a voter (through a joint configuration).
     Promote(u64),
@@ -173,6 +175,10 @@ pub enum MemberError {
     /// Removing the leader: it must hand leadership to another voter first.
     #[error("{0}")]
     TransferFirst(String),
+    /// Not now, soon: a change is still in progress, or a new leader has not yet applied
+    /// its log (raft-rs takes no change until then). Asking again shortly will do.
+    #[error("{0}")]
+    NotYet(String),
     /// The request did not get through (not the leader, lost leadership, timeout, ...).
     #[error(transparent)]
     Request(#[from] RequestError),
@@ -210,6 +216,12 @@ pub(crate) struct Shared {
     pub(crate) frozen: AtomicBool,
     /// The slow-motion factor in force; 0 stands for 1 (written by the driver).
     pub(crate) slow_factor: AtomicU32,
+    /// Each peer's data dir incarnation, as its accepted batches said (the leader records
+    /// the ones the log does not know yet).
+    pub(crate) seen_incarnations: std::sync::Mutex<std::collections::BTreeMap<u64, u64>>,
+    /// Why members refuse this node, when they do (its data dir was replaced): said on the
+    /// dashboard and in `Status` until a member accepts it again.
+    pub(crate) refused: std::sync::Mutex<Option<String>>,
 }
 
 /// A cloneable handle to a running node.
@@ -337,6 +349,50 @@ impl NodeHandle {
     /// A member told the transport it applied this node's removal at `index`.
     pub fn removed_by_peer(&self, index: u64) {
         let _ = self.tx.try_send(DriverMsg::RemovedByPeer { index });
+    }
+
+    /// This node's data dir incarnation, which its batches carry.
+    pub fn incarnation(&self) -> u64 {
+        self.storage.incarnation()
+    }
+
+    /// A peer's batch was accepted: it came from data dir `incarnation`.
+    pub fn note_incarnation(&self, peer: u64, incarnation: u64) {
+        let mut seen = self
+            .shared
+            .seen_incarnations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.get(&peer) != Some(&incarnation) {
+            seen.insert(peer, incarnation);
+        }
+    }
+
+    /// A member refuses this node for `why` (`None`: a member accepted it again). A new
+    /// reason goes on the events timeline and in the log once.
+    pub fn refused_by_peer(&self, why: Option<String>) {
+        let mut refused = self
+            .shared
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *refused == why {
+            return;
+        }
+        if let Some(text) = &why {
+            tracing::warn!("{text}");
+            let _ = self.tx.try_send(DriverMsg::Note(text.clone()));
+        }
+        *refused = why;
+    }
+
+    /// Why members refuse this node now, if they do.
+    pub fn refused(&self) -> Option<String> {
+        self.shared
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// True once this node knows it was removed from the cluster.

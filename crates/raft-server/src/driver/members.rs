@@ -22,6 +22,7 @@ use crate::membership::{Role, describe_change, encode_context, single_change};
 enum Check {
     Refused(String),
     TransferFirst(String),
+    NotYet(String),
 }
 
 /// How far behind the leader's last index a learner may be and still be promoted: a voter
@@ -86,6 +87,7 @@ impl NodeDriver {
         self.check_change_inner(req).map_err(|e| match e {
             Check::Refused(why) => MemberError::Refused(why),
             Check::TransferFirst(why) => MemberError::TransferFirst(why),
+            Check::NotYet(why) => MemberError::NotYet(why),
         })
     }
 
@@ -94,18 +96,28 @@ impl NodeDriver {
         req: MemberRequest,
     ) -> Result<(ConfChangeV2, Vec<u8>, String), Check> {
         let raft = &self.raw.raft;
-        if raft.has_pending_conf() || self.pending_change.is_some() {
-            return Err(Check::Refused(
-                "one change at a time: a membership change is still in progress; wait for it \
-                 to finish (member list shows it)"
-                    .to_string(),
+        if self.pending_change.is_some() {
+            return Err(Check::NotYet(
+                "one change at a time: another membership change is still in progress".to_string(),
             ));
+        }
+        if raft.has_pending_conf() {
+            // raft-rs takes no change until the leader has applied every entry that may
+            // hold one: for a new leader, its whole log.
+            return Err(Check::NotYet(format!(
+                "node {} leads since term {} and has not applied its log yet (applied {} of \
+                 {}): a leader takes a membership change only then",
+                raft.id,
+                raft.term,
+                raft.raft_log.applied,
+                raft.raft_log.last_index()
+            )));
         }
         let m = self.membership.get();
         if m.is_joint() {
-            return Err(Check::Refused(
+            return Err(Check::NotYet(
                 "one change at a time: a joint configuration is in force until the leader \
-                 leaves it; wait a moment"
+                 leaves it"
                     .to_string(),
             ));
         }
@@ -116,7 +128,11 @@ impl NodeDriver {
             .filter(|id| m.role(*id) == Some(Role::Voter))
             .count();
         match req {
-            MemberRequest::AddLearner { id, peer_addr } => {
+            MemberRequest::AddLearner {
+                id,
+                peer_addr,
+                incarnation,
+            } => {
                 // A new node must start from a snapshot (see NodeDriver::new): a log that
                 // starts at index 1 would apply its conf changes to an empty configuration.
                 if self.storage.snapshot_index() == 0 {
@@ -144,7 +160,7 @@ impl NodeDriver {
                 cc.set_transition(raft::eraftpb::ConfChangeTransition::Auto);
                 Ok((
                     cc,
-                    encode_context(id, &peer_addr),
+                    encode_context(id, &peer_addr, incarnation),
                     format!("add learner {id} at {peer_addr}"),
                 ))
             }
@@ -245,15 +261,113 @@ impl NodeDriver {
         } else {
             format!("membership: {what} (index {}): voters {voters:?}", entry.index)
         });
-        self.transport
-            .set_members(&self.membership.with(|m| m.links()));
+        self.membership_changed();
         self.answer_change(entry, joint);
-        let removed = self.membership.with(|m| m.removed_at(me));
+        let (removed, added) = self
+            .membership
+            .with(|m| (m.removed_at(me), m.role(me).is_some()));
         if let Some(index) = removed.filter(|_| was_member) {
             self.mark_removed(index);
-        } else if !was_member && self.membership.with(|m| m.role(me).is_some()) {
+        } else if added && self.removed.is_some() && self.is_this_incarnation() {
+            // Removed at an earlier entry and added back at this one: the removal is over.
+            self.removed = None;
+            self.shared
+                .removed
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            self.event(format!("added back to the cluster (index {})", entry.index));
+        } else if !was_member && added {
             self.event(format!("added to the cluster (index {})", entry.index));
         }
+    }
+
+    /// The membership changed: the transport's links and the storage's snapshot floors
+    /// follow it.
+    pub(super) fn membership_changed(&mut self) {
+        let (links, floors) = self.membership.with(|m| (m.links(), m.snapshot_floors()));
+        self.transport.set_members(&links);
+        self.storage.set_snapshot_floors(floors);
+    }
+
+    /// True when the log knows this node by this data dir's incarnation (not by an older
+    /// or newer data dir of the same id).
+    fn is_this_incarnation(&self) -> bool {
+        let me = self.raw.raft.id;
+        self.membership
+            .with(|m| m.incarnation(me))
+            .is_none_or(|known| known == self.storage.incarnation())
+    }
+
+    /// Applies an empty entry by which a leader recorded members' incarnations.
+    pub(super) fn apply_incarnations(&mut self, entry: &Entry) {
+        if self
+            .membership
+            .write(|m| m.record_incarnations(&entry.context))
+        {
+            let ids: Vec<String> = crate::membership::decode_context(&entry.context)
+                .iter()
+                .map(|a| format!("node {} ({:04x})", a.id, a.incarnation >> 48))
+                .collect();
+            self.event(format!(
+                "recorded data dir incarnations (index {}): {}",
+                entry.index,
+                ids.join(", ")
+            ));
+        }
+    }
+
+    /// On the leader, once it has committed in its term: proposes an entry recording the
+    /// incarnations of members the log does not know (the initial members), as their
+    /// batches told them. Called once a tick; a lost proposal is made again later.
+    pub(super) fn record_incarnations(&mut self, now: Instant) {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader {
+            self.incarnations_wait = None;
+            return;
+        }
+        if !raft.commit_to_current_term()
+            || self
+                .incarnations_proposed
+                .is_some_and(|at| now.duration_since(at) < std::time::Duration::from_secs(2))
+        {
+            return;
+        }
+        let me = raft.id;
+        let unknown = self.membership.with(|m| m.unknown_incarnations());
+        if unknown.is_empty() {
+            return;
+        }
+        let unknown_count = unknown.len();
+        let list: Vec<(u64, u64)> = {
+            let seen = self
+                .shared
+                .seen_incarnations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            unknown
+                .into_iter()
+                .filter_map(|id| {
+                    let inc = if id == me {
+                        Some(self.storage.incarnation())
+                    } else {
+                        seen.get(&id).copied()
+                    };
+                    inc.map(|i| (id, i))
+                })
+                .collect()
+        };
+        // One entry for all of them, unless some member stays silent for a while.
+        let since = *self.incarnations_wait.get_or_insert(now);
+        let all = list.len() == unknown_count;
+        if list.is_empty() || !all && now.duration_since(since) < std::time::Duration::from_secs(3)
+        {
+            return;
+        }
+        self.incarnations_wait = None;
+        let context = crate::membership::encode_incarnations(&list);
+        if let Err(e) = self.raw.propose(context, Vec::new()) {
+            tracing::debug!("could not record incarnations now: {e}");
+        }
+        self.incarnations_proposed = Some(now);
     }
 
     fn skipped(&mut self, index: u64, why: &str) {
@@ -322,6 +436,16 @@ impl NodeDriver {
         }
         self.removed = Some(index);
         let me = self.raw.raft.id;
+        // raft-rs leaves a leader that applied its own removal leading (and a candidate
+        // campaigning); it no longer ticks either, so nothing would ever end that: it would
+        // go on calling itself leader beside the real one, and reads would queue at it.
+        if self.raw.raft.state != StateRole::Follower {
+            let term = self.raw.raft.term;
+            self.raw.raft.become_follower(term, raft::INVALID_ID);
+            self.event(format!(
+                "stepped down: a removed node cannot lead (term {term})"
+            ));
+        }
         self.membership.write(|m| m.mark_removed(me, index));
         self.shared
             .removed
@@ -353,6 +477,12 @@ impl NodeDriver {
                 Some(Role::Learner) => {
                     return Err(MemberError::Refused(format!(
                         "node {id} is a learner: only a voter can lead (member promote {id} first)"
+                    )));
+                }
+                Some(Role::VoterOutgoing) => {
+                    return Err(MemberError::Refused(format!(
+                        "node {id} is being removed (it votes only in the old half of the joint \
+                         configuration): it cannot take over; pick another voter"
                     )));
                 }
                 Some(_) => id,

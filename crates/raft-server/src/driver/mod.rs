@@ -89,6 +89,12 @@ pub struct NodeDriver {
     pending_change: Option<members::PendingChange>,
     /// Set once this node knows it was removed (the index of the change).
     removed: Option<u64>,
+    /// When this leader last proposed to record members' incarnations, and since when it
+    /// waits to have heard from every member whose incarnation is unknown.
+    incarnations_proposed: Option<Instant>,
+    incarnations_wait: Option<Instant>,
+    /// The last event given by `note_once`.
+    said_once: Option<String>,
     /// The leader and term the wiped-log warning was last given for.
     warned_wiped: Option<(u64, u64)>,
     /// The configured tick interval; slow motion multiplies it.
@@ -140,7 +146,12 @@ impl NodeDriver {
         recovered: Recovered,
         transport_for: impl FnOnce(NodeHandle) -> Box<dyn Transport>,
     ) -> Result<(Self, NodeHandle), DriverError> {
-        if recovered.fresh && !cfg.join && storage.snapshot_metadata().is_none() {
+        // Decided by what is on disk, not by whether the dir was just made: a crash between
+        // writing the marker and this snapshot leaves a dir that is not new and still empty.
+        let empty = storage.snapshot_metadata().is_none()
+            && recovered.last_index == 0
+            && storage.hard_state() == raft::eraftpb::HardState::default();
+        if empty && !cfg.join && recovered.cluster_id != 0 {
             // A new cluster starts from a snapshot of its initial membership at index 1, as
             // raft-rs's examples do: a node that joins later then always gets a snapshot
             // first (entry 1 is never in anyone's log), never a log whose conf changes would
@@ -168,6 +179,7 @@ impl NodeDriver {
                 Membership::from_snapshot(&conf, None, &cfg.peers)
             }
         };
+        storage.set_snapshot_floors(membership.snapshot_floors());
         let membership = MembershipView::new(membership);
         let logger = crate::raft_logger::raft_logger(cfg.id);
         let mut raw = RawNode::new(&raft_cfg, storage.clone(), &logger)?;
@@ -201,6 +213,9 @@ impl NodeDriver {
             membership,
             pending_change: None,
             removed: None,
+            incarnations_proposed: None,
+            incarnations_wait: None,
+            said_once: None,
             warned_wiped: None,
             tick,
             slow_factor: 1,
@@ -310,6 +325,7 @@ impl NodeDriver {
                     self.raw.tick();
                 }
                 self.expire_change(now, false);
+                self.record_incarnations(now);
                 // A whole interval from this tick to the next, as raft-rs's examples do: a
                 // stall (a slow fsync, a loaded machine) delays ticks but never bunches
                 // them, so a timeout of N ticks always spans at least N - 1 intervals of
@@ -389,8 +405,12 @@ impl NodeDriver {
                 self.last_heard.insert(m.from, Instant::now());
                 self.note_vote_traffic(&m, true);
                 self.clamp_heartbeat_commit(&mut m);
+                let lost = self.forget_lost_progress(&m);
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!("dropped a peer message: {e}");
+                }
+                if let Some(peer) = lost {
+                    self.raw.raft.send_append(peer);
                 }
             }
             DriverMsg::Propose {
@@ -434,7 +454,16 @@ impl NodeDriver {
                 let _ = reply.send(self.transfer(to));
             }
             DriverMsg::RemovedByPeer { index } => {
-                if !self.membership.with(|m| m.is_empty()) {
+                let me = self.raw.raft.id;
+                let (waiting, added_at) = self.membership.with(|m| (m.is_empty(), m.added_at(me)));
+                if waiting {
+                } else if added_at > index {
+                    // A member that applied our earlier removal but not our addition since.
+                    self.note_once(format!(
+                        "a member still refuses this node as removed at index {index}: it has \
+                         not applied the change that added it back (index {added_at}) yet"
+                    ));
+                } else {
                     self.mark_removed(index);
                 }
             }
@@ -477,6 +506,38 @@ impl NodeDriver {
         } else {
             committed
         };
+    }
+
+    /// On the leader, a follower that rejects an append with a log ending below what it
+    /// had acknowledged lost entries (its data was damaged or partly wiped). raft-rs takes
+    /// such a rejection for a stale one and ignores it, and the follower would then catch
+    /// up one append per heartbeat until it passes its old match. So its progress starts
+    /// over from what it still has committed, in probe. Returns the follower to send to.
+    fn forget_lost_progress(&mut self, m: &Message) -> Option<u64> {
+        let raft = &mut self.raw.raft;
+        if m.get_msg_type() != MessageType::MsgAppendResponse
+            || !m.reject
+            || m.term != raft.term
+            || raft.state != StateRole::Leader
+        {
+            return None;
+        }
+        let pr = raft.mut_prs().get_mut(m.from)?;
+        if m.reject_hint >= pr.matched {
+            return None;
+        }
+        let had = pr.matched;
+        // Committed entries never change, so what the follower still has committed is
+        // the leader's; anything after it is sent again.
+        pr.matched = m.commit.min(m.reject_hint);
+        pr.become_probe();
+        let from_index = pr.matched + 1;
+        self.note_once(format!(
+            "node {} has lost entries: its log ends at {} but it had acknowledged {had}; \
+             replicating to it again from index {from_index}",
+            m.from, m.reject_hint
+        ));
+        Some(m.from)
     }
 
     /// Sends messages, noting vote traffic for the timeline.
@@ -598,7 +659,11 @@ impl NodeDriver {
         for entry in entries {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {
-                    // A new leader's empty entry: it may have taken a proposal's slot.
+                    // A new leader's empty entry (it may have taken a proposal's slot), or
+                    // one that records members' incarnations in its context.
+                    if !entry.context.is_empty() {
+                        self.apply_incarnations(&entry);
+                    }
                     sm.apply_noop(entry.index);
                     self.writes.applied(entry.index, entry.term, None);
                 }

@@ -47,7 +47,11 @@ impl NodeDriver {
         let (role, term, leader) = (Role::from(raft.state), raft.term, raft.leader_id);
         // raft-rs steps a leader down in its own term only when check-quorum found no
         // majority active within an election timeout; every other way out raises the term.
-        if self.seen.role == Role::Leader && role == Role::Follower && term == self.seen.term {
+        if self.seen.role == Role::Leader
+            && role == Role::Follower
+            && term == self.seen.term
+            && self.removed.is_none()
+        {
             self.event(
                 "stepped down: check-quorum heard from no majority within the election timeout"
                     .to_string(),
@@ -74,6 +78,15 @@ impl NodeDriver {
             } else {
                 self.event(format!("leader is node {leader} (term {term})"));
             }
+        }
+    }
+
+    /// An event, unless it is the same as the last one given this way (a condition that
+    /// repeats on every message is said once).
+    pub(super) fn note_once(&mut self, text: String) {
+        if self.said_once.as_ref() != Some(&text) {
+            self.said_once = Some(text.clone());
+            self.event(text);
         }
     }
 
@@ -180,6 +193,13 @@ impl NodeDriver {
             joint,
             joining,
             removed_at: self.removed,
+            incarnation: self.storage.incarnation(),
+            refused: self
+                .shared
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         };
         self.status_tx.send_if_modified(|old| {
             if *old == status {

@@ -90,8 +90,7 @@ impl NodeDriver {
         let conf = snap.get_metadata().get_conf_state();
         self.membership
             .write(|m| m.restore(conf, book.as_ref(), &self.seed));
-        self.transport
-            .set_members(&self.membership.with(Membership::links));
+        self.membership_changed();
         if !was_member && self.membership.with(|m| m.role(me).is_some()) {
             self.event(format!(
                 "added to the cluster: it is in the leader's snapshot at index {index}"

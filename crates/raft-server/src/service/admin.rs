@@ -11,6 +11,8 @@ use kv_proto::admin::fault_request::Action;
 use kv_proto::admin::{self as pb};
 use tonic::{Code, Request, Response, Status};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kv_proto::kv::LeaderHint;
@@ -21,6 +23,7 @@ use crate::driver::{
     MAX_SLOW_FACTOR, MemberError, MemberRequest, NodeHandle, RequestError, TimeControl,
 };
 use crate::fault_control::{ControlError, FaultControl};
+use crate::service::new_member;
 use crate::status::Role as RaftRole;
 use crate::transport::fault::{FaultChange, FaultError};
 
@@ -32,12 +35,57 @@ pub struct AdminService {
     me: u64,
     node: NodeHandle,
     control: FaultControl,
+    cluster_id: Arc<AtomicU64>,
 }
 
 impl AdminService {
     /// Serves node `me`.
-    pub fn new(me: u64, node: NodeHandle, control: FaultControl) -> Self {
-        Self { me, node, control }
+    pub fn new(
+        me: u64,
+        node: NodeHandle,
+        control: FaultControl,
+        cluster_id: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            me,
+            node,
+            control,
+            cluster_id,
+        }
+    }
+
+    /// On the leader: asks the node about to be added who it is (see `new_member`); its
+    /// incarnation. A follower passes the request on (0), and the driver answers with the
+    /// leader's address.
+    async fn ask_new_member(&self, id: u64, peer_addr: &HostPort) -> Result<u64, Status> {
+        if self.node.status().borrow().role != RaftRole::Leader {
+            return Ok(0);
+        }
+        let (member, owner_of_addr, mut peers) = self.node.membership().with(|m| {
+            let members = m.members();
+            let owner = members
+                .iter()
+                .find(|(other, _, p)| *other != id && p.is_some_and(|p| &p.peer_addr == peer_addr))
+                .map(|(other, _, _)| *other);
+            let peers: Vec<String> = members
+                .iter()
+                .filter(|(other, _, _)| *other != id)
+                .filter_map(|(other, _, p)| p.map(|p| format!("{other}={}", p.peer_addr)))
+                .collect();
+            (m.role(id).is_some(), owner, peers)
+        });
+        if member {
+            // Already a member: the driver says so.
+            return Ok(0);
+        }
+        peers.push(format!("{id}={peer_addr}"));
+        peers.sort_by_key(|p| p.split('=').next().and_then(|id| id.parse::<u64>().ok()));
+        let cluster = new_member::Cluster {
+            id: self.cluster_id.load(Ordering::Relaxed),
+            owner_of_addr,
+            peers_hint: &peers.join(","),
+        };
+        new_member::check(id, peer_addr, &cluster).await
     }
 
     /// The members as this node knows them, with the leader's view of their progress.
@@ -77,6 +125,8 @@ impl AdminService {
         match e {
             MemberError::Refused(why) => Status::failed_precondition(why),
             MemberError::TransferFirst(why) => Status::aborted(why),
+            // "Busy": the client asks again until its deadline, saying why it waits.
+            MemberError::NotYet(why) => Status::resource_exhausted(why),
             MemberError::Request(RequestError::NotLeader { leader_id, term }) => {
                 let leader = leader_id.and_then(|id| self.node.membership().addr(id));
                 let hint = LeaderHint {
@@ -242,9 +292,11 @@ impl Admin for AdminService {
                     )));
                 }
                 self.check_resolves(add.id, &peer_addr).await?;
+                let incarnation = self.ask_new_member(add.id, &peer_addr).await?;
                 MemberRequest::AddLearner {
                     id: add.id,
                     peer_addr,
+                    incarnation,
                 }
             }
             Change::Promote(id) => MemberRequest::Promote(id),

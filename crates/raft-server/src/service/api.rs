@@ -8,6 +8,9 @@
 //! - an older write of a client whose newer write was applied: `ABORTED` (not retryable);
 //! - bad input: `INVALID_ARGUMENT`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use kv_proto::kv::kv_api_server::KvApi;
 use kv_proto::kv::{self as pb};
 use prost::Message as _;
@@ -23,12 +26,19 @@ pub struct ApiService {
     me: u64,
     node: NodeHandle,
     faults: FaultFilter,
+    cluster_id: Arc<AtomicU64>,
 }
 
 impl ApiService {
-    /// Serves node `me`; `Status` also tells the faults in `faults`.
-    pub fn new(me: u64, node: NodeHandle, faults: FaultFilter) -> Self {
-        Self { me, node, faults }
+    /// Serves node `me` of cluster `cluster_id` (0 until a joining node learns it);
+    /// `Status` also tells the faults in `faults`.
+    pub fn new(me: u64, node: NodeHandle, faults: FaultFilter, cluster_id: Arc<AtomicU64>) -> Self {
+        Self {
+            me,
+            node,
+            faults,
+            cluster_id,
+        }
     }
 
     fn status_of(&self, err: RequestError) -> Status {
@@ -166,6 +176,7 @@ impl KvApi for ApiService {
             // Measured here, on a gRPC thread: a few dozen files and one /proc read.
             disk_bytes: self.node.storage().disk_bytes(),
             rss_bytes: crate::status::process_rss_bytes().unwrap_or(0),
+            cluster_id: self.cluster_id.load(Ordering::Relaxed),
             ..status_to_pb(&status)
         }))
     }
@@ -201,6 +212,11 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
         rss_bytes: 0,
         log_cache_bytes: s.log_cache_bytes,
         snapshot_stall_us: s.snapshot_stall_us,
+        joining: s.joining,
+        removed_at: s.removed_at.unwrap_or(0),
+        incarnation: s.incarnation,
+        cluster_id: 0,
+        refused: s.refused.clone().unwrap_or_default(),
         peers: s
             .peers
             .iter()

@@ -1,7 +1,10 @@
 //! Incoming peer streams: checks who is talking, decodes raft-rs messages and hands them
-//! to the driver. Batches from another cluster or from a node that is not a member are
-//! refused; a node this one knows was removed is told so (`FAILED_PRECONDITION`,
-//! "removed at index N"), which is how a removed node that missed its own removal learns it.
+//! to the driver. Batches from another cluster are refused, and so are a removed node
+//! (`FAILED_PRECONDITION`, "removed at index N", which is how a removed node that missed
+//! its own removal learns it) and a node whose data dir is not the incarnation the log
+//! knows (`PERMISSION_DENIED`, "data dir replaced": it was wiped and lost its vote). A
+//! sender not known as a member is heard: it may have been added while this node was cut
+//! off.
 //! A node that joined without a cluster id takes the first one its peers send.
 //! Every message passes the node's [`FaultFilter`] on the way in; delayed ones reach the
 //! driver through a delay line of the stream's own, so a stream never reorders.
@@ -17,11 +20,15 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::driver::NodeHandle;
+use crate::membership::Refusal;
 use crate::transport::delay::DelayLines;
 use crate::transport::fault::{FaultFilter, Verdict};
 
 /// The prefix of the refusal a removed node gets; its transport looks for it.
 pub const REMOVED_PREFIX: &str = "removed at index ";
+/// The prefix of the refusal a node whose data dir was replaced gets (followed by the
+/// refuser's applied index); its transport looks for it.
+pub const REPLACED_PREFIX: &str = "data dir replaced, as of index ";
 
 /// The `RaftTransport` service of one node.
 pub struct PeerService {
@@ -64,24 +71,38 @@ impl PeerService {
                 self.me, ours, batch.cluster_id
             )));
         }
-        let (member, known, removed) = self.node.membership().with(|m| {
-            (
-                m.role(batch.from).is_some(),
-                m.addr(batch.from).is_some(),
-                m.removed_at(batch.from),
-            )
-        });
-        if let Some(index) = removed {
-            return Err(Status::failed_precondition(format!(
-                "{REMOVED_PREFIX}{index}: node {} is no longer a member of this cluster",
-                batch.from
-            )));
+        // Only a removed node and a replaced data dir are refused: a sender this node does
+        // not know as a member may be one added while it was cut off, even the leader, and
+        // the entries that would teach it come from that leader.
+        let refusal = self
+            .node
+            .membership()
+            .with(|m| m.refusal(batch.from, batch.incarnation));
+        match refusal {
+            Some(Refusal::Removed(index)) => {
+                return Err(Status::failed_precondition(format!(
+                    "{REMOVED_PREFIX}{index}: node {} is no longer a member of this cluster",
+                    batch.from
+                )));
+            }
+            Some(Refusal::Replaced { known }) => {
+                let from = batch.from;
+                let applied = self.node.status().borrow().applied_index;
+                return Err(Status::permission_denied(format!(
+                    "{REPLACED_PREFIX}{applied}: node {} knows node {from} by data dir \
+                     {known:016x} (as of index {applied}), this one is {:016x}: its data dir was \
+                     wiped, and with it its log and its vote, so the members refuse it. To \
+                     bring it back: stop it, `raft-client member remove {from}`, start it with \
+                     an empty data dir and --join, then `raft-client member add {from} <its peer \
+                     address>`",
+                    self.me, batch.incarnation
+                )));
+            }
+            None => {}
         }
-        // A node waiting to be added answers the addresses of its --peers.
-        let allowed = member || (joining && known);
-        if batch.from == self.me || !allowed {
+        if batch.from == self.me {
             return Err(Status::permission_denied(format!(
-                "node {} is not a member (as node {} knows it)",
+                "batch from node {} claims to be node {} itself: check --peers",
                 batch.from, self.me
             )));
         }
@@ -91,6 +112,7 @@ impl PeerService {
                 batch.to, self.me
             )));
         }
+        self.node.note_incarnation(batch.from, batch.incarnation);
         Ok(())
     }
 }

@@ -22,6 +22,7 @@
 mod cache;
 mod marker;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use cache::EntryCache;
-use marker::{MARKER_FILE, parse_marker, write_marker};
+use marker::{MARKER_FILE, Marker, new_incarnation, parse_marker, write_marker};
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState};
 use raft_engine::{
@@ -167,6 +168,8 @@ pub struct Recovered {
     pub commit: u64,
     /// Index of the latest snapshot (0: none).
     pub snapshot_index: u64,
+    /// The data dir's incarnation (see the marker).
+    pub incarnation: u64,
 }
 
 /// Tells raft-engine how to find the index of a raft-rs entry.
@@ -219,6 +222,11 @@ pub struct EngineStorage {
     snap_cache: Arc<Mutex<SnapCache>>,
     /// The newest entries on disk, so raft-rs's reads of them cost no file read.
     entry_cache: Arc<Mutex<EntryCache>>,
+    /// This data dir's incarnation (see the marker).
+    incarnation: u64,
+    /// The oldest snapshot each member may be sent, by id: the index of the change that
+    /// (last) added it. An older snapshot may list the same id, as it was before a removal.
+    snapshot_floors: Arc<RwLock<BTreeMap<u64, u64>>>,
 }
 
 /// OS errors that reads or writes fail with on demand (0: none).
@@ -254,18 +262,23 @@ impl EngineStorage {
         };
         fs::create_dir_all(dir).map_err(dir_err)?;
         let marker = dir.join(MARKER_FILE);
-        let (fresh, cluster_id) = match fs::read_to_string(&marker) {
+        let (fresh, found) = match fs::read_to_string(&marker) {
             Ok(text) => {
-                let (found, stored_cluster) =
+                let mut found =
                     parse_marker(&text).ok_or_else(|| StorageError::BadMarker(marker.clone()))?;
-                if found != node_id {
+                if found.node_id != node_id {
                     return Err(StorageError::OtherNode {
                         path: dir.to_path_buf(),
                         expected: node_id,
-                        found,
+                        found: found.node_id,
                     });
                 }
-                (false, stored_cluster)
+                if found.incarnation == 0 {
+                    // Made before incarnations: it gets one now, once.
+                    found.incarnation = new_incarnation();
+                    write_marker(&marker, &found).map_err(dir_err)?;
+                }
+                (false, found)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Empty, or holding only a marker that a crash left half-written.
@@ -275,11 +288,17 @@ impl EngineStorage {
                         return Err(StorageError::Foreign(dir.to_path_buf()));
                     }
                 }
-                write_marker(&marker, node_id, cluster_id).map_err(dir_err)?;
-                (true, cluster_id)
+                let made = Marker {
+                    node_id,
+                    cluster_id,
+                    incarnation: new_incarnation(),
+                };
+                write_marker(&marker, &made).map_err(dir_err)?;
+                (true, made)
             }
             Err(e) => return Err(dir_err(e)),
         };
+        let (cluster_id, incarnation) = (found.cluster_id, found.incarnation);
 
         let cfg = EngineConfig {
             dir: dir.join("raft-engine").to_string_lossy().into_owned(),
@@ -349,6 +368,7 @@ impl EngineStorage {
             term: meta.hard_state.term,
             commit: meta.hard_state.commit,
             snapshot_index: meta.snapshot.as_ref().map_or(0, |s| s.index),
+            incarnation,
         };
         let storage = Self {
             engine,
@@ -358,6 +378,8 @@ impl EngineStorage {
             snapshot_wanted: Arc::default(),
             snap_cache: Arc::default(),
             entry_cache: Arc::default(),
+            incarnation,
+            snapshot_floors: Arc::default(),
         };
         Ok((storage, recovered))
     }
@@ -443,7 +465,12 @@ impl EngineStorage {
     /// first batch its new peers sent. Written atomically to the marker.
     pub fn adopt_cluster_id(&self, node_id: u64, cluster_id: u64) -> Result<(), StorageError> {
         let marker = self.dir.join(MARKER_FILE);
-        write_marker(&marker, node_id, cluster_id).map_err(|source| StorageError::Dir {
+        let m = Marker {
+            node_id,
+            cluster_id,
+            incarnation: self.incarnation,
+        };
+        write_marker(&marker, &m).map_err(|source| StorageError::Dir {
             path: self.dir.to_path_buf(),
             source,
         })
@@ -678,6 +705,20 @@ impl EngineStorage {
             .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// This data dir's incarnation (made with it, never changed).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// The oldest snapshot index each member may be sent (see `snapshot_floors`); the
+    /// driver sets it whenever the membership changes.
+    pub fn set_snapshot_floors(&self, floors: BTreeMap<u64, u64>) {
+        *self
+            .snapshot_floors
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = floors;
+    }
+
     /// Index of the stored snapshot (0: none).
     pub fn snapshot_index(&self) -> u64 {
         self.meta
@@ -843,6 +884,9 @@ impl raft::Storage for EngineStorage {
         // a follower that needs compacted entries gets, unless it predates the receiver's
         // membership (a node just added): raft-rs on the receiver ignores a snapshot whose
         // configuration does not include it. Then a fresh one is asked of the driver.
+        // A snapshot from before the change that (last) added the receiver is not enough
+        // either, even when it lists the id: that is the id before an earlier removal, and
+        // the receiver would replay its own removal from the log after it.
         // "Temporarily unavailable" makes raft-rs ask again later (at the next heartbeat
         // response): also how the data is read without blocking this (the driver's) thread.
         let unavailable = || {
@@ -856,15 +900,23 @@ impl raft::Storage for EngineStorage {
         if md.index < request_index {
             return unavailable();
         }
+        let floor = self
+            .snapshot_floors
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&to)
+            .copied()
+            .unwrap_or(0);
         let cs = md.get_conf_state();
-        let member = [
-            &cs.voters,
-            &cs.learners,
-            &cs.voters_outgoing,
-            &cs.learners_next,
-        ]
-        .iter()
-        .any(|ids| ids.contains(&to));
+        let member = md.index >= floor
+            && [
+                &cs.voters,
+                &cs.learners,
+                &cs.voters_outgoing,
+                &cs.learners_next,
+            ]
+            .iter()
+            .any(|ids| ids.contains(&to));
         if !member {
             self.snapshot_wanted
                 .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -50,6 +50,8 @@ fn is_unavailable(r: raft::Result<impl std::fmt::Debug>) -> bool {
 fn fresh_dir_starts_from_the_voters() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (s, rec) = open(dir.path());
+    assert_ne!(rec.incarnation, 0, "a new dir has an incarnation");
+    assert_eq!(rec.incarnation, s.incarnation());
     assert_eq!(
         rec,
         Recovered {
@@ -59,6 +61,7 @@ fn fresh_dir_starts_from_the_voters() {
             term: 0,
             commit: 0,
             snapshot_index: 0,
+            incarnation: rec.incarnation,
         }
     );
     let state = s.initial_state().expect("initial_state");
@@ -159,12 +162,14 @@ fn append_inside_the_log_replaces_the_conflicting_suffix() {
 fn reopen_recovers_entries_hard_state_and_conf_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let written = entries(1..=5, 3);
-    {
+    let incarnation = {
         let (s, _) = open(dir.path());
         s.persist(&written, Some(&hard_state(3, 2, 4)))
             .expect("persist");
-    }
-    // Other voters are ignored on reopen: the dir keeps the membership it has.
+        s.incarnation()
+    };
+    // Other voters are ignored on reopen: the dir keeps the membership (and incarnation)
+    // it has.
     let (s, rec) =
         EngineStorage::open(dir.path(), NODE, CLUSTER + 1, &[1, 2, 3, 4, 5]).expect("reopen");
     assert_eq!(
@@ -176,6 +181,7 @@ fn reopen_recovers_entries_hard_state_and_conf_state() {
             term: 3,
             commit: 4,
             snapshot_index: 0,
+            incarnation,
         }
     );
     let state = s.initial_state().expect("initial_state");

@@ -33,7 +33,7 @@ use super::{Transport, is_snapshot};
 use crate::addr::HostPort;
 use crate::config::Peer;
 use crate::driver::NodeHandle;
-use crate::service::peer::REMOVED_PREFIX;
+use crate::service::peer::{REMOVED_PREFIX, REPLACED_PREFIX};
 
 /// Messages queued per peer before new ones are dropped.
 const PEER_QUEUE: usize = 4096;
@@ -340,16 +340,7 @@ impl PeerLink {
                     return Err(match done {
                         Ok(_) => "peer closed the stream".to_string(),
                         Err(status) => {
-                            // A member that applied our removal says so: we are out.
-                            if let Some(index) = status
-                                .message()
-                                .strip_prefix(REMOVED_PREFIX)
-                                .and_then(|rest| rest.split(':').next())
-                                .and_then(|n| n.parse::<u64>().ok())
-                                .filter(|_| status.code() == tonic::Code::FailedPrecondition)
-                            {
-                                self.node.removed_by_peer(index);
-                            }
+                            self.refused(&status);
                             format!("{}: {}", status.code(), status.message())
                         }
                     });
@@ -375,6 +366,40 @@ impl PeerLink {
         }
     }
 
+    /// What a peer's refusal tells this node: that it was removed (a member that applied
+    /// its removal says so), or that its data dir is not the one the members know.
+    fn refused(&self, status: &tonic::Status) {
+        let index_after = |prefix: &str| {
+            status
+                .message()
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        match status.code() {
+            tonic::Code::FailedPrecondition => {
+                if let Some(index) = index_after(REMOVED_PREFIX) {
+                    self.node.removed_by_peer(index);
+                }
+            }
+            tonic::Code::PermissionDenied => {
+                if let Some(as_of) = index_after(REPLACED_PREFIX) {
+                    // A member that has not applied this node's (re-)addition yet knows an
+                    // older data dir of the id: that passes once it catches up.
+                    let added_at = self.node.membership().with(|m| m.added_at(self.me));
+                    if added_at == 0 || as_of >= added_at {
+                        let why = status.message().split_once(": ").map_or("", |(_, w)| w);
+                        self.node.refused_by_peer(Some(format!(
+                            "refused by node {}: {why}",
+                            self.peer.id
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// `first` plus whatever else is already queued, within the batch limits; and whether
     /// it carries a snapshot.
     fn batch(&mut self, first: Message) -> (RaftBatch, bool) {
@@ -383,6 +408,7 @@ impl PeerLink {
             from: self.me,
             to: self.peer.id,
             messages: Vec::new(),
+            incarnation: self.node.incarnation(),
         };
         let mut bytes = 0;
         let mut snapshot = false;
@@ -418,11 +444,15 @@ impl PeerLink {
 
 /// An error and its causes in one line: tonic's own text for a failed connect is only
 /// "transport error", the cause (refused, timed out) is in the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text = format!("{text}: {s}");
+        let cause = s.to_string();
+        // Some layers repeat their cause in their own text.
+        if !text.ends_with(&cause) {
+            text = format!("{text}: {cause}");
+        }
         source = s.source();
     }
     text
