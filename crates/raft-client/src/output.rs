@@ -47,6 +47,15 @@ pub struct StatusJson<'a> {
     /// Microseconds the node driver spent on its latest snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     snapshot_stall_us: Option<u64>,
+    /// Started with --join and not added yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    joining: Option<bool>,
+    /// Removed from the cluster by the change at this index (0: not removed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed_at: Option<u64>,
+    /// Why the members refuse this node (e.g. its data dir was replaced), when they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -75,6 +84,9 @@ pub fn status_json(reports: &[NodeReport]) -> String {
                 snapshot_index: Some(s.snapshot_index),
                 snapshot_in_progress: Some(s.snapshot_in_progress),
                 snapshot_stall_us: Some(s.snapshot_stall_us),
+                joining: Some(s.joining),
+                removed_at: Some(s.removed_at),
+                refused: Some(s.refused.as_str()).filter(|r| !r.is_empty()),
                 error: None,
             },
             Err(e) => StatusJson {

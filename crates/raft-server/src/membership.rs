@@ -410,6 +410,16 @@ impl Membership {
         &self.conf
     }
 
+    /// Takes the address of a node the log has not told of (learned from its messages:
+    /// a member added while this node was cut off). True if it was new.
+    pub fn learn_address(&mut self, peer: Peer) -> bool {
+        if self.book.contains_key(&peer.id) || self.removed.contains_key(&peer.id) {
+            return false;
+        }
+        self.book.insert(peer.id, peer);
+        true
+    }
+
     /// Marks `id` removed at `index` (learned from a member that applied the removal).
     pub fn mark_removed(&mut self, id: u64, index: u64) {
         let incarnation = self.info.get(&id).map_or(0, |i| i.incarnation);

@@ -367,6 +367,35 @@ impl Cluster {
         });
     }
 
+    /// `status --json` of node `id` alone.
+    pub fn node_status(&self, id: u64) -> Value {
+        let out = self.client_at(&self.api_addr(id), &["--timeout", "2", "status", "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(mut items)) if !items.is_empty() => items.remove(0),
+            _ => panic!("status --json of node {id} printed {text:?}"),
+        }
+    }
+
+    /// The README's way back for a node: stop it, wipe its data dir, start it with
+    /// `--join`; returns once it says it waits to be added.
+    pub fn wipe_and_join(&mut self, id: u64) {
+        self.kill(id);
+        let dir = self.data_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("wipe the data dir");
+        }
+        self.spawn_with(id, &["--join"]);
+        wait_for(&format!("node {id} to wait to be added"), || {
+            let s = self.node_status(id);
+            if s["joining"] == true {
+                Ok(())
+            } else {
+                Err(s.to_string())
+            }
+        });
+    }
+
     /// The log of node `id`, for failure messages.
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(self.log_path(id)).unwrap_or_default()

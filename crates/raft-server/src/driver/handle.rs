@@ -124,6 +124,8 @@ pub(crate) enum DriverMsg {
     },
     /// A member said it applied this node's removal at `index`.
     RemovedByPeer { index: u64 },
+    /// A node this one has no address for sent from this address.
+    LearnAddress { id: u64, addr: String },
     /// Stop the driver.
     Shutdown,
 }
@@ -349,6 +351,15 @@ impl NodeHandle {
     /// A member told the transport it applied this node's removal at `index`.
     pub fn removed_by_peer(&self, index: u64) {
         let _ = self.tx.try_send(DriverMsg::RemovedByPeer { index });
+    }
+
+    /// A node this one has no address for sent a batch from `addr`: worth knowing, to
+    /// answer it (it may be a member added while this node was cut off).
+    pub fn learn_address(&self, id: u64, addr: &str) {
+        let _ = self.tx.try_send(DriverMsg::LearnAddress {
+            id,
+            addr: addr.to_string(),
+        });
     }
 
     /// This node's data dir incarnation, which its batches carry.

@@ -280,6 +280,24 @@ impl NodeDriver {
         }
     }
 
+    /// Takes the address a node the log has not told of sent from, and links to it.
+    pub(super) fn learn_address(&mut self, id: u64, addr: &str) {
+        let Some(peer) = addr
+            .parse()
+            .ok()
+            .and_then(|a| crate::config::Peer::new(id, a).ok())
+        else {
+            return;
+        };
+        if self.membership.write(|m| m.learn_address(peer)) {
+            self.event(format!(
+                "node {id} (not a member as this node knows it yet) sends from {addr}: \
+                 answering it there"
+            ));
+            self.membership_changed();
+        }
+    }
+
     /// The membership changed: the transport's links and the storage's snapshot floors
     /// follow it.
     pub(super) fn membership_changed(&mut self) {

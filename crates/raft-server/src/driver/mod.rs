@@ -467,6 +467,7 @@ impl NodeDriver {
                     self.mark_removed(index);
                 }
             }
+            DriverMsg::LearnAddress { id, addr } => self.learn_address(id, &addr),
             DriverMsg::Shutdown => return false,
         }
         true

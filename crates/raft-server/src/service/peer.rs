@@ -113,6 +113,9 @@ impl PeerService {
             )));
         }
         self.node.note_incarnation(batch.from, batch.incarnation);
+        if !batch.from_addr.is_empty() && self.node.membership().addr(batch.from).is_none() {
+            self.node.learn_address(batch.from, &batch.from_addr);
+        }
         Ok(())
     }
 }

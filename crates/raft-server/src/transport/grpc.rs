@@ -139,6 +139,13 @@ impl GrpcTransport {
             shutdown: stop.clone(),
             up: Arc::clone(&up),
             held: None,
+            my_addr: self
+                .queues
+                .node
+                .membership()
+                .addr(self.me)
+                .map(|p| p.peer_addr.to_string())
+                .unwrap_or_default(),
         };
         self.runtime.spawn(link.run());
         self.queues
@@ -223,6 +230,8 @@ struct PeerLink {
     up: Arc<AtomicBool>,
     /// A snapshot taken off the queue while filling a batch: it goes alone, next.
     held: Option<Message>,
+    /// This node's own peer address, which its batches carry.
+    my_addr: String,
 }
 
 impl PeerLink {
@@ -409,6 +418,7 @@ impl PeerLink {
             to: self.peer.id,
             messages: Vec::new(),
             incarnation: self.node.incarnation(),
+            from_addr: self.my_addr.clone(),
         };
         let mut bytes = 0;
         let mut snapshot = false;
