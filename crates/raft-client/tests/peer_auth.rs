@@ -40,6 +40,7 @@ fn batches_from_strangers_are_refused() {
                 to,
                 messages: vec![],
                 incarnation,
+                from_addr: String::new(),
             };
             async move { client.stream(tokio_stream::iter(vec![batch])).await }
         };
@@ -90,6 +91,7 @@ fn batches_from_strangers_are_refused() {
             to: 1,
             messages: vec![propose.write_to_bytes().expect("encode")],
             incarnation: incarnation_2,
+            from_addr: String::new(),
         };
         let mut client = client.clone();
         client
