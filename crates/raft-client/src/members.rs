@@ -198,6 +198,17 @@ pub async fn run(
     report
 }
 
+/// The members as the leader knows them (the cluster's view, not one node's).
+pub async fn list(client: &SmartClient) -> Result<pb::MemberList, Report> {
+    let deadline = Instant::now() + client.timeout();
+    let mut leader = find_leader(client, deadline).await?;
+    call(client, &mut leader, deadline, |mut a| async move {
+        a.list_members(pb::ListMembersRequest {}).await
+    })
+    .await
+    .map_err(Report::from)
+}
+
 /// The leader: id and API address.
 #[derive(Debug, Clone)]
 struct Leader {

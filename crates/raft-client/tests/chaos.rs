@@ -1,5 +1,6 @@
 //! `raft-client chaos` end to end: its own cluster of real server processes, every fault
-//! (SIGKILLs included), the history it writes, and a caught stale read.
+//! (SIGKILLs and membership changes included), the history it writes, and a caught stale
+//! read.
 
 mod common;
 
@@ -80,6 +81,39 @@ fn every_fault_on_a_real_cluster_leaves_a_linearizable_history() {
 }
 
 #[test]
+fn membership_changes_under_faults_leave_a_linearizable_history_and_no_member_behind() {
+    let _ = common::server_bin();
+    // Seed 2 brings a removed id back early (its third membership step).
+    let out = chaos(&[
+        "--spawn",
+        "3",
+        "--faults",
+        "membership,isolate,kill",
+        "--seconds",
+        "25",
+        "--seed",
+        "2",
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    let progress = String::from_utf8_lossy(&out.stderr);
+    let said = format!("{report}\nprogress:\n{progress}");
+    assert!(report.contains("verdict: LINEARIZABLE"), "{said}");
+    assert_exit(&out, 0, "chaos with membership changes");
+    // At least one removed id came back, the README's way.
+    let readds = report
+        .lines()
+        .find_map(|l| l.strip_prefix("membership: "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(readds >= 1, "no removed id was added back: {said}");
+    assert!(progress.contains("re-add node"), "{said}");
+    // Every member converged on the leader's applied index (none left inert).
+    assert!(!report.contains("did not converge"), "{said}");
+}
+
+#[test]
 fn stale_reads_from_an_isolated_leader_are_caught() {
     let _ = common::server_bin();
     let out = chaos(&[
@@ -112,6 +146,7 @@ fn stale_reads_from_an_isolated_leader_are_caught() {
 fn chaos_refuses_what_it_cannot_do() {
     for (args, needle) in [
         (vec!["--faults", "kill"], "needs --spawn"),
+        (vec!["--faults", "membership,wipe"], "needs --spawn"),
         (vec!["--faults", "bogus"], "unknown fault"),
         (vec!["--seconds", "0"], "out of range"),
         (vec!["--clients", "0"], "out of range"),

@@ -14,6 +14,7 @@
 pub mod checker;
 pub mod history;
 mod nemesis;
+mod reshape;
 mod spawned;
 pub mod timeline;
 mod workload;
@@ -41,6 +42,8 @@ pub const EXIT_VIOLATION: u8 = 5;
 pub const EXIT_UNKNOWN: u8 = 6;
 /// How long the cluster may take to converge after the faults are healed.
 const CONVERGE: Duration = Duration::from_secs(30);
+/// Ids beside the initial nodes that the membership fault adds, removes and adds again.
+const SPARE_IDS: usize = 2;
 
 /// What `chaos` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +115,10 @@ pub struct ChaosResult {
     pub kinds: Vec<FaultKind>,
     /// Whether stale reads were mixed in.
     pub stale_reads: bool,
+    /// Membership changes the nemesis made.
+    pub membership_changes: usize,
+    /// Ids it added again after a removal or a wipe.
+    pub readds: usize,
 }
 
 impl ChaosResult {
@@ -175,6 +182,12 @@ impl ChaosResult {
             },
             self.faults.len()
         )];
+        if self.membership_changes > 0 {
+            out.push(format!(
+                "membership: {} changes, {} of them bringing a removed or wiped id back",
+                self.membership_changes, self.readds
+            ));
+        }
         out.extend(self.warnings.iter().map(|w| format!("note: {w}")));
         let checked = format!(
             "checked {} operations on {} keys in {:.1} ms",
@@ -268,8 +281,21 @@ pub async fn run(
 ) -> Result<ChaosResult, ChaosError> {
     check(opts)?;
     let seed = opts.seed.unwrap_or_else(rand::random);
+    let kinds: Vec<FaultKind> = opts
+        .faults
+        .clone()
+        .unwrap_or_else(|| ALL_FAULTS.to_vec())
+        .into_iter()
+        .filter(|k| !k.needs_spawn() || opts.spawn.is_some())
+        .collect();
+    // Room for the ids the membership fault adds (two spares beside the initial nodes).
+    let spares = if kinds.contains(&FaultKind::Membership) {
+        SPARE_IDS
+    } else {
+        0
+    };
     let mut spawned = match opts.spawn {
-        Some(n) => Some(SpawnedCluster::start(n)?),
+        Some(n) => Some(SpawnedCluster::start(n, spares)?),
         None => None,
     };
     let peers = spawned.as_ref().map_or(peers, SpawnedCluster::api_addrs);
@@ -277,26 +303,39 @@ pub async fn run(
         SmartClient::new(peers.clone(), Duration::from_secs(5))
             .map_err(|e| ChaosError::Usage(e.to_string()))?,
     );
-    if spawned.is_some() {
+    if let Some(n) = opts.spawn {
+        let (started, spare) = peers.split_at(n.min(peers.len()));
         progress(&format!(
-            "started {} nodes of its own ({})",
-            peers.len(),
-            peers.join(", ")
+            "started {} nodes of its own ({}){}",
+            started.len(),
+            started.join(", "),
+            if spare.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", and ids for {} spares ({})",
+                    spare.len(),
+                    spare.join(", ")
+                )
+            }
         ));
     }
     wait_leader(&admin, Duration::from_secs(20)).await?;
-    let map = ClusterMap::discover(&admin).await;
-    let kinds: Vec<FaultKind> = opts
-        .faults
-        .clone()
-        .unwrap_or_else(|| ALL_FAULTS.to_vec())
-        .into_iter()
-        .filter(|k| *k != FaultKind::Kill || spawned.is_some())
-        .collect();
+    let mut map = ClusterMap::discover(&admin).await;
+    if let Some(cluster) = &spawned {
+        // The spares too: stale reads may go to them once they are members.
+        for (id, addr) in cluster.ids().into_iter().zip(cluster.api_addrs()) {
+            map.nodes.entry(id).or_insert(addr);
+        }
+    }
+    let members = reshape::members_of(&admin)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(map.reachable.len());
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     progress(&format!(
         "chaos: {} nodes, {} clients, {} keys, {:.0} s, faults {}, seed {seed}",
-        map.nodes.len(),
+        members,
         opts.clients,
         opts.keys,
         opts.seconds,
@@ -344,8 +383,15 @@ pub async fn run(
             shared.stop.store(true, Ordering::Relaxed);
         }
     };
+    // Said when the fault ends (with when it began), so the lines stay in time order.
     let mut on_fault = |f: &Injected| {
-        progress(&format!("  {:>5.1} s: {} ({:.1} s)", f.at, f.what, f.held));
+        progress(&format!(
+            "  {:>5.1} s: {} (from {:.1} s, {:.1} s)",
+            f.at + f.held,
+            f.what,
+            f.at,
+            f.held
+        ));
     };
     let (log, ()) = tokio::join!(
         nemesis::run(
@@ -364,14 +410,18 @@ pub async fn run(
     let mut warnings = log.warnings;
     let _ = faults::run(&admin, &FaultCommand::Heal(None)).await;
     if let Some(cluster) = spawned.as_mut() {
-        for id in cluster.down() {
-            if let Err(e) = cluster.spawn(id) {
+        // Every member back (a removed node stays down).
+        let members = reshape::members_of(&admin).await.unwrap_or_default();
+        for (id, _) in members {
+            if !cluster.is_running(id)
+                && let Err(e) = cluster.spawn(id)
+            {
                 warnings.push(format!("cannot restart node {id}: {e}"));
             }
         }
     }
     progress("healed every fault; waiting for the cluster to converge");
-    if let Err(why) = converge(&admin, map.nodes.len()).await {
+    if let Err(why) = converge(&admin).await {
         warnings.push(why);
     }
     final_reads(&peers, opts, &shared).await;
@@ -392,10 +442,12 @@ pub async fn run(
         faults: log.injected,
         warnings,
         keys: opts.keys,
-        nodes: map.nodes.len(),
+        nodes: members,
         seed,
         kinds,
         stale_reads: opts.stale_reads,
+        membership_changes: log.membership_changes,
+        readds: log.readds,
     })
 }
 
@@ -424,14 +476,19 @@ fn check(opts: &ChaosOptions) -> Result<(), ChaosError> {
     {
         return usage(format!("--spawn {n} is out of range: give 1 to 7 nodes"));
     }
-    let asks_kill = opts
+    let needs_spawn: Vec<&str> = opts
         .faults
-        .as_ref()
-        .is_some_and(|f| f.contains(&FaultKind::Kill));
-    if asks_kill && opts.spawn.is_none() {
-        return usage(
-            "--faults kill needs --spawn N: only a cluster of its own can be SIGKILLed".to_string(),
-        );
+        .iter()
+        .flatten()
+        .filter(|k| k.needs_spawn())
+        .map(|k| k.name())
+        .collect();
+    if !needs_spawn.is_empty() && opts.spawn.is_none() {
+        return usage(format!(
+            "--faults {} needs --spawn N: only a cluster of its own can be SIGKILLed, wiped \
+             or given spare nodes",
+            needs_spawn.join(",")
+        ));
     }
     Ok(())
 }
@@ -462,25 +519,36 @@ async fn wait_leader(admin: &SmartClient, within: Duration) -> Result<u64, Chaos
     }
 }
 
-/// Waits until every node answers, one leader leads, and all have applied the same index.
-async fn converge(admin: &SmartClient, nodes: usize) -> Result<(), String> {
+/// Waits until every member (as the leader lists them) answers, one of them leads, and
+/// all have applied the same index: no member left behind, none inert.
+async fn converge(admin: &SmartClient) -> Result<(), String> {
     let deadline = Instant::now() + CONVERGE;
     let mut last = String::new();
     while Instant::now() < deadline {
+        let members: Vec<u64> = match reshape::members_of(admin).await {
+            Ok(m) => m.into_iter().map(|(id, _)| id).collect(),
+            Err(why) => {
+                last = format!("no member list: {why}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let reports = admin.status_all_within(Duration::from_secs(1)).await;
         let up: Vec<_> = reports
             .iter()
             .filter_map(|r| r.status.as_ref().ok())
+            .filter(|s| members.contains(&s.id))
             .collect();
         let leaders = up.iter().filter(|s| s.role == "Leader").count();
-        let applied: Vec<u64> = up.iter().map(|s| s.applied_index).collect();
-        let same = applied.windows(2).all(|w| w[0] == w[1]);
-        if up.len() >= nodes && leaders == 1 && same {
+        let applied: Vec<(u64, u64)> = up.iter().map(|s| (s.id, s.applied_index)).collect();
+        let same = applied.windows(2).all(|w| w[0].1 == w[1].1);
+        if up.len() >= members.len() && leaders == 1 && same {
             return Ok(());
         }
         last = format!(
-            "{} of {nodes} nodes answer, {leaders} leader(s), applied {applied:?}",
-            up.len()
+            "{} of {} members answer, {leaders} leader(s), applied (node, index) {applied:?}",
+            up.len(),
+            members.len()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -1,7 +1,8 @@
 //! The nemesis: while the clients run, it breaks the cluster one fault at a time through
 //! the same commands a learner types (`fault ...`, `transfer`), holds each for a second or
 //! three, and heals it before the next; with a spawned cluster it also SIGKILLs and
-//! restarts nodes. Every fault is logged with its time, for the report.
+//! restarts nodes and changes the membership (see `reshape`). Faults go to the members
+//! the leader lists. Every fault is logged with its time, for the report.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 
+use super::reshape::{self, Reshaper};
 use super::spawned::SpawnedCluster;
 use super::workload::Shared;
 use crate::admin::Ending;
@@ -37,10 +39,17 @@ pub enum FaultKind {
     Transfer,
     /// A node is SIGKILLed and restarted (`--spawn` only).
     Kill,
+    /// A spare id is added, a voter removed, a removed id added again (`--spawn` only).
+    Membership,
+    /// A voter's data dir is lost; it is brought back as the README says (`--spawn` only).
+    Wipe,
 }
 
+/// How long a membership change may take (a new node catches up first).
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Every kind, in the order `--faults` lists them.
-pub const ALL: [FaultKind; 7] = [
+pub const ALL: [FaultKind; 9] = [
     FaultKind::Isolate,
     FaultKind::Cut,
     FaultKind::Drop,
@@ -48,7 +57,19 @@ pub const ALL: [FaultKind; 7] = [
     FaultKind::Freeze,
     FaultKind::Transfer,
     FaultKind::Kill,
+    FaultKind::Membership,
+    FaultKind::Wipe,
 ];
+
+impl FaultKind {
+    /// Only a cluster of chaos's own (`--spawn`) can take it.
+    pub fn needs_spawn(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Kill | FaultKind::Membership | FaultKind::Wipe
+        )
+    }
+}
 
 impl FaultKind {
     /// Its name in `--faults`.
@@ -61,6 +82,8 @@ impl FaultKind {
             FaultKind::Freeze => "freeze",
             FaultKind::Transfer => "transfer",
             FaultKind::Kill => "kill",
+            FaultKind::Membership => "membership",
+            FaultKind::Wipe => "wipe",
         }
     }
 }
@@ -103,6 +126,10 @@ pub struct NemesisLog {
     pub injected: Vec<Injected>,
     /// Faults refused or that failed (a node refused a fault command, a restart failed).
     pub warnings: Vec<String>,
+    /// Membership changes made (`membership`, `wipe`).
+    pub membership_changes: usize,
+    /// Ids added again after a removal or a wipe.
+    pub readds: usize,
 }
 
 /// Runs the nemesis until `shared.stop`; returns what it did. Heals what it did before
@@ -117,7 +144,9 @@ pub async fn run(
 ) -> NemesisLog {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x006e_656d_6573_6973);
     let mut log = NemesisLog::default();
-    let warnings = &mut log.warnings;
+    let mut reshaper = Reshaper::default();
+    // Membership changes wait for catching up: they get longer than a client request.
+    let slow_client = SmartClient::new(client.peers().to_vec(), MEMBER_TIMEOUT).ok();
     let mut ids: Vec<u64> = shared.nodes.keys().copied().collect();
     ids.sort_unstable();
     if kinds.is_empty() || ids.is_empty() {
@@ -125,11 +154,20 @@ pub async fn run(
     }
     loop {
         if pause(&shared, rng.random_range(400..1200)).await {
-            return log;
+            break;
         }
         let Some(&kind) = kinds.choose(&mut rng) else {
-            return log;
+            break;
         };
+        // Faults go to members only, as the leader lists them (a removed node that still
+        // runs is no target, and a node added since is one).
+        if let Ok(members) = reshape::members_of(&client).await {
+            let now: Vec<u64> = members.iter().map(|(id, _)| *id).collect();
+            if !now.is_empty() {
+                ids = now;
+            }
+        }
+        let warnings = &mut log.warnings;
         let at = shared.start.elapsed().as_secs_f64();
         let hold = rng.random_range(800..2500);
         let leader = leader_of(&client).await;
@@ -200,6 +238,24 @@ pub async fn run(
                     leader_mark(victim, leader)
                 )
             }
+            FaultKind::Membership | FaultKind::Wipe => {
+                let (Some(cluster), Some(slow)) = (spawned.as_deref_mut(), slow_client.as_ref())
+                else {
+                    continue;
+                };
+                let done = if kind == FaultKind::Membership {
+                    reshaper.step(slow, cluster, &mut rng, leader).await
+                } else {
+                    reshaper.wipe(slow, cluster, &mut rng, leader).await
+                };
+                match done {
+                    Ok(what) => what,
+                    Err(why) => {
+                        warnings.push(format!("{kind} did not finish: {why}"));
+                        format!("{kind}: did not finish ({why})")
+                    }
+                }
+            }
         };
         shared.victim.store(0, Ordering::Relaxed);
         let injected = Injected {
@@ -210,6 +266,9 @@ pub async fn run(
         on_fault(&injected);
         log.injected.push(injected);
     }
+    log.membership_changes = reshaper.changes;
+    log.readds = reshaper.readds;
+    log
 }
 
 /// Sleeps `ms` or until the run stops; true when it stopped.

@@ -1,6 +1,7 @@
 //! `chaos --spawn N`: a cluster of its own, N `raft-server` processes (the binary beside
 //! `raft-client`) on free loopback ports in a temporary directory, which the nemesis may
-//! SIGKILL and restart. Everything is killed and removed when it is dropped.
+//! SIGKILL and restart, and spare ids beside them that it adds to the cluster (started with
+//! `--join`), removes and adds again. Everything is killed and removed when it is dropped.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -28,18 +29,24 @@ pub struct SpawnedCluster {
     dir: PathBuf,
     server: PathBuf,
     base: u16,
+    /// The initial voters are ids `1..=initial`; the slots after them are spares.
+    initial: usize,
     children: Vec<Option<Child>>,
+    /// Started with `--join` (a spare, or a node wiped and added again): it keeps that
+    /// command line on every restart.
+    joined: Vec<bool>,
 }
 
 impl SpawnedCluster {
-    /// Starts `n` nodes.
-    pub fn start(n: usize) -> Result<Self, SpawnError> {
+    /// Starts `n` nodes, with room for `spares` more ids.
+    pub fn start(n: usize, spares: usize) -> Result<Self, SpawnError> {
         let exe = std::env::current_exe()?;
         let server = exe.with_file_name(format!("raft-server{}", std::env::consts::EXE_SUFFIX));
         if !server.exists() {
             return Err(SpawnError::NoServer(server));
         }
-        let base = free_base(n).ok_or(SpawnError::NoPorts(n))?;
+        let slots = n + spares;
+        let base = free_base(slots).ok_or(SpawnError::NoPorts(slots))?;
         let dir = std::env::temp_dir().join(format!(
             "raft-chaos-{}-{}",
             std::process::id(),
@@ -50,7 +57,9 @@ impl SpawnedCluster {
             dir,
             server,
             base,
-            children: (0..n).map(|_| None).collect(),
+            initial: n,
+            children: (0..slots).map(|_| None).collect(),
+            joined: vec![false; slots],
         };
         for id in 1..=n as u64 {
             cluster.spawn(id)?;
@@ -58,42 +67,95 @@ impl SpawnedCluster {
         Ok(cluster)
     }
 
-    /// The client API addresses of every node.
+    /// The client API addresses of every id, spares included.
     pub fn api_addrs(&self) -> Vec<String> {
-        (1..=self.children.len() as u16)
-            .map(|i| format!("127.0.0.1:{}", self.base + 1000 + i))
+        (1..=self.children.len() as u64)
+            .map(|id| self.api_addr(id))
             .collect()
     }
 
-    fn peers(&self) -> String {
-        (1..=self.children.len() as u16)
-            .map(|i| format!("{i}=127.0.0.1:{}", self.base + i))
+    /// Node `id`'s client API address.
+    pub fn api_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", u64::from(self.base) + 1000 + id)
+    }
+
+    /// Node `id`'s peer address.
+    pub fn peer_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", u64::from(self.base) + id)
+    }
+
+    /// Every id this cluster has a slot for.
+    pub fn ids(&self) -> Vec<u64> {
+        (1..=self.children.len() as u64).collect()
+    }
+
+    /// `--peers` of ids `1..=n`.
+    fn peers(&self, n: usize) -> String {
+        (1..=n as u64)
+            .map(|id| format!("{id}={}", self.peer_addr(id)))
             .collect::<Vec<_>>()
             .join(",")
     }
 
-    /// Starts node `id` (again, with its data).
+    /// Starts node `id` (again, with its data and the command line it started with).
     pub fn spawn(&mut self, id: u64) -> Result<(), SpawnError> {
+        let slot = id as usize - 1;
+        let joined = self.joined.get(slot).copied().unwrap_or(true);
+        // An initial voter names the initial voters (its first start makes them the
+        // configuration); a node that joins knows every slot.
+        let peers = if joined {
+            self.peers(self.children.len())
+        } else {
+            self.peers(self.initial)
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join(format!("node-{id}.log")))?;
-        let child = Command::new(&self.server)
-            .arg("--id")
+        let mut cmd = Command::new(&self.server);
+        cmd.arg("--id")
             .arg(id.to_string())
             .arg("--peers")
-            .arg(self.peers())
+            .arg(peers)
             .arg("--data-dir")
-            .arg(self.dir.join(format!("node-{id}")))
-            .arg("--headless")
+            .arg(self.data_dir(id))
+            .arg("--headless");
+        if joined {
+            cmd.arg("--join");
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        if let Some(slot) = self.children.get_mut(id as usize - 1) {
-            *slot = Some(child);
+        if let Some(s) = self.children.get_mut(slot) {
+            *s = Some(child);
         }
         Ok(())
+    }
+
+    /// The README's way back for node `id`, or a spare's first start: stops it if it runs,
+    /// empties its data dir and starts it with `--join`, waiting to be added.
+    pub fn wipe_and_join(&mut self, id: u64) -> Result<(), SpawnError> {
+        self.wipe(id)?;
+        if let Some(j) = self.joined.get_mut(id as usize - 1) {
+            *j = true;
+        }
+        self.spawn(id)
+    }
+
+    /// Stops node `id` if it runs and empties its data dir (a lost disk).
+    pub fn wipe(&mut self, id: u64) -> Result<(), SpawnError> {
+        self.kill(id);
+        let dir = self.data_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
     }
 
     /// SIGKILLs node `id`; true if it was running.
@@ -112,11 +174,11 @@ impl SpawnedCluster {
         }
     }
 
-    /// Ids of the nodes not running now.
-    pub fn down(&self) -> Vec<u64> {
-        (1..=self.children.len() as u64)
-            .filter(|id| self.children[*id as usize - 1].is_none())
-            .collect()
+    /// True while node `id` has a process (started and not killed).
+    pub fn is_running(&self, id: u64) -> bool {
+        self.children
+            .get(id as usize - 1)
+            .is_some_and(Option::is_some)
     }
 }
 
