@@ -108,6 +108,37 @@ fn playground_opens_three_dashboards_and_the_client() {
         s.contains(" FOLLOWER ") && s.contains("node 2")
     });
 
+    // A second ./playground does no harm: it says one runs and what to do, and changes
+    // nothing (the session and every node's data stay).
+    let again = run_playground(
+        &tmux,
+        base,
+        dir.path(),
+        &[
+            ("CARGO_TARGET_DIR", target.path()),
+            ("CARGO_BUILD_BUILD_DIR", &build_dir()),
+        ],
+    );
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a second ./playground: {again:?}"
+    );
+    assert!(err.contains("a playground is already running"), "{err}");
+    assert!(err.contains("tmux attach -t raft-playground"), "{err}");
+    assert!(
+        err.contains("./playground --stop") && err.contains("--keep"),
+        "{err}"
+    );
+    assert!(
+        dir.path().join("node-1").is_dir(),
+        "node 1's data is still there"
+    );
+    tmux.wait_screen(pane, "node 2's dashboard still up", |s| {
+        s.contains(" FOLLOWER ") && s.contains("node 2")
+    });
+
     // Detaching leaves everything running; --stop ends it.
     let stop = Command::new("bash")
         .arg(script())
@@ -282,11 +313,11 @@ fn the_playground_starts_any_number_of_nodes_from_3_to_7() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("give 3 to 7"));
 }
 
-/// The guided tour end to end, as a learner in a hurry takes it: `./playground --tour`, then
-/// Enter whenever the tour waits for a key. Every step's check must pass; how long the
-/// whole tour took is printed (not asserted).
-#[test]
-fn the_whole_tour_passes_with_enter_at_every_step() {
+/// The guided tour end to end, as a reader takes it: `./playground --tour`, then Enter
+/// whenever the tour waits for a key, after `pause(step)` (a person reads the step first).
+/// Every step's check must pass however long the wait; how long the whole tour took is
+/// printed (not asserted).
+fn play_the_tour(label: &str, mut pause: impl FnMut(usize) -> std::time::Duration) {
     let base = free_port_base(4);
     let dir = tempfile::tempdir().expect("temp dir");
     let tmux = Tmux::new();
@@ -298,10 +329,13 @@ fn the_whole_tour_passes_with_enter_at_every_step() {
         .map(|c| c.steps.len())
         .sum();
     let started = std::time::Instant::now();
-    // Generous: the tour waits out slow-motion elections and runs chaos for 6 s.
-    let deadline = started + std::time::Duration::from_secs(600);
+    // Generous: the tour waits out slow-motion elections, runs chaos for 6 s, and the
+    // reader pauses before every step.
+    let deadline = started + std::time::Duration::from_secs(900);
     let mut pressed = 0;
     let mut answered = String::new();
+    // The prompt being read, and since when.
+    let mut reading: Option<(String, std::time::Instant, std::time::Duration)> = None;
     loop {
         let screen = tmux.screen(pane);
         let footer = screen.lines().last().unwrap_or_default().trim().to_string();
@@ -309,25 +343,33 @@ fn the_whole_tour_passes_with_enter_at_every_step() {
             !screen.contains("✗ expected")
                 && !screen.contains("✗ could not tell")
                 && !footer.contains("try the step again"),
-            "a step of the tour failed its check after {pressed} Enter presses:\n{screen}"
+            "{label}: a step of the tour failed its check after {pressed} Enter presses:\n{screen}"
         );
         if screen.contains("The end of the tour") {
             break;
         }
         // A prompt not answered yet (each names its chapter and step, so each differs).
         if footer.starts_with("tour · ") && footer.contains(" · Enter: ") && footer != answered {
-            tmux.key(pane, "Enter");
-            pressed += 1;
-            answered = footer;
+            let (prompt, since, wait) = reading
+                .take()
+                .filter(|(p, _, _)| *p == footer)
+                .unwrap_or_else(|| (footer.clone(), std::time::Instant::now(), pause(pressed)));
+            if since.elapsed() >= wait {
+                tmux.key(pane, "Enter");
+                pressed += 1;
+                answered = prompt;
+            } else {
+                reading = Some((prompt, since, wait));
+            }
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "expected the tour to end within 10 min; after {pressed} of {steps} steps the client shows:\n{screen}"
+            "{label}: expected the tour to end within 15 min; after {pressed} of {steps} steps the client shows:\n{screen}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     eprintln!(
-        "the whole tour took {:.1} s over {pressed} steps",
+        "{label}: the whole tour took {:.1} s over {pressed} steps",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(pressed, steps, "one Enter per step");
@@ -352,4 +394,29 @@ fn the_whole_tour_passes_with_enter_at_every_step() {
             && n["slow_factor"] == 1;
         assert!(healthy, "a fault outlived the tour: {n}");
     }
+}
+
+/// A reader who reads each step for a few seconds before pressing Enter.
+#[test]
+fn the_whole_tour_passes_at_a_readers_pace() {
+    play_the_tour("3 s before each Enter", |_| {
+        std::time::Duration::from_secs(3)
+    });
+}
+
+/// A reader who sometimes presses Enter at once and sometimes reads for a while: 0-10 s
+/// before each Enter, from a seed printed so a failure can be replayed
+/// (`TOUR_PAUSE_SEED=N`).
+#[test]
+fn the_whole_tour_passes_with_random_pauses() {
+    use rand::{Rng as _, SeedableRng as _};
+    let seed: u64 = std::env::var("TOUR_PAUSE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("tour pauses: seed {seed} (TOUR_PAUSE_SEED={seed} repeats them)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    play_the_tour(&format!("random pauses, seed {seed}"), move |_| {
+        std::time::Duration::from_millis(rng.random_range(0..=10_000))
+    });
 }

@@ -105,7 +105,14 @@ pub struct KvStateMachine {
     /// Term and leader timestamp of the last command applied: the clock moves by the
     /// difference to the next stamp only when both come from the same term (one leader).
     last_stamp: (u64, u64),
+    /// The latest indexes whose command changed nothing (a recognised duplicate or an
+    /// older request of its client), oldest first, at most [`NO_EFFECT_KEPT`]: what the
+    /// dashboard marks `dup`. Not part of a snapshot (only the log's own entries matter).
+    no_effect: std::collections::VecDeque<u64>,
 }
+
+/// How many no-effect indexes are remembered for the dashboard.
+const NO_EFFECT_KEPT: usize = 256;
 
 impl KvStateMachine {
     /// An empty state machine.
@@ -124,19 +131,25 @@ impl KvStateMachine {
             self.expire_sessions();
         }
         if let Some(session) = self.sessions.get(&cmd.client_id) {
-            if cmd.seq == session.seq {
-                return ApplyResult {
+            let result = if cmd.seq == session.seq {
+                Some(ApplyResult {
                     duplicate: true,
                     ..session.result
-                };
-            }
-            if cmd.seq < session.seq {
-                return ApplyResult {
+                })
+            } else {
+                (cmd.seq < session.seq).then_some(ApplyResult {
                     index,
                     existed: false,
                     duplicate: false,
                     superseded: true,
-                };
+                })
+            };
+            if let Some(result) = result {
+                if self.no_effect.len() == NO_EFFECT_KEPT {
+                    self.no_effect.pop_front();
+                }
+                self.no_effect.push_back(index);
+                return result;
             }
         }
         let existed = match &cmd.op {
@@ -186,6 +199,12 @@ impl KvStateMachine {
         }
         // Also when the leader's clock went back: later steps count from where it is now.
         self.last_stamp = (term, stamp_ms);
+    }
+
+    /// True when the command at `index` was applied as a recognised duplicate or an older
+    /// request, changing nothing (among the latest such entries).
+    pub fn changed_nothing(&self, index: u64) -> bool {
+        self.no_effect.contains(&index)
     }
 
     /// Forgets clients whose last write is more than [`SESSION_TTL_MS`] behind the clock.
@@ -528,12 +547,15 @@ mod tests {
         // A retry of client 9's first write, committed again later in the log.
         let again = sm.apply(3, 1, &put(9, 1, "k", "first"));
         assert!(again.duplicate);
+        // Entry 3 changed nothing (the dashboard marks it); entry 1 did the write.
+        assert!(sm.changed_nothing(3) && !sm.changed_nothing(1));
         assert_eq!(again.index, 1, "remembers where it was first applied");
         assert_eq!(sm.get("k"), Some(&b"other client"[..]));
         // An older seq is not applied either, and is not reported as a success.
         sm.apply(4, 1, &put(9, 2, "k", "second"));
         let old = sm.apply(5, 1, &del(9, 1, "k"));
         assert!(old.superseded && !old.duplicate);
+        assert!(sm.changed_nothing(5) && !sm.changed_nothing(4));
         assert_eq!(sm.get("k"), Some(&b"second"[..]));
         assert_eq!(sm.applied(), 5);
     }

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::addr::HostPort;
 
@@ -65,6 +65,21 @@ pub struct Progress {
     pub state: &'static str,
     /// Append messages sent and not yet acknowledged.
     pub inflight: usize,
+}
+
+/// The last joint configuration this node went through, for the dashboard: it lasts a
+/// few milliseconds, too short to see while it is in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JointSpan {
+    /// The voters before and after, as `1,2,3`.
+    pub old: String,
+    pub new: String,
+    /// The entries that entered and left it.
+    pub entered_at: u64,
+    pub left_at: u64,
+    /// How long it was in force here, and when it ended.
+    pub lasted: Duration,
+    pub ended: Instant,
 }
 
 /// One member of the cluster as this node sees it.
@@ -145,6 +160,8 @@ pub struct NodeStatus {
     pub slow_factor: u32,
     /// A joint configuration (old and new voters both needed) is in force.
     pub joint: bool,
+    /// The last joint configuration that ended here, if any.
+    pub last_joint: Option<JointSpan>,
     /// Not a member yet: started with `--join`, waiting to be added.
     pub joining: bool,
     /// Removed from the cluster by the change at this index.

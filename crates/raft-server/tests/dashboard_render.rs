@@ -25,6 +25,8 @@ struct Fake {
     faults: NetFaults,
     messages: Vec<MessageRecord>,
     resources: Resources,
+    /// Indexes shown as applied duplicates (changed nothing).
+    no_effect: Vec<u64>,
 }
 
 impl Fake {
@@ -42,6 +44,7 @@ impl Fake {
             faults: NetFaults::default(),
             messages: Vec::new(),
             resources: Resources::default(),
+            no_effect: Vec::new(),
         }
     }
 }
@@ -64,6 +67,7 @@ impl DataSource for Fake {
                 } else {
                     format!("PUT user:{:04} = name {i}", i % 50)
                 },
+                no_effect: self.no_effect.contains(&i),
             })
             .collect()
     }
@@ -490,8 +494,8 @@ fn the_help_reads_whole_at_82_by_41_and_80_by_24() {
             "│Keys ",
             "│  ↑↓ PgUp PgDn   scroll the focused panel; Home/End: start/end (End follows)│",
             "│  ?              this help; any key closes it (Ctrl+C still quits) ",
-            "│  its election timeout and our log is at least as up to date as its own. ",
-            "│the log behind it dropped; a follower far behind gets the snapshot. ",
+            "│  the request, no answer at all (its events say so): stop the leader first. ",
+            "│Snapshots: every --snapshot-every entries; a follower far behind gets one. ",
         ] {
             assert!(
                 screen.contains(line),
@@ -1019,4 +1023,42 @@ fn a_node_waiting_to_be_added_and_a_removed_node_say_so() {
         screen.contains("REMOVED") && screen.contains("from the cluster at index 29"),
         "{screen}"
     );
+}
+
+#[test]
+fn a_duplicate_entry_and_a_joint_configuration_that_just_ended_stay_visible() {
+    let now = Instant::now();
+    let mut source = Fake::new(20, 3);
+    // Entry 15 (applied) was a resent request applied again as a duplicate.
+    source.no_effect = vec![15];
+    let status = NodeStatus {
+        last_joint: Some(raft_server::status::JointSpan {
+            old: "1,2,3".into(),
+            new: "1,2,3,4".into(),
+            entered_at: 40,
+            left_at: 41,
+            lasted: Duration::from_millis(90),
+            ended: now,
+        }),
+        ..leader_status(now, 20, 3)
+    };
+    for (w, h) in [(120, 40), (82, 41)] {
+        let screen = render(status.clone(), &source, w, h, &[]).to_string();
+        let said = if w > 100 {
+            "was JOINT {1,2,3} + {1,2,3,4}: index 40-41, 90ms"
+        } else {
+            "was JOINT {1,2,3}+{1,2,3,4}: 40-41, 90ms"
+        };
+        assert!(screen.contains(said), "{w}x{h}:\n{screen}");
+        let dup_row = screen
+            .lines()
+            .find(|l| l.contains("name 15"))
+            .unwrap_or_default();
+        assert!(dup_row.contains("dup"), "{w}x{h}: {dup_row:?}\n{screen}");
+        let other = screen
+            .lines()
+            .find(|l| l.contains("name 16"))
+            .unwrap_or_default();
+        assert!(!other.contains("dup"), "{w}x{h}: {other:?}");
+    }
 }

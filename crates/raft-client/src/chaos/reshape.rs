@@ -20,7 +20,7 @@ use crate::members::{self, MemberCommand};
 /// Fewer voters than this and a removal would leave no room for another fault.
 const MIN_VOTERS: usize = 3;
 /// How long a restarted node has to say it waits to be added.
-const JOIN_WITHIN: Duration = Duration::from_secs(10);
+const JOIN_WITHIN: Duration = Duration::from_secs(20);
 /// How long a wiped node restarted as it was runs before it is brought back properly.
 const CARELESS_FOR: Duration = Duration::from_millis(1500);
 
@@ -196,17 +196,25 @@ async fn wait_joining(api: &str) -> Result<(), String> {
         return Err(format!("bad address {api}"));
     };
     let deadline = Instant::now() + JOIN_WITHIN;
+    let mut seen = String::from("no answer");
     while Instant::now() < deadline {
         let reports = one.status_all_within(Duration::from_millis(500)).await;
-        if reports
-            .iter()
-            .any(|r| r.status.as_ref().is_ok_and(|s| s.joining))
-        {
-            return Ok(());
+        for r in &reports {
+            match &r.status {
+                Ok(s) if s.joining => return Ok(()),
+                Ok(s) => {
+                    seen = format!(
+                        "it answers as node {}, {} in term {}, not waiting",
+                        s.id, s.role, s.term
+                    );
+                }
+                Err(e) => seen = e.to_string(),
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!(
-        "the node at {api} did not start waiting to be added within {JOIN_WITHIN:?}"
+        "the node at {api} did not start waiting to be added within {JOIN_WITHIN:?} (last \
+         seen: {seen})"
     ))
 }

@@ -187,7 +187,15 @@ impl Drop for SpawnedCluster {
         for id in 1..=self.children.len() as u64 {
             self.kill(id);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // RAFT_CHAOS_KEEP_DIR=1 keeps the nodes' logs and data dirs for a post-mortem.
+        if std::env::var_os("RAFT_CHAOS_KEEP_DIR").is_some() {
+            eprintln!(
+                "kept the cluster's data dirs and logs in {}",
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

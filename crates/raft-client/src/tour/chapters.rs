@@ -38,10 +38,13 @@ fn election() -> Chapter {
         title: "Leader election, and what a term is",
         steps: vec![
             step(
-                "Every node is a follower, a candidate or the leader; the client's cluster bar \
-                 and each dashboard's header say which. Time is counted in terms: each election \
-                 starts a new one. First, slow motion: ten times slower, so an election can be \
-                 watched step by step.",
+                "A voter is a follower, a pre-candidate, a candidate or the leader (raft-rs's \
+                 pre-vote asks first whether an election could win, without raising any term; a \
+                 learner only follows); the client's cluster bar and each dashboard's header say \
+                 which. Time is counted in terms: each election that gets past its pre-vote \
+                 starts a new one. First, slow motion: ten times slower timers (election \
+                 timeout, heartbeats, check-quorum). Messages, disk writes and appends still go \
+                 at full speed: an election is a long wait, then a burst of messages.",
                 vec![Act::Note(Var::Leader, Pick::Leader), Act::Type("slow 10")],
                 Expect::NewLeader { not: None },
                 SHORT,
@@ -49,9 +52,9 @@ fn election() -> Chapter {
             step(
                 "The leader, node {old_leader}, now freezes, as if its process were paused. Watch \
                  the other two dashboards' events: for 5-10 s nothing (no heartbeat, but no one \
-                 has waited long enough); then one becomes a PreCandidate and asks for \
-                 pre-votes, then a Candidate in a new term, asks for votes, wins. Press m in a \
-                 dashboard to see each message.",
+                 has waited long enough); then, within milliseconds, one becomes a PreCandidate \
+                 and asks for pre-votes, then a Candidate in a new term, asks for votes, wins. \
+                 Press m in a dashboard to see each message.",
                 vec![
                     Act::Note(Var::OldLeader, Pick::Leader),
                     Act::Note(Var::Term, Pick::Term),
@@ -64,8 +67,9 @@ fn election() -> Chapter {
             ),
             step(
                 "Node {old_leader} thaws. It still believes it leads, in the term before \
-                 {term}... until the first message of term {term} reaches it: it becomes a \
-                 follower (its events say so).",
+                 {term}. The vote requests that waited for it are ignored (a leader does not \
+                 answer them while its check-quorum lease holds); the first append or heartbeat \
+                 of term {term} from the new leader makes it a follower (its events say so).",
                 vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
                 Expect::FollowsInHigherTerm(Var::OldLeader),
                 SLOW,
@@ -79,8 +83,8 @@ fn crash() -> Chapter {
         title: "The leader crashes and a new one is elected",
         steps: vec![
             step(
-                "A write first: the leader appends it, a majority stores it, it is committed \
-                 and applied everywhere.",
+                "A write first: the leader appends it; once a majority stores it (an entry of \
+                 the leader's own term), it is committed, and applied everywhere.",
                 vec![Act::Type("put color blue")],
                 Expect::Reads("color", Some("blue")),
                 SHORT,
@@ -101,8 +105,8 @@ fn crash() -> Chapter {
             ),
             step(
                 "The cluster goes on: two of three is a majority. The client finds the new \
-                 leader by itself (its output shows each node it tried), and nothing \
-                 acknowledged is lost.",
+                 leader by itself (it tries the leader it knew, then follows what the others \
+                 say), and nothing acknowledged is lost.",
                 vec![Act::Type("put color green")],
                 Expect::Reads("color", Some("green")),
                 SHORT,
@@ -128,7 +132,10 @@ fn journey() -> Chapter {
             step(
                 "Slow motion, and the followers' messages made slow (1 s each way), so a write \
                  can be watched: yellow (uncommitted) in the leader's log, then in the \
-                 followers' logs, then cyan (committed) and green (applied) everywhere.",
+                 followers' logs, then green everywhere. Committing (a majority stores an entry \
+                 of the leader's term) and applying (the state machine runs it) are two steps; \
+                 this server takes both in the loop that learns of the commit, so an entry goes \
+                 from yellow straight to green (cyan, committed but not applied, rarely shows).",
                 vec![
                     Act::Note(Var::Leader, Pick::Leader),
                     Act::Note(Var::Follower, Pick::Follower),
@@ -199,8 +206,10 @@ fn partition() -> Chapter {
             ),
             step(
                 "The majority side writes on. On the cut-off node, a linearizable read is \
-                 refused (it cannot confirm it still leads), and a stale read returns its own \
-                 old copy.",
+                 refused: it has stepped down by now, so it answers that it is not the leader \
+                 (had it still believed it led, the read would have waited for a heartbeat \
+                 quorum it cannot reach, until its deadline). A stale read returns its own old \
+                 copy.",
                 vec![Act::Type("slow 1"), Act::Type("put x new")],
                 Expect::All(vec![
                     Expect::Reads("x", Some("new")),
@@ -211,8 +220,10 @@ fn partition() -> Chapter {
             ),
             step(
                 "Healed: node {old_leader} hears of the new term and follows. Its uncommitted \
-                 write is replaced by the leader's entries (its events say which): it was never \
-                 committed, so it was never reported as a success.",
+                 write is replaced by the leader's entries (its events say which). Raft keeps \
+                 only what was committed; an entry that was not may be erased (here: only the \
+                 cut-off node had it, so no new leader could) or still be committed later (the \
+                 retry chapter shows that). It was never reported as a success.",
                 vec![Act::Type("fault heal")],
                 Expect::All(vec![
                     Expect::FollowsInHigherTerm(Var::OldLeader),
@@ -282,9 +293,11 @@ fn membership() -> Chapter {
                 Duration::from_secs(30),
             ),
             step(
-                "Promoted to voter through a joint configuration: for one entry, both the old \
-                 voters and the new ones must agree (the cluster panel says JOINT); then the \
-                 leader leaves it. The log panels show CONF promote and CONF leave joint.",
+                "Promoted to voter through a joint configuration: from the moment the entry \
+                 that enters it is applied until the entry that leaves it is, every commit and \
+                 every election needs a majority of the old voters and of the new ones (the \
+                 cluster panel says JOINT, and how long it lasted). The leader leaves it by \
+                 itself; the log panels show CONF promote and CONF leave joint.",
                 vec![Act::Type("member promote {new}")],
                 Expect::Member(Var::NewNode, "voter"),
                 Duration::from_secs(30),
@@ -302,30 +315,35 @@ fn membership() -> Chapter {
 
 fn exactly_once() -> Chapter {
     Chapter {
-        title: "Exactly-once retries",
+        title: "A retried write is applied once",
         steps: vec![
             step(
                 "A write can be applied and its answer lost: the client must send it again, and \
-                 the cluster must not apply it twice. To stage it: follower {follower}'s \
-                 messages are made slow (1.5 s each way) and follower {other} is cut off, so the \
-                 leader's commit waits for {follower}'s slow acknowledgement.",
+                 the cluster must not apply it twice. The cluster promises at most once: a \
+                 request id it has applied is never applied again. Exactly once needs the \
+                 client too: it keeps resending until it gets an answer. The next step stages \
+                 a lost answer: one follower's messages are made slow (1.5 s each way), the \
+                 other follower is cut off, so the leader's commit waits for the slow \
+                 acknowledgement; the write goes out, and the leader is cut off before that \
+                 acknowledgement arrives.",
+                vec![],
+                Expect::Nothing,
+                SHORT,
+            ),
+            step(
+                "Now: follower {follower} is made slow, follower {other} is cut off, and the \
+                 write goes out. Once node {follower} has stored it, and before its \
+                 acknowledgement arrives, the leader {old_leader} is cut off. It steps down, \
+                 the client resends the write (same request id), the other two elect a leader \
+                 that already has the write. Watch the new leader's log panel: the same \
+                 [request id] twice; the first entry applied the write, the second is marked \
+                 dup: applied as a recognised duplicate, it changed nothing.",
                 vec![
                     Act::Note(Var::OldLeader, Pick::Leader),
                     Act::Note(Var::Follower, Pick::Follower),
                     Act::Note(Var::Other, Pick::OtherFollower),
                     Act::Type("fault delay {follower} 1500"),
                     Act::Type("fault isolate {other}"),
-                ],
-                Expect::Nothing,
-                SHORT,
-            ),
-            step(
-                "The write goes out; once node {follower} has stored it, and before its \
-                 acknowledgement arrives, the leader {old_leader} is cut off. It steps down, \
-                 the client resends the write (same request id), the other two elect a leader \
-                 that already has the write. Watch the new leader's log panel: the same \
-                 [request id] twice, applied once.",
-                vec![
                     Act::Note(Var::Index, Pick::LastIndexOf(Var::Follower)),
                     Act::Background("put once 1"),
                     Act::Until(Expect::LastAbove(Var::Follower)),
@@ -352,8 +370,9 @@ fn chaos() -> Chapter {
         title: "The chaos checker catches a stale read",
         steps: vec![step(
             "chaos runs clients against the cluster while it breaks it, then checks that one \
-             order of all the operations explains every result. With --stale-reads some reads \
-             ask one node's own copy, which may be behind: the checker finds a read no order \
+             order of all the operations, each taking effect at some moment between its call \
+             and its answer, explains every result. With --stale-reads some reads ask one \
+             node's own copy, which may be behind: the checker finds a read no such order \
              explains, and draws it.",
             vec![Act::Type(
                 "chaos --seconds 6 --stale-reads --faults isolate --clients 4 --keys 3",

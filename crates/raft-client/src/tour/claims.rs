@@ -93,7 +93,11 @@ impl<C: TourCluster> Tour<'_, C> {
                         ran.lines.join(" ")
                     ))
                 } else {
-                    Ok(format!("node {id} refuses a linearizable get of {key}"))
+                    let why = ran.lines.last().map_or("", String::as_str);
+                    Ok(format!(
+                        "node {id} refuses a linearizable get of {key}: {}",
+                        why.trim_start_matches("error: ")
+                    ))
                 }
             }
             Expect::Uncommitted(v) => {

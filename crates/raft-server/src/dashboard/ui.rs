@@ -317,7 +317,10 @@ fn log_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData) {
     let rows = data.log.iter().map(|r| {
         // Narrow, the state is a short word (the legend below spells it out), so that
         // the entry keeps its value.
-        let (state, color) = if r.index <= s.applied_index {
+        let (state, color) = if r.index <= s.applied_index && r.no_effect {
+            // Applied, as a duplicate of a request applied before: it changed nothing.
+            (if wide { "applied dup" } else { "dup" }, APPLIED)
+        } else if r.index <= s.applied_index {
             ("applied", APPLIED)
         } else if r.index <= s.commit_index {
             (if wide { "committed" } else { "commit" }, COMMITTED)
@@ -460,6 +463,16 @@ fn cluster_width(columns: &[Col]) -> u16 {
     columns.iter().map(|c| c.width()).sum::<u16>() + gaps + 2
 }
 
+/// How long the dashboard keeps saying that a joint configuration happened.
+const JOINT_SHOWN_FOR: Duration = Duration::from_secs(10);
+
+/// The last joint configuration, if it ended within [`JOINT_SHOWN_FOR`].
+fn recent_joint(s: &NodeStatus, now: std::time::Instant) -> Option<&crate::status::JointSpan> {
+    s.last_joint
+        .as_ref()
+        .filter(|j| now.saturating_duration_since(j.ended) < JOINT_SHOWN_FOR)
+}
+
 fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData, columns: &[Col]) {
     let s = &data.status;
     let view = if s.role == Role::Leader {
@@ -467,6 +480,8 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
     } else {
         " (follower view)"
     };
+    // A playground pane: the title has about 40 columns.
+    let narrow = area.width < 60;
     let title = if s.joint {
         // Old and new voters: both majorities decide until the leader leaves the joint state.
         let set = |keep: &dyn Fn(MemberRole) -> bool| {
@@ -480,10 +495,26 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
         };
         let old = set(&|r| matches!(r, MemberRole::Voter | MemberRole::VoterOutgoing));
         let new = set(&|r| matches!(r, MemberRole::Voter | MemberRole::VoterIncoming));
-        format!(" Cluster{view} · JOINT: old {{{old}}} + new {{{new}}} ")
+        if narrow {
+            format!(" JOINT {{{old}}}+{{{new}}} ")
+        } else {
+            format!(" Cluster{view} · JOINT: old {{{old}}} + new {{{new}}} ")
+        }
+    } else if let Some(j) = recent_joint(s, data.now) {
+        // It lasts milliseconds: said for a while after, so a person can see it happened.
+        let (a, b, lasted) = (j.entered_at, j.left_at, short(j.lasted));
+        if narrow {
+            format!(" was JOINT {{{}}}+{{{}}}: {a}-{b}, {lasted} ", j.old, j.new)
+        } else {
+            format!(
+                " Cluster{view} · was JOINT {{{}}} + {{{}}}: index {a}-{b}, {lasted} ",
+                j.old, j.new
+            )
+        }
     } else {
         format!(" Cluster{view} ")
     };
+    let magenta = s.joint || recent_joint(s, data.now).is_some();
     let rows = s.peers.iter().map(|p| {
         let cells = columns.iter().map(|col| {
             let progress = p.progress.as_ref();
@@ -535,7 +566,7 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
     let widths = columns.iter().map(|c| Constraint::Length(c.width()));
     let header = Row::new(columns.iter().map(|c| c.name())).style(Style::new().bold());
     let table = Table::new(rows, widths).header(header).block(panel(
-        Line::from(title).style(if s.joint {
+        Line::from(title).style(if magenta {
             Style::new().fg(Color::Magenta).bold()
         } else {
             Style::new()
@@ -746,18 +777,17 @@ Keys
   t              on the leader: hand leadership to the best follower
   i / f / h      isolate / freeze (f again thaws) / heal this node
   ?              this help; any key closes it (Ctrl+C still quits)
-
-Faults live in memory: restarting the node clears its own. The header
-shows them; raft-client fault ... sets them on any node.
-
-Why a campaign may not win
-  A peer grants a pre-vote only if it has not heard from a leader within
-  its election timeout and our log is at least as up to date as its own.
-  While a leader is healthy the others refuse: stop or isolate it first.
-
-Log: yellow uncommitted · cyan committed · green applied
-Snapshots: every --snapshot-every entries the state machine is saved and
-the log behind it dropped; a follower far behind gets the snapshot.";
+Faults live in memory: a restart clears the node's own. raft-client fault
+... sets them on any node.
+Why a campaign may not win: a peer grants a (pre-)vote only if our log is
+  as up to date as its own (last term, then last index); and one that heard
+  from a leader within its election timeout (check-quorum's lease) ignores
+  the request, no answer at all (its events say so): stop the leader first.
+Log: yellow uncommitted · cyan committed · green applied. An entry is
+  applied in the step that learns it is committed, so it goes from yellow
+  straight to green. dup: a resent request applied again as a duplicate,
+  which changed nothing.
+Snapshots: every --snapshot-every entries; a follower far behind gets one.";
 
 fn help(frame: &mut Frame<'_>, area: Rect) {
     let lines = HELP.lines().count() as u16;

@@ -57,12 +57,25 @@ pub struct LogRow {
     pub kind: EntryKind,
     /// The decoded command (`PUT k = v`, `DEL k`), or a description.
     pub text: String,
+    /// Applied as a recognised duplicate (or an older request): it changed nothing.
+    pub no_effect: bool,
 }
 
 impl LogRow {
     /// Decodes a raft-rs entry for display; values are escaped and cut to `max_value`.
     pub fn from_entry(e: &Entry, max_value: usize) -> Self {
         let (kind, text) = match e.get_entry_type() {
+            // The members' data dir incarnations, recorded by a leader (see membership).
+            EntryType::EntryNormal if e.data.is_empty() && !e.context.is_empty() => {
+                let dirs: Vec<String> = crate::membership::decode_context(&e.context)
+                    .iter()
+                    .map(|m| format!("{}:{:04x}", m.id, m.incarnation >> 48))
+                    .collect();
+                (
+                    EntryKind::ConfChange,
+                    format!("DATA DIRS recorded {}", dirs.join(" ")),
+                )
+            }
             EntryType::EntryNormal if e.data.is_empty() => {
                 (EntryKind::Empty, "(new leader's no-op)".to_string())
             }
@@ -115,6 +128,7 @@ impl LogRow {
             term: e.term,
             kind,
             text,
+            no_effect: false,
         }
     }
 }
@@ -207,7 +221,16 @@ impl NodeData {
 impl DataSource for NodeData {
     fn log_rows(&self, low: u64, high: u64) -> Vec<LogRow> {
         match self.storage.read_entries(low, high) {
-            Ok(entries) => entries.iter().map(|e| LogRow::from_entry(e, 48)).collect(),
+            Ok(entries) => {
+                let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
+                entries
+                    .iter()
+                    .map(|e| LogRow {
+                        no_effect: sm.changed_nothing(e.index),
+                        ..LogRow::from_entry(e, 48)
+                    })
+                    .collect()
+            }
             Err(e) => {
                 // Usually a compaction between reading the bounds and the entries: the
                 // next frame reads the new bounds.

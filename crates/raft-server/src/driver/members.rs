@@ -253,6 +253,23 @@ impl NodeDriver {
             (joint, voters, outgoing)
         };
         let what = describe_change(&cc, &entry.context);
+        let ids = |v: &[u64]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        };
+        if joint {
+            self.joint_since = Some((entry.index, Instant::now(), ids(&outgoing), ids(&voters)));
+        } else if let Some((entered_at, since, old, new)) = self.joint_since.take() {
+            self.last_joint = Some(crate::status::JointSpan {
+                old,
+                new,
+                entered_at,
+                left_at: entry.index,
+                lasted: since.elapsed(),
+                ended: Instant::now(),
+            });
+        }
         self.event(if joint {
             format!(
                 "membership: {what} (index {}): joint configuration, voters {outgoing:?} and {voters:?} both needed",

@@ -95,6 +95,10 @@ pub struct NodeDriver {
     incarnations_wait: Option<Instant>,
     /// The last event given by `note_once`.
     said_once: Option<String>,
+    /// The joint configuration in force (entered at this index, then, voters before and
+    /// after), and the last one that ended.
+    joint_since: Option<(u64, Instant, String, String)>,
+    last_joint: Option<crate::status::JointSpan>,
     /// The leader and term the wiped-log warning was last given for.
     warned_wiped: Option<(u64, u64)>,
     /// The configured tick interval; slow motion multiplies it.
@@ -216,6 +220,8 @@ impl NodeDriver {
             incarnations_proposed: None,
             incarnations_wait: None,
             said_once: None,
+            joint_since: None,
+            last_joint: None,
             warned_wiped: None,
             tick,
             slow_factor: 1,
@@ -581,6 +587,9 @@ impl NodeDriver {
             return Ok(());
         }
         let mut ready = self.raw.ready();
+        // A role change the messages below follow from is said first ("became
+        // PreCandidate" before "asks node 2 for a pre-vote").
+        self.observe_leadership();
 
         // 1. Messages that need nothing of ours on disk first (a leader's appends and
         //    heartbeats) go out now, so followers write while we write.

@@ -29,7 +29,30 @@ impl NodeDriver {
         let verdict = if m.reject { "refused" } else { "granted" };
         let text = match (m.get_msg_type(), incoming) {
             (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, true) => {
-                format!("node {peer} asks for a {pre}, term {term}")
+                let raft = &self.raw.raft;
+                // raft-rs's check-quorum lease: a node that heard from a leader within its
+                // election timeout ignores a (pre-)vote request of a higher term and sends no
+                // answer at all (only a leadership transfer's request gets through).
+                let in_lease = raft.check_quorum
+                    && raft.leader_id != raft::INVALID_ID
+                    && raft.election_elapsed < raft.election_timeout()
+                    && m.term > raft.term
+                    && m.context.as_ref() != raft::CAMPAIGN_TRANSFER;
+                if in_lease {
+                    let ago = self.tick_interval().as_millis()
+                        * u128::try_from(raft.election_elapsed).unwrap_or(u128::MAX);
+                    let heard = if raft.leader_id == raft.id {
+                        "this node leads".to_string()
+                    } else {
+                        format!("it heard from leader {} {ago} ms ago", raft.leader_id)
+                    };
+                    format!(
+                        "node {peer} asks for a {pre}, term {term}: no answer, {heard}, within \
+                         the election timeout (check-quorum's lease)"
+                    )
+                } else {
+                    format!("node {peer} asks for a {pre}, term {term}")
+                }
             }
             (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, false) => {
                 format!("asks node {peer} for a {pre}, term {term}")
@@ -191,6 +214,7 @@ impl NodeDriver {
             frozen: self.frozen.is_some(),
             slow_factor: self.slow_factor,
             joint,
+            last_joint: self.last_joint.clone(),
             joining,
             removed_at: self.removed,
             incarnation: self.storage.incarnation(),
