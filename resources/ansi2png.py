@@ -10,7 +10,15 @@ raft-playground beyond the colours chosen.
 import re
 import sys
 
-from PIL import Image, ImageDraw, ImageFont
+if __name__ == "__main__" and (len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help")):
+    # Usage first: it needs no Pillow.
+    print(__doc__.strip())
+    sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
+
+try:
+    from PIL import Image, ImageDraw, ImageFont
+except ImportError:
+    sys.exit("ansi2png.py needs Pillow: pip install pillow (and fonts-dejavu-core for the font)")
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"

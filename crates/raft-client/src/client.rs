@@ -443,6 +443,18 @@ impl SmartClient {
                 self.learn_members(status);
             }
         }
+        // With no leader known yet, the one these answers name (highest term) is where the
+        // next request goes first, not whichever node is first in --peers.
+        if self.leader_hint().is_none() {
+            let leader = reports
+                .iter()
+                .filter_map(|(_, r)| r.status.as_ref().ok().map(|s| (r, s)))
+                .filter(|(_, s)| s.role == "Leader" && !s.frozen && s.removed_at == 0)
+                .max_by_key(|(_, s)| s.term);
+            if let Some((r, _)) = leader {
+                self.set_leader(Some(r.api_addr.clone()));
+            }
+        }
         reports.into_iter().map(|(_, r)| r).collect()
     }
 
@@ -829,6 +841,11 @@ fn host_of(addr: &str) -> &str {
 pub fn describe_at(addr: &str, status: &Status) -> String {
     match dns_failure(status) {
         Some(why) => format!("{UNRESOLVED}{}: {why}", host_of(addr)),
+        // A server without the client API: a peer port, most likely.
+        None if status.code() == Code::Unimplemented => format!(
+            "{addr} does not serve the client API: a peer port? A node serves clients on its \
+             peer port + 1000"
+        ),
         None => describe(status),
     }
 }

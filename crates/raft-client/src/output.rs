@@ -115,11 +115,21 @@ pub fn status_table(reports: &[NodeReport]) -> String {
                 } else {
                     s.leader_id.to_string()
                 };
+                // Not a member: said instead of a role it takes no part as.
+                let role = if s.removed_at != 0 {
+                    "removed".to_string()
+                } else if s.joining {
+                    "joining".to_string()
+                } else if !s.refused.is_empty() {
+                    "refused".to_string()
+                } else {
+                    s.role.clone()
+                };
                 out.push_str(&format!(
                     "{:<4} {:<22} {:<13} {:>5} {:>6} {:>8} {:>8} {:>8}\n",
                     s.id,
                     r.api_addr,
-                    s.role,
+                    role,
                     s.term,
                     leader,
                     s.commit_index,

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -65,6 +67,11 @@ struct Args {
     /// (`raft-client member add <ID> <PEER_ADDR>`). --peers lists the existing nodes and this one.
     #[arg(long)]
     join: bool,
+    /// Stop a few seconds after this node learns it was removed from the cluster, with exit
+    /// code 10 (the playground uses it: a removed node takes no part, and its pane then
+    /// says how to bring it back).
+    #[arg(long)]
+    exit_when_removed: bool,
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     completions: Option<clap_complete::Shell>,
@@ -97,7 +104,7 @@ fn main() -> ExitCode {
         Ok(cfg) => {
             use std::io::IsTerminal as _;
             let headless = args.headless || !std::io::stdout().is_terminal();
-            run(cfg, headless)
+            run(cfg, headless, args.exit_when_removed)
         }
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -153,7 +160,12 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
     })
 }
 
-fn run(cfg: NodeConfig, headless: bool) -> ExitCode {
+/// The exit code of a node that stopped because it was removed (`--exit-when-removed`).
+const EXIT_REMOVED: u8 = 10;
+/// How long a removed node goes on showing REMOVED before `--exit-when-removed` stops it.
+const REMOVED_LINGER: Duration = Duration::from_secs(5);
+
+fn run(cfg: NodeConfig, headless: bool, exit_when_removed: bool) -> ExitCode {
     if let Err(e) = init_tracing(&cfg, headless) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
@@ -165,11 +177,12 @@ fn run(cfg: NodeConfig, headless: bool) -> ExitCode {
         // Every ServerError message already ends with its cause; kept as anyhow's source,
         // `{e:#}` below would print that cause a second time.
         .and_then(|rt| {
-            rt.block_on(serve(cfg, headless))
+            rt.block_on(serve(cfg, headless, exit_when_removed))
                 .map_err(|e| anyhow::anyhow!("{e}"))
         });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Ended::Removed) => ExitCode::from(EXIT_REMOVED),
+        Ok(Ended::Shutdown) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -214,7 +227,19 @@ fn log_file(cfg: &NodeConfig) -> PathBuf {
     PathBuf::from(format!("{}.log", dir.trim_end_matches('/')))
 }
 
-async fn serve(cfg: NodeConfig, headless: bool) -> Result<(), ServerError> {
+/// How a node that did not fail ended.
+enum Ended {
+    /// Ctrl+C, SIGTERM, or q in the dashboard.
+    Shutdown,
+    /// Removed from the cluster, with `--exit-when-removed`.
+    Removed,
+}
+
+async fn serve(
+    cfg: NodeConfig,
+    headless: bool,
+    exit_when_removed: bool,
+) -> Result<Ended, ServerError> {
     let shutdown = CancellationToken::new();
     // Handlers first: a signal while the node starts is then a clean shutdown as well,
     // not the default action (death by signal, exit 143) halfway through opening the data dir.
@@ -226,8 +251,33 @@ async fn serve(cfg: NodeConfig, headless: bool) -> Result<(), ServerError> {
         api_addr: me.api_addr.to_string(),
     };
     let node = server::start(cfg, shutdown.clone()).await?;
+    let removed = Arc::new(AtomicBool::new(false));
+    if exit_when_removed {
+        let mut status = node.handle.status();
+        let (removed, shutdown) = (Arc::clone(&removed), shutdown.clone());
+        tokio::spawn(async move {
+            if status.wait_for(|s| s.removed_at.is_some()).await.is_ok() {
+                tracing::warn!(
+                    "removed from the cluster: stopping in {} s (--exit-when-removed)",
+                    REMOVED_LINGER.as_secs()
+                );
+                tokio::time::sleep(REMOVED_LINGER).await;
+                removed.store(true, Ordering::Relaxed);
+                shutdown.cancel();
+            }
+        });
+    }
+    let ended = |result: Result<(), ServerError>| {
+        result.map(|()| {
+            if removed.load(Ordering::Relaxed) {
+                Ended::Removed
+            } else {
+                Ended::Shutdown
+            }
+        })
+    };
     if headless {
-        return node.wait().await;
+        return ended(node.wait().await);
     }
     let control = FaultControl::new(node.handle.clone(), node.faults.clone());
     let dashboard = tokio::spawn(dashboard::run(
@@ -242,7 +292,7 @@ async fn serve(cfg: NodeConfig, headless: bool) -> Result<(), ServerError> {
     let dashboard = dashboard.await;
     result?;
     match dashboard {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => ended(Ok(())),
         Ok(Err(e)) => Err(ServerError::Dashboard(e)),
         Err(e) => Err(ServerError::Thread(format!("the dashboard failed: {e}"))),
     }

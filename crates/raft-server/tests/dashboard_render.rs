@@ -1062,3 +1062,28 @@ fn a_duplicate_entry_and_a_joint_configuration_that_just_ended_stay_visible() {
         assert!(!other.contains("dup"), "{w}x{h}: {other:?}");
     }
 }
+
+#[test]
+fn a_follower_the_leader_has_not_heard_from_shows_a_silent_link() {
+    let now = Instant::now();
+    let mut status = leader_status(now, 20, 3);
+    // Node 3's connection is up (an isolated node still accepts it) but nothing comes back.
+    status.peers[2].link_up = Some(true);
+    status.peers[2].last_heard = None;
+    for (w, h) in [(120, 40), (82, 41)] {
+        let screen = render(status.clone(), &Fake::new(20, 3), w, h, &[]).to_string();
+        let row = |id: &str| {
+            screen
+                .lines()
+                .find(|l| l.starts_with(&format!("\"│{id} ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            row("3").contains("silent"),
+            "{w}x{h}: {:?}\n{screen}",
+            row("3")
+        );
+        assert!(row("2").contains(" up "), "{w}x{h}: {:?}", row("2"));
+    }
+}

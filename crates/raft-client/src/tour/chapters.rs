@@ -304,7 +304,8 @@ fn membership() -> Chapter {
             ),
             step(
                 "And removed again, the same way. Its dashboard says REMOVED: it takes no part \
-                 any more (a removed node comes back only with a fresh data dir and --join).",
+                 any more, and in the playground it stops a few seconds later (a removed node \
+                 comes back only as a new member: a fresh data dir, --join, member add).",
                 vec![Act::Type("member remove {new}")],
                 Expect::NotMember(Var::NewNode),
                 Duration::from_secs(30),

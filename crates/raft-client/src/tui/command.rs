@@ -99,6 +99,10 @@ pub const HELP: &[(&str, &str)] = &[
         "tour [<chapter>]",
         "a guided tour of Raft, played on this cluster",
     ),
+    (
+        "chaos [--seconds 20] [--stale-reads]",
+        "a workload under faults, checked; Esc stops",
+    ),
     ("clear, quit", "empty this pane; leave (also q, Ctrl+C)"),
 ];
 
@@ -137,11 +141,42 @@ pub const HELP_MEMBERS: &[(&str, &str)] = &[
         "take a member out (a leader hands over first)",
     ),
     ("transfer [<id>]", "hand leadership to a voter"),
-    (
-        "chaos [--seconds 20] [--stale-reads]",
-        "a workload under faults, checked; Esc stops",
-    ),
 ];
+
+/// The word of `words` within two edits of `typed` (a typo such as `fualt`), if one is.
+fn closest<'a>(typed: &str, words: &[&'a str]) -> Option<&'a str> {
+    words
+        .iter()
+        .map(|w| (edits(typed, w), *w))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, w)| w)
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one edit.
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
 
 /// Splits a line into words: whitespace separates, '...' is literal, "..." allows \" and
 /// \\, and a backslash outside quotes escapes the next character.
@@ -295,10 +330,15 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "help" | "?" => Command::Help,
         "quit" | "exit" => Command::Quit,
         other => {
-            return Err(format!(
-                "unknown command {other:?}: try {} (Tab completes)",
-                COMMANDS.join(", ")
-            ));
+            return Err(match closest(other, COMMANDS) {
+                Some(near) => {
+                    format!("unknown command {other:?}: did you mean {near}? (help lists them all)")
+                }
+                None => format!(
+                    "unknown command {other:?}: try {} (Tab completes)",
+                    COMMANDS.join(", ")
+                ),
+            });
         }
     };
     Ok(Some(cmd))
@@ -874,6 +914,16 @@ mod tests {
         assert_eq!(complete("q"), line("quit "));
         assert_eq!(complete("put k"), Completion::Nothing);
         assert_eq!(complete("zz"), Completion::Nothing);
+    }
+
+    #[test]
+    fn a_typo_gets_a_suggestion() {
+        let err = parse("fualt isolate 1").unwrap_err();
+        assert!(err.contains("did you mean fault?"), "{err}");
+        let err = parse("stauts").unwrap_err();
+        assert!(err.contains("did you mean status?"), "{err}");
+        let err = parse("frobnicate").unwrap_err();
+        assert!(err.contains("try put, get"), "{err}");
     }
 
     #[test]

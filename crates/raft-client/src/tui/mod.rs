@@ -38,6 +38,8 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// given. Restores the terminal, also after a panic (ratatui's panic hook).
 pub async fn run(client: Arc<SmartClient>, tour: Option<usize>) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
+    // Whatever a killed process left on the screen goes (ratatui draws only differences).
+    terminal.clear()?;
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
     let result = event_loop(&mut terminal, client, tour).await;
     let _ = execute!(std::io::stdout(), DisableBracketedPaste);

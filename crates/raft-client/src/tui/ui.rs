@@ -93,34 +93,63 @@ fn role_color(role: &str) -> Color {
     }
 }
 
-fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let leader = app.cluster.iter().find_map(|r| {
-        r.status
-            .as_ref()
-            .ok()
-            .filter(|s| s.role == "Leader")
-            .map(|s| (s.id, s.term))
-    });
-    let title = match leader {
-        Some((id, term)) => format!(" Cluster · leader node {id}, term {term} "),
-        None if app.cluster.is_empty() => " Cluster · asking the nodes… ".to_string(),
-        None => " Cluster · no leader ".to_string(),
-    };
+/// How much the cluster bar says of each node.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// `● node 1 Follower t2 applied 12`
+    Full,
+    /// `● 1 Follower t2 a12`
+    Compact,
+    /// `● 1 F t2`
+    Letter,
+}
+
+/// The cluster bar's text: the members first, then (apart, greyed) nodes that are not
+/// members: removed ones, ones waiting to be added.
+fn cluster_spans(app: &App, detail: Detail) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
+    let mut apart = Vec::new();
     for r in &app.cluster {
         match &r.status {
+            Ok(s) if s.removed_at != 0 || s.joining => {
+                let what = if s.removed_at != 0 {
+                    "removed"
+                } else {
+                    "waiting to be added"
+                };
+                let name = match detail {
+                    Detail::Full => format!(" node {} {what} ", s.id),
+                    _ => format!(" {} {what} ", s.id),
+                };
+                apart.push(Span::styled(name, Style::new().fg(Color::DarkGray)));
+            }
             Ok(s) => {
-                spans.push(Span::styled(" ● ", Style::new().fg(role_color(&s.role))));
-                spans.push(Span::styled(format!("node {} ", s.id), Style::new().bold()));
-                spans.push(Span::styled(
-                    s.role.clone(),
-                    Style::new().fg(role_color(&s.role)),
-                ));
-                spans.push(Span::styled(
-                    format!(" t{} applied {}", s.term, s.applied_index),
-                    Style::new().fg(Color::Gray),
-                ));
-                if !s.faults.is_empty() {
+                let role = if !s.refused.is_empty() {
+                    "refused".to_string()
+                } else if detail == Detail::Letter {
+                    s.role.chars().take(1).collect()
+                } else {
+                    s.role.clone()
+                };
+                let color = if s.refused.is_empty() {
+                    role_color(&s.role)
+                } else {
+                    Color::Red
+                };
+                spans.push(Span::styled(" ● ", Style::new().fg(color)));
+                let name = match detail {
+                    Detail::Full => format!("node {} ", s.id),
+                    _ => format!("{} ", s.id),
+                };
+                spans.push(Span::styled(name, Style::new().bold()));
+                spans.push(Span::styled(role, Style::new().fg(color)));
+                let numbers = match detail {
+                    Detail::Full => format!(" t{} applied {}", s.term, s.applied_index),
+                    Detail::Compact => format!(" t{} a{}", s.term, s.applied_index),
+                    Detail::Letter => format!(" t{}", s.term),
+                };
+                spans.push(Span::styled(numbers, Style::new().fg(Color::Gray)));
+                if !s.faults.is_empty() && detail != Detail::Letter {
                     spans.push(Span::styled(
                         format!(" ⚡{}", s.faults),
                         Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
@@ -129,14 +158,46 @@ fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
             }
             Err(_) => {
                 spans.push(Span::styled(" ✗ ", Style::new().fg(Color::Red)));
-                spans.push(Span::styled(
-                    format!("{} ", app.name_of(&r.api_addr)),
-                    Style::new().bold(),
-                ));
+                let name = app.name_of(&r.api_addr);
+                let name = match detail {
+                    Detail::Full => format!("{name} "),
+                    _ => format!("{} ", name.trim_start_matches("node ")),
+                };
+                spans.push(Span::styled(name, Style::new().bold()));
                 spans.push(Span::styled("down", Style::new().fg(Color::Red)));
             }
         }
-        spans.push("  ".into());
+        spans.push(if detail == Detail::Full { "  " } else { " " }.into());
+    }
+    if !apart.is_empty() {
+        spans.push(Span::styled("│", Style::new().fg(Color::DarkGray)));
+        spans.extend(apart);
+    }
+    spans
+}
+
+fn cluster_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let leader = app.cluster.iter().find_map(|r| {
+        r.status
+            .as_ref()
+            .ok()
+            .filter(|s| s.role == "Leader" && s.removed_at == 0)
+            .map(|s| (s.id, s.term))
+    });
+    let title = match leader {
+        Some((id, term)) => format!(" Cluster · leader node {id}, term {term} "),
+        None if app.cluster.is_empty() => " Cluster · asking the nodes… ".to_string(),
+        None => " Cluster · no leader ".to_string(),
+    };
+    // As wide as there is room for: full, then compact, then the role's first letter.
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut spans = Vec::new();
+    for detail in [Detail::Full, Detail::Compact, Detail::Letter] {
+        spans = cluster_spans(app, detail);
+        let len: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        if len <= width {
+            break;
+        }
     }
     let title_style = if leader.is_some() {
         Color::Green

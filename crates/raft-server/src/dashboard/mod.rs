@@ -43,6 +43,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut terminal: DefaultTerminal = ratatui::try_init()?;
+    // A dashboard killed with -9 left its frame on the screen, and ratatui draws only what
+    // differs from an empty one: start from a clear screen.
+    terminal.clear()?;
     let result = event_loop(&mut terminal, &node, &control, &info, &shutdown).await;
     ratatui::restore();
     shutdown.cancel();

@@ -144,10 +144,7 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
     };
     let lines = vec![
         Line::from(vec![
-            Span::styled(
-                format!(" {} ", s.role.as_str().to_uppercase()),
-                role_style(s.role),
-            ),
+            role_badge(s),
             sep(),
             "term ".into(),
             Span::styled(s.term.to_string(), Style::new().bold()),
@@ -190,7 +187,7 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
                 (index, None) => format!("snapshot {index}").into(),
             },
         ]),
-        Line::from(resources_spans(data)).fg(Color::Gray),
+        Line::from(resources_spans(data, area.width < 100)).fg(Color::Gray),
         faults_line(data),
     ];
     let title = Line::from(format!(" raft-playground · node {} ", s.id)).bold();
@@ -200,28 +197,78 @@ fn header(frame: &mut Frame<'_>, area: Rect, data: &FrameData) {
     );
 }
 
-/// Addresses, the data dir, then disk and memory use (the first to go when the pane is
-/// narrow).
-fn resources_spans(data: &FrameData) -> Vec<Span<'static>> {
+/// The role in the header: a learner says so (raft-rs calls it a follower: it follows the
+/// log but does not vote).
+fn role_badge(s: &NodeStatus) -> Span<'static> {
+    let learner = s
+        .peer(s.id)
+        .is_some_and(|p| p.role == Some(MemberRole::Learner));
+    if learner && s.role == Role::Follower {
+        Span::styled(
+            " LEARNER ",
+            Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
+        )
+    } else {
+        Span::styled(
+            format!(" {} ", s.role.as_str().to_uppercase()),
+            role_style(s.role),
+        )
+    }
+}
+
+/// Addresses, the data dir, disk and memory use. Narrow (a playground pane), the ports
+/// come first and the data dir last, so what is cut is the end of a path.
+fn resources_spans(data: &FrameData, narrow: bool) -> Vec<Span<'static>> {
+    let r = data.resources;
+    let mut usage: Vec<Span<'static>> = Vec::new();
+    if r.disk_bytes > 0 || r.rss_bytes > 0 {
+        usage.push(format!("disk {}", size(r.disk_bytes)).into());
+        usage.push(sep());
+        usage.push(format!("rss {}", size(r.rss_bytes)).into());
+    }
+    if data.status.log_cache_bytes > 0 {
+        if !usage.is_empty() {
+            usage.push(sep());
+        }
+        usage.push(format!("cache {}", size(data.status.log_cache_bytes)).into());
+    }
+    let data_dir: Span<'static> = format!("data {}", data.info.data_dir.display()).into();
+    if narrow {
+        let mut spans: Vec<Span<'static>> = vec![
+            format!(
+                " ports {}/{}",
+                port_of(&data.info.peer_addr),
+                port_of(&data.info.api_addr)
+            )
+            .into(),
+        ];
+        for span in usage {
+            if spans.len() == 1 {
+                spans.push(sep());
+            }
+            spans.push(span);
+        }
+        spans.push(sep());
+        spans.push(data_dir);
+        return spans;
+    }
     let mut spans = vec![
         format!(" peers {}", data.info.peer_addr).into(),
         sep(),
         format!("clients {}", data.info.api_addr).into(),
         sep(),
-        format!("data {}", data.info.data_dir.display()).into(),
+        data_dir,
     ];
-    let r = data.resources;
-    if r.disk_bytes > 0 || r.rss_bytes > 0 {
+    if !usage.is_empty() {
         spans.push(sep());
-        spans.push(format!("disk {}", size(r.disk_bytes)).into());
-        spans.push(sep());
-        spans.push(format!("rss {}", size(r.rss_bytes)).into());
-    }
-    if data.status.log_cache_bytes > 0 {
-        spans.push(sep());
-        spans.push(format!("cache {}", size(data.status.log_cache_bytes)).into());
+        spans.extend(usage);
     }
     spans
+}
+
+/// The port of a `host:port` address (the whole address if it has none).
+fn port_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(_, port)| port)
 }
 
 fn size(bytes: u64) -> String {
@@ -258,6 +305,20 @@ fn faults_line(data: &FrameData) -> Line<'static> {
                 s.id, data.info.peer_addr
             ),
             Style::new().fg(Color::Cyan).bold(),
+        ));
+        return Line::from(spans);
+    }
+    if s.refused.is_some() {
+        // Said until the node is stopped: it takes no part, and the reason would scroll
+        // out of the events panel at once.
+        spans.push(badge("REFUSED"));
+        spans.push(Span::styled(
+            format!(
+                " its data dir is new to the cluster (wiped?): raft-client member remove {}, \
+                 then empty it, --join, member add (events say more)",
+                s.id
+            ),
+            Style::new().fg(Color::Red).bold(),
         ));
         return Line::from(spans);
     }
@@ -432,7 +493,8 @@ impl Col {
 
     fn width(self) -> u16 {
         match self {
-            Col::Node | Col::Link | Col::Inflight => 4,
+            Col::Node | Col::Inflight => 4,
+            Col::Link => 6,
             Col::Role => 7,
             Col::Address => 15,
             Col::Heard => 5,
@@ -461,6 +523,22 @@ fn cluster_columns(is_leader: bool, width: u16) -> Vec<Col> {
 fn cluster_width(columns: &[Col]) -> u16 {
     let gaps = columns.len().saturating_sub(1) as u16;
     columns.iter().map(|c| c.width()).sum::<u16>() + gaps + 2
+}
+
+/// A link is up but nothing came over it for this long (times the slow-motion factor):
+/// ten heartbeats of a leader that should be talking.
+const SILENT_AFTER: Duration = Duration::from_secs(1);
+
+/// True when `p` should be talking to this node and has not for [`SILENT_AFTER`]: the
+/// leader hears every follower at each heartbeat, a follower hears the leader. Two
+/// followers never talk, so their link is only up or down.
+fn silent(s: &NodeStatus, p: &crate::status::PeerView, now: std::time::Instant) -> bool {
+    let talks = s.role == Role::Leader || p.id == s.leader_id;
+    let limit = SILENT_AFTER * s.slow_factor.max(1);
+    talks
+        && !p.is_self
+        && p.last_heard
+            .is_none_or(|t| now.saturating_duration_since(t) >= limit)
 }
 
 /// How long the dashboard keeps saying that a joint configuration happened.
@@ -532,6 +610,7 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
                 Col::Address => p.peer_addr.to_string(),
                 Col::Link if !p.is_self && data.faults.link_cut(p.id) => "cut".to_string(),
                 Col::Link => match p.link_up {
+                    Some(true) if silent(s, p, data.now) => "silent".to_string(),
                     Some(true) => "up".to_string(),
                     Some(false) => "down".to_string(),
                     None => "-".to_string(),
@@ -554,6 +633,7 @@ fn cluster_panel(frame: &mut Frame<'_>, area: Rect, app: &App, data: &FrameData,
             let color = match (col, text.as_str()) {
                 (Col::Link, "up") | (Col::Behind, "0") => Color::Green,
                 (Col::Link, "down" | "cut") => Color::Red,
+                (Col::Link, "silent") => Color::Yellow,
                 (Col::Role, "voter+" | "voter-") => Color::Magenta,
                 (Col::Role, "learner") => Color::Cyan,
                 (Col::Behind, _) => Color::Yellow,
