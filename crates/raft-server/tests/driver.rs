@@ -88,6 +88,12 @@ impl TestCluster {
 
     /// Stops node `id`, wipes its data dir and starts it again, cut off from every node.
     fn restart_wiped_and_isolated(&mut self, id: u64) {
+        self.restart_wiped_and_isolated_after(id, |_| {});
+    }
+
+    /// As [`Self::restart_wiped_and_isolated`], with `crash` run on the empty data dir
+    /// before the node starts.
+    fn restart_wiped_and_isolated_after(&mut self, id: u64, crash: impl FnOnce(&Self)) {
         let slot = id as usize - 1;
         self.node(id).shutdown();
         let start = Instant::now();
@@ -100,6 +106,7 @@ impl TestCluster {
         }
         self.net.isolate(id);
         std::fs::remove_dir_all(self.data_dir(id)).expect("wipe the data dir");
+        crash(self);
         let (handle, driver) = self.run_node(id);
         self.nodes[slot] = handle;
         self.drivers[slot] = driver;
@@ -575,5 +582,30 @@ async fn a_wiped_node_never_commits_what_a_stale_leader_appended() {
     assert!(
         !cluster.drivers[wiped as usize - 1].is_finished(),
         "the wiped node's driver stopped"
+    );
+}
+
+/// A crash between writing a new data dir's marker and its first snapshot leaves a dir
+/// that is no longer new and still empty: it must still start the cluster's way (from the
+/// initial snapshot at index 1), or the cluster later refuses every `member add` (its log
+/// would start at index 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_before_the_first_snapshot_still_bootstraps() {
+    let mut cluster = TestCluster::start(3);
+    cluster.leader_among(&[1, 2, 3]).await;
+    cluster.restart_wiped_and_isolated_after(3, |c| {
+        // The marker (and the initial voters) written, then the process died.
+        let (storage, recovered) =
+            EngineStorage::open(&c.data_dir(3), 3, c.peers.cluster_id(), &c.peers.ids())
+                .expect("open storage");
+        assert!(recovered.fresh);
+        drop(storage);
+    });
+    let status = cluster.node(3).status().borrow().clone();
+    assert_eq!(
+        status.snapshot_index,
+        1,
+        "node 3 starts from the initial snapshot; events: {:?}",
+        status.events.iter().map(|e| &e.text).collect::<Vec<_>>()
     );
 }

@@ -96,12 +96,8 @@ pub const HELP: &[(&str, &str)] = &[
         "break it: help fault; reshape it: help member",
     ),
     (
-        "tour [<chapter>]",
-        "a guided tour of Raft, played on this cluster",
-    ),
-    (
-        "chaos [--seconds 20] [--stale-reads]",
-        "a workload under faults, checked; Esc stops",
+        "tour [<n>]; chaos",
+        "guided tour of Raft; clients under faults, checked",
     ),
     ("clear, quit", "empty this pane; leave (also q, Ctrl+C)"),
 ];
@@ -160,8 +156,8 @@ fn edits(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

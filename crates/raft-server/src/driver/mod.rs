@@ -10,6 +10,7 @@
 //! - `propose`: writes gathered per loop and proposed together, stamped with the leader's
 //!   clock.
 //! - `raft_config`: the raft-rs configuration (and why `batch_append` is off).
+//! - `lost_log`: a follower that lost entries it had acknowledged is replicated to again.
 //! - `snapshot`: taking, installing and reporting snapshots.
 //! - `publish`: the events timeline and the status view.
 //! - `members`: membership changes (checked, proposed, applied, answered) and removal.
@@ -18,11 +19,14 @@
 
 mod admin;
 mod handle;
+mod lost_log;
 mod members;
 mod pending;
 mod propose;
 mod publish;
 mod raft_config;
+#[cfg(test)]
+mod raft_net;
 mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
@@ -140,6 +144,8 @@ struct Seen {
     term: u64,
     leader: u64,
     peers_up: HashMap<u64, bool>,
+    /// The last (pre-)vote request of each candidate: its last log term and index.
+    vote_asks: HashMap<u64, (u64, u64)>,
 }
 
 impl NodeDriver {
@@ -155,7 +161,8 @@ impl NodeDriver {
         let empty = storage.snapshot_metadata().is_none()
             && recovered.last_index == 0
             && storage.hard_state() == raft::eraftpb::HardState::default();
-        if empty && !cfg.join && recovered.cluster_id != 0 {
+        let bootstrap = empty && !cfg.join && recovered.cluster_id != 0;
+        if bootstrap {
             // A new cluster starts from a snapshot of its initial membership at index 1, as
             // raft-rs's examples do: a node that joins later then always gets a snapshot
             // first (entry 1 is never in anyone's log), never a log whose conf changes would
@@ -253,7 +260,7 @@ impl NodeDriver {
                     p.peer_addr.to_string()
                 });
             format!("waiting to be added: run `raft-client member add {me} {at}`")
-        } else if recovered.fresh {
+        } else if bootstrap {
             format!("started fresh, voters {:?}", cfg.peers.ids())
         } else {
             format!(
@@ -515,36 +522,15 @@ impl NodeDriver {
         };
     }
 
-    /// On the leader, a follower that rejects an append with a log ending below what it
-    /// had acknowledged lost entries (its data was damaged or partly wiped). raft-rs takes
-    /// such a rejection for a stale one and ignores it, and the follower would then catch
-    /// up one append per heartbeat until it passes its old match. So its progress starts
-    /// over from what it still has committed, in probe. Returns the follower to send to.
+    /// See [`lost_log::forget_lost_progress`]; said on the timeline.
     fn forget_lost_progress(&mut self, m: &Message) -> Option<u64> {
-        let raft = &mut self.raw.raft;
-        if m.get_msg_type() != MessageType::MsgAppendResponse
-            || !m.reject
-            || m.term != raft.term
-            || raft.state != StateRole::Leader
-        {
-            return None;
-        }
-        let pr = raft.mut_prs().get_mut(m.from)?;
-        if m.reject_hint >= pr.matched {
-            return None;
-        }
-        let had = pr.matched;
-        // Committed entries never change, so what the follower still has committed is
-        // the leader's; anything after it is sent again.
-        pr.matched = m.commit.min(m.reject_hint);
-        pr.become_probe();
-        let from_index = pr.matched + 1;
+        let lost = lost_log::forget_lost_progress(&mut self.raw.raft, m)?;
         self.note_once(format!(
-            "node {} has lost entries: its log ends at {} but it had acknowledged {had}; \
-             replicating to it again from index {from_index}",
-            m.from, m.reject_hint
+            "node {} has lost entries: its log ends at {} but it had acknowledged {}; \
+             replicating to it again from index {}",
+            lost.peer, lost.log_ends_at, lost.had, lost.from_index
         ));
-        Some(m.from)
+        Some(lost.peer)
     }
 
     /// Sends messages, noting vote traffic for the timeline.

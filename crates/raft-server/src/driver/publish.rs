@@ -27,6 +27,15 @@ impl NodeDriver {
             (m.to, m.term)
         };
         let verdict = if m.reject { "refused" } else { "granted" };
+        if incoming
+            && matches!(
+                m.get_msg_type(),
+                MessageType::MsgRequestPreVote | MessageType::MsgRequestVote
+            )
+        {
+            // What the candidate said of its log, to say why a refusal was one.
+            self.seen.vote_asks.insert(m.from, (m.log_term, m.index));
+        }
         let text = match (m.get_msg_type(), incoming) {
             (MessageType::MsgRequestPreVote | MessageType::MsgRequestVote, true) => {
                 let raft = &self.raw.raft;
@@ -58,9 +67,33 @@ impl NodeDriver {
                 format!("asks node {peer} for a {pre}, term {term}")
             }
             (_, true) => format!("node {peer} {verdict} us a {pre}, term {term}"),
+            (_, false) if m.reject => {
+                format!(
+                    "{verdict} node {peer} a {pre}, term {term}{}",
+                    self.refusal_reason(peer, term)
+                )
+            }
             (_, false) => format!("{verdict} node {peer} a {pre}, term {term}"),
         };
         self.event(text);
+    }
+
+    /// Why this node refused `candidate` a (pre-)vote for `term`, as ": ..." (empty when it
+    /// cannot tell): Raft's election restriction, or a vote already given in that term.
+    fn refusal_reason(&self, candidate: u64, term: u64) -> String {
+        let raft = &self.raw.raft;
+        let ours = (raft.raft_log.last_term(), raft.raft_log.last_index());
+        match self.seen.vote_asks.get(&candidate) {
+            Some(&theirs) if theirs < ours => format!(
+                ": its log (last entry of term {}, index {}) is behind ours (term {}, index \
+                 {}), and a voter elects no one whose log may lack a committed entry",
+                theirs.0, theirs.1, ours.0, ours.1
+            ),
+            _ if raft.term == term && raft.vote != 0 && raft.vote != candidate => {
+                format!(": it already voted for node {} in term {term}", raft.vote)
+            }
+            _ => String::new(),
+        }
     }
 
     /// Turns role, term and leader changes into events, and fails what a lost

@@ -46,94 +46,10 @@ pub(crate) const MAX_APPEND_BYTES: u64 = 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use raft::StateRole;
+    use raft::eraftpb::{Entry, Message, MessageType};
 
-    use raft::eraftpb::{ConfState, Entry, Message, MessageType};
-    use raft::storage::MemStorage;
-    use raft::{RawNode, StateRole};
-
-    use super::*;
-
-    /// Three raft-rs nodes in memory, with our configuration; messages are delivered by hand.
-    struct Net {
-        nodes: BTreeMap<u64, RawNode<MemStorage>>,
-    }
-
-    impl Net {
-        fn new(batch_append: bool) -> Self {
-            let logger = slog::Logger::root(slog::Discard, slog::o!());
-            let nodes = (1..=3)
-                .map(|id| {
-                    let mut cfg = raft_config(id, &Timing::default(), 0);
-                    cfg.batch_append = batch_append;
-                    let storage =
-                        MemStorage::new_with_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
-                    let node = RawNode::new(&cfg, storage, &logger).expect("raw node");
-                    (id, node)
-                })
-                .collect();
-            Self { nodes }
-        }
-
-        fn node(&mut self, id: u64) -> &mut RawNode<MemStorage> {
-            self.nodes.get_mut(&id).expect("node")
-        }
-
-        /// Handles node `id`'s Ready as the driver does (storage before the persisted
-        /// messages) and returns every message it sends.
-        fn ready(&mut self, id: u64) -> Vec<Message> {
-            let node = self.node(id);
-            if !node.has_ready() {
-                return Vec::new();
-            }
-            let mut rd = node.ready();
-            let mut out = rd.take_messages();
-            let store = node.raft.raft_log.store.clone();
-            if !rd.entries().is_empty() {
-                store.wl().append(rd.entries()).expect("append");
-            }
-            if let Some(hs) = rd.hs() {
-                store.wl().set_hardstate(hs.clone());
-            }
-            out.extend(rd.take_persisted_messages());
-            let mut light = node.advance(rd);
-            if let Some(commit) = light.commit_index() {
-                store.wl().mut_hard_state().commit = commit;
-            }
-            out.extend(light.take_messages());
-            node.advance_apply();
-            out
-        }
-
-        /// Delivers messages until none are left; `keep` says which ones arrive.
-        fn settle(&mut self, mut pending: Vec<Message>, keep: &dyn Fn(&Message) -> bool) {
-            for _ in 0..1000 {
-                for id in 1..=3 {
-                    pending.extend(self.ready(id));
-                }
-                if pending.is_empty() {
-                    return;
-                }
-                for m in std::mem::take(&mut pending) {
-                    if keep(&m) {
-                        let to = m.to;
-                        let _ = self.node(to).step(m);
-                    }
-                }
-            }
-            panic!("messages never settled");
-        }
-
-        fn propose(&mut self, id: u64, data: &[u8]) {
-            self.node(id)
-                .propose(Vec::new(), data.to_vec())
-                .expect("propose");
-        }
-
-        fn last_index(&mut self, id: u64) -> u64 {
-            self.node(id).raft.raft_log.last_index()
-        }
-    }
+    use super::super::raft_net::Net;
 
     /// The largest index node 2 acknowledged to the leader after the sequence of the
     /// module doc, and node 2's last index then.
