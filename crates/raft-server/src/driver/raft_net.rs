@@ -15,8 +15,11 @@ pub(super) struct Net {
     nodes: BTreeMap<u64, RawNode<MemStorage>>,
     /// Runs on every message a node receives, before raft-rs steps it (as the driver's
     /// own checks do); a peer it returns is sent an append after the step.
-    pub(super) before_step: Option<fn(&mut raft::Raft<MemStorage>, &Message) -> Option<u64>>,
+    pub(super) before_step: Option<BeforeStep>,
 }
+
+/// See [`Net::before_step`].
+pub(super) type BeforeStep = fn(&mut raft::Raft<MemStorage>, &Message) -> Option<u64>;
 
 impl Net {
     pub(super) fn new(batch_append: bool) -> Self {
