@@ -185,7 +185,9 @@ fn partition() -> Chapter {
             step(
                 "Node {old_leader} is cut off from the others, and a write is sent to it alone. It \
                  still believes it leads: it appends the write (yellow in its log panel) and \
-                 waits for a majority it cannot reach. The write never commits.",
+                 waits for a majority it cannot reach. The write never commits. (If the client \
+                 resends it before giving up, the log shows it twice with one request id: one \
+                 request, two entries.)",
                 vec![
                     Act::Note(Var::OldLeader, Pick::Leader),
                     Act::Note(Var::Term, Pick::Term),
