@@ -287,6 +287,41 @@ fn a_fourth_node_joins_a_running_playground_as_the_readme_says() {
     tmux.wait_screen("raft-playground:node-4", "node 4 following", |s| {
         s.contains(" FOLLOWER ") && s.contains("voter")
     });
+
+    // The README's way back for a node whose data dir is lost: remove it, `./playground
+    // --add 3` (which stops the old node 3 if it still runs and empties its data dir),
+    // add it again. It takes full part: a voter again.
+    tmux.type_line("raft-playground:client", "member remove 3");
+    tmux.wait_screen("raft-playground:client", "node 3 removed", |s| {
+        s.contains("node 3: remove 3")
+    });
+    let out = run_playground_args(&tmux, base, dir.path(), &["--add", "3"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("node 3 started"),
+        "{out:?}"
+    );
+    tmux.wait_screen(
+        "raft-playground:node-3",
+        "the new node 3 waiting to be added",
+        |s| s.contains("WAITING TO BE ADDED"),
+    );
+    let add = format!("member add 3 127.0.0.1:{}", base + 3);
+    tmux.type_line("raft-playground:client", &add);
+    tmux.wait_screen("raft-playground:client", "node 3 promoted again", |s| {
+        s.contains("promote 3 to voter")
+    });
+    tmux.wait_screen("raft-playground:node-3", "node 3 a voter again", |s| {
+        s.contains(" FOLLOWER ") && s.contains("voter")
+    });
+
+    // A start that fails says so (exit 1), with what the node's window showed.
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", base + 5)).expect("take port");
+    let out = run_playground_args(&tmux, base, dir.path(), &["--add", "5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(err.contains("node 5 did not start"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("node 5 started"));
 }
 
 #[test]
@@ -419,4 +454,19 @@ fn the_whole_tour_passes_with_random_pauses() {
     play_the_tour(&format!("random pauses, seed {seed}"), move |_| {
         std::time::Duration::from_millis(rng.random_range(0..=10_000))
     });
+}
+
+/// The screenshot helper explains itself without needing Pillow.
+#[test]
+fn the_screenshot_helper_prints_its_usage() {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../resources/ansi2png.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--help")
+        .output()
+        .expect("run python3 resources/ansi2png.py --help");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(said.contains("ansi2png.py OUT.png PANE.ans"), "{said}");
 }

@@ -538,7 +538,7 @@ fn a_tour_step_waits_for_enter_and_takes_its_keys_on_an_empty_line() {
     say(
         &mut app,
         Tone::Prompt,
-        "2.2/4 · Enter: type fault freeze 1 · b: back a chapter · q: leave the tour",
+        "2.2/4 · b: back a chapter · q: leave the tour · Enter: type fault freeze 1",
     );
     insta::assert_snapshot!(render(&mut app));
     // Enter on the empty line goes to the tour, once: the next waits for the next prompt.
@@ -563,4 +563,33 @@ fn a_tour_step_waits_for_enter_and_takes_its_keys_on_an_empty_line() {
     assert!(!app.quit);
     app.on_tour_ended();
     assert!(!app.touring);
+}
+
+/// At 80 columns the cluster bar says every node's role whole (shorter, not cut), and a
+/// removed node stands apart.
+#[test]
+fn the_cluster_bar_fits_80_columns_and_sets_a_removed_node_apart() {
+    let mut removed = status(2, "Follower", 4);
+    if let Ok(s) = &mut removed.status {
+        s.removed_at = 17;
+    }
+    let mut app = app_with_cluster(vec![
+        status(1, "Follower", 4),
+        removed,
+        status(3, "Leader", 4),
+    ]);
+    let screen = render_at(&mut app, 80, 24).to_string();
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("● 1"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(bar.contains("● 1 Follower"), "{bar}\n{screen}");
+    assert!(bar.contains("● 3 Leader"), "{bar}\n{screen}");
+    assert!(bar.contains("│ 2 removed"), "{bar}\n{screen}");
+    assert!(!bar.contains("● 2"), "a removed node is no member: {bar}");
+    // Wide, the full form.
+    let wide = render_at(&mut app, 160, 24).to_string();
+    assert!(wide.contains("● node 1 Follower t4 applied 42"), "{wide}");
+    assert!(wide.contains("node 2 removed"), "{wide}");
 }

@@ -328,7 +328,9 @@ pub async fn play<C: TourCluster>(
                 tour.say(
                     Tone::Prompt,
                     format!(
-                        "{}.{}/{} · {prompt} · b: back a chapter · q: leave the tour",
+                        // The keys before the commands, which may run long: on a small
+                        // terminal it is the end of the line that is cut.
+                        "{}.{}/{} · b: back a chapter · q: leave the tour · {prompt}",
                         chapter + 1,
                         i + 1,
                         ch.steps.len()
