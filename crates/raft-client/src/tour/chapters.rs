@@ -20,6 +20,7 @@ pub fn chapters() -> Vec<Chapter> {
         catching_up(),
         membership(),
         exactly_once(),
+        restriction(),
         chaos(),
     ]
 }
@@ -222,10 +223,14 @@ fn partition() -> Chapter {
             ),
             step(
                 "Healed: node {old_leader} hears of the new term and follows. Its uncommitted \
-                 write is replaced by the leader's entries (its events say which). Raft keeps \
-                 only what was committed; an entry that was not may be erased (here: only the \
-                 cut-off node had it, so no new leader could) or still be committed later (the \
-                 retry chapter shows that). It was never reported as a success.",
+                 write is replaced by the leader's entries (its events say which). Press m in \
+                 its dashboard to see how: each append names the index and term of the entry \
+                 before it; where node {old_leader}'s log disagrees, it rejects with a hint of \
+                 where its log could match, the leader sends from there, and node \
+                 {old_leader} drops its conflicting entry for the leader's (log matching). Raft \
+                 keeps only what was committed; an entry that was not may be erased (here: only \
+                 the cut-off node had it, so no new leader could) or still be committed later \
+                 (the retry chapter shows that). It was never reported as a success.",
                 vec![Act::Type("fault heal")],
                 Expect::All(vec![
                     Expect::FollowsInHigherTerm(Var::OldLeader),
@@ -359,9 +364,68 @@ fn exactly_once() -> Chapter {
             ),
             step(
                 "Healed. The value was written once: the second copy of the request was \
-                 recognised by its id and not applied again.",
+                 recognised by its id and not applied again. Two more lessons in it. The write \
+                 was of the old term, and a leader counts replicas only for entries of its own \
+                 term (the paper's Figure 8: an old-term entry on a majority can still be \
+                 replaced): it committed when the new leader's first entry, its no-op, did, \
+                 and everything before the no-op with it (reads at a new leader wait for that \
+                 no-op too). And uncommitted is not lost: this write was never acknowledged \
+                 before its leader was cut off, yet it committed, while in the partitioned \
+                 leader's chapter an uncommitted write was erased. Erasing is safe because no \
+                 client was ever told it succeeded.",
                 vec![Act::Type("fault heal")],
                 Expect::All(vec![Expect::Reads("once", Some("1")), Expect::Converged]),
+                SHORT,
+            ),
+        ],
+    }
+}
+
+fn restriction() -> Chapter {
+    Chapter {
+        title: "Who can win an election: the election restriction, and terms as a clock",
+        steps: vec![
+            step(
+                "Follower {follower} is cut off while ten writes commit on the other two: its \
+                 log falls behind theirs.",
+                vec![
+                    Act::Note(Var::Leader, Pick::Leader),
+                    Act::Note(Var::Follower, Pick::Follower),
+                    Act::Note(Var::Other, Pick::OtherFollower),
+                    Act::Type("fault isolate {follower}"),
+                    Act::Writes("behind", 10),
+                ],
+                Expect::LogBehind(Var::Follower),
+                SHORT,
+            ),
+            step(
+                "Now the leader, node {leader}, freezes, and node {follower} comes back: it asks \
+                 node {other} for a (pre-)vote. A voter grants one only to a candidate whose \
+                 log is at least as up to date as its own: the last entry's term, then its \
+                 index. That is Raft's election restriction, and why a leader always holds \
+                 every committed entry. Watch node {other}'s events: it refuses node \
+                 {follower}, saying its log is behind (or, at first, sends no answer at all: it \
+                 heard from a leader within its election timeout). Node {other} wins.",
+                vec![
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Type("fault freeze {leader}"),
+                    Act::Type("fault heal {follower}"),
+                ],
+                Expect::LeaderIs(Var::Other),
+                SHORT,
+            ),
+            step(
+                "Node {leader} thaws: the first message of the new term makes it follow. Terms \
+                 are a logical clock, kept on disk with the vote: a higher term makes a node \
+                 follow, a lower one is refused, and a node votes once per term, across \
+                 restarts too. A node whose data dir was wiped would have forgotten its vote and \
+                 could vote twice in one term: so the others refuse it until it is removed and \
+                 added again (its dashboard says REFUSED).",
+                vec![Act::Type("fault thaw {leader}"), Act::Type("fault heal")],
+                Expect::All(vec![
+                    Expect::FollowsInHigherTerm(Var::Leader),
+                    Expect::Converged,
+                ]),
                 SHORT,
             ),
         ],

@@ -156,6 +156,26 @@ impl<C: TourCluster> Tour<'_, C> {
                     _ => Err(describe_nodes(&nodes)),
                 }
             }
+            Expect::LogBehind(v) => {
+                let id = self.var(*v);
+                match (node(id), leader) {
+                    (Some(n), Some(l)) if n.last < l.last => Ok(format!(
+                        "node {id}'s log ends at index {}, the leader's at {}",
+                        n.last, l.last
+                    )),
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::LeaderIs(v) => {
+                let id = self.var(*v);
+                match leader {
+                    Some(l) if l.id == id => {
+                        self.vars.insert(Var::Term, l.term);
+                        Ok(format!("node {id} is leader in term {}", l.term))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
             Expect::Waiting(v) => {
                 let id = self.var(*v);
                 let members = self.cluster.members().await;
@@ -260,6 +280,8 @@ impl<C: TourCluster> Tour<'_, C> {
             Expect::LastAbove(n) => format!("node {} to receive the new entry", v(n)),
             Expect::CaughtUp(n) => format!("node {} to catch up with the leader", v(n)),
             Expect::FarBehind(n) => format!("node {} to fall 100 entries behind", v(n)),
+            Expect::LogBehind(n) => format!("node {}'s log to end before the leader's", v(n)),
+            Expect::LeaderIs(n) => format!("node {} to lead", v(n)),
             Expect::Waiting(n) => format!("node {} to run, waiting to be added", v(n)),
             Expect::Member(n, r) => format!("node {} to be a {r}", v(n)),
             Expect::NotMember(n) => format!("node {} to leave the cluster", v(n)),

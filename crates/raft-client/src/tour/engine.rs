@@ -175,6 +175,11 @@ pub enum Expect {
     CaughtUp(Var),
     /// Node `node` has applied at least 100 entries fewer than the leader.
     FarBehind(Var),
+    /// Node `node`'s log ends before the leader's.
+    LogBehind(Var),
+    /// Node `node` is the leader every answering, unfrozen member follows; its term becomes
+    /// [`Var::Term`].
+    LeaderIs(Var),
     /// Node `id` answers (it runs), is not a member, and never was (it applied nothing).
     Waiting(Var),
     /// Node `id` is a member with this role.
