@@ -352,13 +352,34 @@ fn the_playground_starts_any_number_of_nodes_from_3_to_7() {
 /// whenever the tour waits for a key, after `pause(step)` (a person reads the step first).
 /// Every step's check must pass however long the wait; how long the whole tour took is
 /// printed (not asserted).
-fn play_the_tour(label: &str, mut pause: impl FnMut(usize) -> std::time::Duration) {
+fn play_the_tour(
+    label: &str,
+    size: (u16, u16),
+    mut pause: impl FnMut(usize) -> std::time::Duration,
+) {
     let base = free_port_base(4);
     let dir = tempfile::tempdir().expect("temp dir");
     let tmux = Tmux::new();
-    let out = run_playground_args(&tmux, base, dir.path(), &["--tour"]);
+    // The terminal's size decides the layout: a window per dashboard, or (250x60) the
+    // dashboards side by side with the client below them.
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("--tour")
+        .env("PLAYGROUND_BASE_PORT", base.to_string())
+        .env("PLAYGROUND_DATA", dir.path())
+        .env("PLAYGROUND_TMUX_SOCKET", tmux.socket())
+        .env("PLAYGROUND_NO_ATTACH", "1")
+        .env("PLAYGROUND_COLS", size.0.to_string())
+        .env("PLAYGROUND_ROWS", size.1.to_string())
+        .env_remove("TMUX")
+        .output()
+        .expect("run ./playground --tour");
     assert!(out.status.success(), "./playground --tour: {out:?}");
-    let pane = "raft-playground:client";
+    let pane = if size.0 >= 240 && size.1 >= 50 {
+        "raft-playground:cluster.3"
+    } else {
+        "raft-playground:client"
+    };
     let steps: usize = raft_client::tour::chapters::chapters()
         .iter()
         .map(|c| c.steps.len())
@@ -431,17 +452,17 @@ fn play_the_tour(label: &str, mut pause: impl FnMut(usize) -> std::time::Duratio
     }
 }
 
-/// A reader who reads each step for a few seconds before pressing Enter.
+/// A reader who reads each step for a few seconds before pressing Enter, at 80x24.
 #[test]
 fn the_whole_tour_passes_at_a_readers_pace() {
-    play_the_tour("3 s before each Enter", |_| {
+    play_the_tour("3 s before each Enter, 80x24", (80, 24), |_| {
         std::time::Duration::from_secs(3)
     });
 }
 
 /// A reader who sometimes presses Enter at once and sometimes reads for a while: 0-10 s
 /// before each Enter, from a seed printed so a failure can be replayed
-/// (`TOUR_PAUSE_SEED=N`).
+/// (`TOUR_PAUSE_SEED=N`), on a 250x60 screen.
 #[test]
 fn the_whole_tour_passes_with_random_pauses() {
     use rand::{Rng as _, SeedableRng as _};
@@ -451,9 +472,11 @@ fn the_whole_tour_passes_with_random_pauses() {
         .unwrap_or_else(rand::random);
     eprintln!("tour pauses: seed {seed} (TOUR_PAUSE_SEED={seed} repeats them)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    play_the_tour(&format!("random pauses, seed {seed}"), move |_| {
-        std::time::Duration::from_millis(rng.random_range(0..=10_000))
-    });
+    play_the_tour(
+        &format!("random pauses, seed {seed}, 250x60"),
+        (250, 60),
+        move |_| std::time::Duration::from_millis(rng.random_range(0..=10_000)),
+    );
 }
 
 /// The screenshot helper explains itself without needing Pillow.

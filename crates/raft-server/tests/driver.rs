@@ -609,3 +609,72 @@ async fn a_crash_before_the_first_snapshot_still_bootstraps() {
         status.events.iter().map(|e| &e.text).collect::<Vec<_>>()
     );
 }
+
+/// The events of node `id`, newest last.
+fn events_of(cluster: &TestCluster, id: u64) -> Vec<String> {
+    cluster
+        .node(id)
+        .status()
+        .borrow()
+        .events
+        .iter()
+        .map(|e| e.text.clone())
+        .collect()
+}
+
+/// Waits until node `id` has an event containing `needle`; fails with its events.
+async fn wait_event(cluster: &TestCluster, id: u64, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let events = events_of(cluster, id);
+        if let Some(e) = events.iter().find(|e| e.contains(needle)) {
+            return e.clone();
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "expected node {id} to say {needle:?}; its events: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What the dashboard's help and the tour teach about refused votes, as the events say it:
+/// a request inside check-quorum's lease gets no answer (said on the receiver), and a
+/// candidate whose log is behind is refused for that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_say_why_a_vote_went_unanswered_or_was_refused() {
+    let cluster = TestCluster::start(3);
+    let leader = cluster.leader_among(&[1, 2, 3]).await;
+    let follower = (1..=3).find(|id| *id != leader).expect("follower");
+    let other = (1..=3)
+        .find(|id| *id != leader && *id != follower)
+        .expect("another follower");
+    // With a healthy leader, a campaign gets no answer: the others are inside the lease.
+    let answer = cluster.node(follower).admin(AdminCommand::Campaign).await;
+    assert!(answer.contains("campaign started"), "{answer}");
+    let said = wait_event(&cluster, other, "no answer").await;
+    assert!(
+        said.contains(&format!("node {follower} asks for a pre-vote"))
+            && said.contains(&format!("heard from leader {leader}")),
+        "{said}"
+    );
+
+    // A candidate whose log is behind is refused, and the reason said. (A pre-vote marked
+    // as a leadership transfer's, so that the lease does not hide the answer.)
+    let term = cluster.node(other).status().borrow().term;
+    let mut ask = Message::default();
+    ask.set_msg_type(MessageType::MsgRequestPreVote);
+    ask.from = follower;
+    ask.to = other;
+    ask.term = term + 1;
+    ask.log_term = 1;
+    ask.index = 1;
+    ask.context = b"CampaignTransfer".to_vec().into();
+    cluster.node(other).step(ask);
+    let said = wait_event(&cluster, other, "is behind ours").await;
+    assert!(
+        said.contains(&format!("refused node {follower} a pre-vote"))
+            && said.contains("its log (last entry of term 1, index 1)"),
+        "{said}"
+    );
+}

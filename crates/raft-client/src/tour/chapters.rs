@@ -403,9 +403,11 @@ fn restriction() -> Chapter {
                  node {other} for a (pre-)vote. A voter grants one only to a candidate whose \
                  log is at least as up to date as its own: the last entry's term, then its \
                  index. That is Raft's election restriction, and why a leader always holds \
-                 every committed entry. Watch node {other}'s events: it refuses node \
-                 {follower}, saying its log is behind (or, at first, sends no answer at all: it \
-                 heard from a leader within its election timeout). Node {other} wins.",
+                 every committed entry. Node {other} never grants it: within its election \
+                 timeout it sends no answer at all, and after that it refuses, saying that \
+                 node {follower}'s log is behind (its events say which). Then node {other}'s own \
+                 timer fires, and node {follower} votes for it: its log is ahead. Node {other} \
+                 wins.",
                 vec![
                     Act::Note(Var::Term, Pick::Term),
                     Act::Type("fault freeze {leader}"),
