@@ -317,16 +317,8 @@ fn membership_changes_that_are_not_allowed_are_refused() {
     assert_eq!(member_list(&cluster).len(), 3, "nothing was added");
     // A learner that has received nothing (frozen before its first snapshot) is far
     // behind: it cannot be promoted, nor lead.
-    let new = cluster.add_node();
+    let new = cluster.add_joining_node();
     let new_addr = cluster.peer_addr(new);
-    wait_for("the new node to wait to be added", || {
-        let log = cluster.log(new);
-        if log.contains("waiting to be added") {
-            Ok(())
-        } else {
-            Err(log)
-        }
-    });
     assert_ok(
         &cluster.client_at(
             &cluster.api_addr(new),
@@ -358,20 +350,10 @@ fn membership_changes_that_are_not_allowed_are_refused() {
             "fault delay",
         );
     }
-    let slow = std::process::Command::new(common::client_bin())
-        .args([
-            "--peers",
-            &cluster.api_addrs(),
-            "--timeout",
-            "20",
-            "member",
-            "remove",
-            &new.to_string(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start member remove");
+    let slow = cluster.background(
+        &["--timeout", "20", "member", "remove", &new.to_string()],
+        std::process::Stdio::piped(),
+    );
     wait_for("the leader to propose removing the new node", || {
         let log = cluster.log(leader);
         if log.contains(&format!("proposed: remove {new}")) {
@@ -381,20 +363,12 @@ fn membership_changes_that_are_not_allowed_are_refused() {
         }
     });
     let second_out = cluster.dir.path().join("second.out");
-    let second = std::process::Command::new(common::client_bin())
-        .args([
-            "--peers",
-            &cluster.api_addrs(),
-            "--timeout",
-            "20",
-            "member",
-            "remove",
-            "9",
-        ])
-        .stdout(std::fs::File::create(&second_out).expect("second.out"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start a second member command");
+    let second = cluster.background(
+        &["--timeout", "20", "member", "remove", "9"],
+        std::fs::File::create(&second_out)
+            .expect("second.out")
+            .into(),
+    );
     wait_for("the second command to say it waits for the first", || {
         let out = std::fs::read_to_string(&second_out).unwrap_or_default();
         if out.contains("waiting: one change at a time") {

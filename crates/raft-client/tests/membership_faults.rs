@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use common::{Cluster, DEADLINE, assert_ok, wait_for};
 use serde_json::Value;
@@ -125,15 +125,7 @@ fn a_member_that_missed_changes_hears_the_leader_they_made() {
     lead(&cluster, 1);
     assert_ok(&cluster.client(&["fault", "isolate", "3"]), "isolate 3");
     for _ in 0..2 {
-        let new = cluster.add_node();
-        wait_for(&format!("node {new} to wait to be added"), || {
-            let s = cluster.node_status(new);
-            if s["joining"] == true {
-                Ok(())
-            } else {
-                Err(s.to_string())
-            }
-        });
+        let new = cluster.add_joining_node();
         let addr = cluster.peer_addr(new);
         assert_ok(
             &cluster.client_at(
@@ -213,7 +205,7 @@ fn a_leader_that_applies_its_own_removal_steps_down() {
     lead(&cluster, 1);
     assert_ok(&cluster.client(&["fault", "isolate", "3"]), "isolate 3");
     // Entering the joint configuration needs nodes 1 and 2; leaving it needs node 3 too.
-    let remove = background(&cluster, &["--timeout", "30", "member", "remove", "2"]);
+    let remove = cluster.background(&["--timeout", "30", "member", "remove", "2"], Stdio::null());
     wait_for("node 1 to step down in the joint configuration", || {
         let s = cluster.node_status(1);
         let log = cluster.log(1);
@@ -313,15 +305,7 @@ fn a_wiped_voter_restarted_without_join_is_refused_until_removed_and_added_again
 #[test]
 fn removing_the_leader_waits_for_the_new_leader_to_apply_its_log() {
     let mut cluster = Cluster::start(3);
-    let new = cluster.add_node();
-    wait_for("node 4 to wait to be added", || {
-        let s = cluster.node_status(new);
-        if s["joining"] == true {
-            Ok(())
-        } else {
-            Err(s.to_string())
-        }
-    });
+    let new = cluster.add_joining_node();
     let addr = cluster.peer_addr(new);
     assert_ok(
         &cluster.client(&["--timeout", "20", "member", "add", "4", &addr]),
@@ -331,9 +315,9 @@ fn removing_the_leader_waits_for_the_new_leader_to_apply_its_log() {
     // Under load, the node that takes over holds entries it does not know are committed;
     // two of the other three answer slowly, so it commits (and applies) them only after a
     // slow round trip, and takes no change until then.
-    let load = background(
-        &cluster,
+    let load = cluster.background(
         &["bench", "--op", "put", "--clients", "8", "--seconds", "8"],
+        Stdio::null(),
     );
     let before = cluster.applied_of(leader);
     wait_for("the load to be under way", || {
@@ -363,19 +347,6 @@ fn removing_the_leader_waits_for_the_new_leader_to_apply_its_log() {
     cluster.kill(leader);
     assert_eq!(roles(&cluster).len(), 3);
     put_within(&cluster, "after", "leader removed");
-}
-
-/// Starts `raft-client <args>` against every node, in the background.
-fn background(cluster: &Cluster, args: &[&str]) -> Child {
-    Command::new(common::client_bin())
-        .arg("--peers")
-        .arg(cluster.api_addrs())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start raft-client")
 }
 
 /// Waits (with a deadline) for a background client; kills it at the deadline.

@@ -386,6 +386,18 @@ impl Cluster {
             std::fs::remove_dir_all(&dir).expect("wipe the data dir");
         }
         self.spawn_with(id, &["--join"]);
+        self.wait_joining(id);
+    }
+
+    /// [`Cluster::add_node`], returning once the new node says it waits to be added.
+    pub fn add_joining_node(&mut self) -> u64 {
+        let id = self.add_node();
+        self.wait_joining(id);
+        id
+    }
+
+    /// Waits until node `id` answers as a node waiting to be added.
+    pub fn wait_joining(&self, id: u64) {
         wait_for(&format!("node {id} to wait to be added"), || {
             let s = self.node_status(id);
             if s["joining"] == true {
@@ -394,6 +406,20 @@ impl Cluster {
                 Err(s.to_string())
             }
         });
+    }
+
+    /// Starts `raft-client <args>` against every node, in the background, its output to
+    /// `stdout` (stderr piped).
+    pub fn background(&self, args: &[&str], stdout: Stdio) -> Child {
+        Command::new(client_bin())
+            .arg("--peers")
+            .arg(self.api_addrs())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start raft-client in the background")
     }
 
     /// The log of node `id`, for failure messages.
