@@ -367,15 +367,23 @@ impl NodeHandle {
         self.storage.incarnation()
     }
 
-    /// A peer's batch was accepted: it came from data dir `incarnation`.
+    /// A peer's batch was accepted: it came from data dir `incarnation`. Two different ones
+    /// for one id (a wiped node and its old self, or a forged batch) make it ambiguous (0):
+    /// no incarnation is recorded for it then, rather than possibly the wrong one.
     pub fn note_incarnation(&self, peer: u64, incarnation: u64) {
         let mut seen = self
             .shared
             .seen_incarnations
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if seen.get(&peer) != Some(&incarnation) {
-            seen.insert(peer, incarnation);
+        match seen.get(&peer) {
+            None => {
+                seen.insert(peer, incarnation);
+            }
+            Some(&known) if known != incarnation && known != 0 => {
+                seen.insert(peer, 0);
+            }
+            Some(_) => {}
         }
     }
 

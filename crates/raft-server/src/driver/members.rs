@@ -384,7 +384,8 @@ impl NodeDriver {
                     let inc = if id == me {
                         Some(self.storage.incarnation())
                     } else {
-                        seen.get(&id).copied()
+                        // 0: two data dirs claimed the id; none is recorded.
+                        seen.get(&id).copied().filter(|i| *i != 0)
                     };
                     inc.map(|i| (id, i))
                 })
