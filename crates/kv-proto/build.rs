@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "proto/kv.proto",
             "proto/peer.proto",
             "proto/admin.proto",
+            "proto/watch.proto",
             // etcd's KV and Maintenance, for `raft-client bench --target etcd`: compiled
             // here with the vendored protoc, since the etcd-client crate's build script
             // would need a system one.

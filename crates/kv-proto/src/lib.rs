@@ -3,6 +3,8 @@
 //! - [`kv`]: the client API (`KvApi`: Put, Get, Delete, Status), the leader hint a non-leader
 //!   returns, and the `Command` that travels through the Raft log.
 //! - [`admin`]: the admin API (`Admin`: faults and slow motion), served beside `KvApi`.
+//! - [`watch`]: the watch stream (`Watch`): what a node does, as it happens, for the cluster
+//!   view and recordings.
 //! - [`peer`]: the peer transport (`RaftTransport`), whose batches carry raft-rs messages as
 //!   protobuf 2 bytes so raft-rs's types never meet prost's.
 //! - [`etcd`]: the slice of etcd v3's API (`KV.Put`, `KV.Range`, `Maintenance.Status`) that
@@ -16,6 +18,11 @@ pub mod kv {
 /// The admin API: faults and slow motion (later membership and leader transfer).
 pub mod admin {
     tonic::include_proto!("admin");
+}
+
+/// The watch stream of a node.
+pub mod watch {
+    tonic::include_proto!("watch");
 }
 
 /// The peer-to-peer Raft transport.

@@ -12,6 +12,7 @@
 //! - [`bench`]: `raft-client bench`, a closed-loop load generator for this cluster or etcd.
 //! - [`tour`]: the guided tour: Raft's classic scenarios, played and checked on the cluster.
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
+//! - [`view`]: the cluster view (`raft-client watch`, `view` in the interactive client).
 
 pub mod admin;
 pub mod bench;
@@ -23,5 +24,6 @@ pub mod output;
 pub mod tour;
 pub mod trace;
 pub mod tui;
+pub mod view;
 
 pub use client::{ClientError, SmartClient};

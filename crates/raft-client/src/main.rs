@@ -93,6 +93,9 @@ enum Command {
     Bench(raft_client::bench::BenchArgs),
     /// Jepsen in a box: a concurrent workload under faults, checked for linearizability.
     Chaos(ChaosArgs),
+    /// The cluster view: every node's state and election timer, the logs side by side, the
+    /// messages between the nodes as a diagram, live (? in it lists the keys).
+    Watch,
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
@@ -339,8 +342,25 @@ fn main() -> ExitCode {
         }
     };
     match args.command {
+        Some(Command::Watch) => watch(client, &rt),
         Some(command) => rt.block_on(run(&client, command, args.verbose)),
         None => interactive(client, &rt, args.tour.map(|n| n - 1)),
+    }
+}
+
+/// `watch`: the cluster view, when stdout is a terminal.
+fn watch(client: SmartClient, rt: &tokio::runtime::Runtime) -> ExitCode {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        eprintln!("error: the cluster view needs a terminal");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match rt.block_on(raft_client::view::run(std::sync::Arc::new(client))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: terminal: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -434,6 +454,8 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         Command::Fault { action } => print_report(&faults::run(client, &action.into()).await),
         Command::Bench(bench) => ExitCode::from(raft_client::bench::run_cli(client, bench).await),
         Command::Chaos(args) => chaos(client, args).await,
+        // Handled in main, with a terminal.
+        Command::Watch => ExitCode::from(EXIT_USAGE),
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
         }

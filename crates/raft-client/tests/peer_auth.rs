@@ -41,6 +41,7 @@ fn batches_from_strangers_are_refused() {
                 messages: vec![],
                 incarnation,
                 from_addr: String::new(),
+                msg_ids: Vec::new(),
             };
             async move { client.stream(tokio_stream::iter(vec![batch])).await }
         };
@@ -96,6 +97,7 @@ fn batches_from_strangers_are_refused() {
             messages: vec![propose.write_to_bytes().expect("encode")],
             incarnation: incarnation_2,
             from_addr: String::new(),
+            msg_ids: Vec::new(),
         };
         let mut client = client.clone();
         client

@@ -16,6 +16,8 @@
 //! - [`fault_control`]: the one place that changes this node's faults (admin API, keys).
 //! - [`server`]: wiring of all the above into a running node.
 //! - [`dashboard`]: the live ratatui dashboard of one node.
+//! - [`watch`]: the watch stream's records (state, log, messages, events) and the rings of
+//!   the nodes' watchers; nothing is built while nobody watches.
 //! - [`raft_logger`]: raft-rs's slog output, forwarded to `tracing`.
 
 pub mod addr;
@@ -32,3 +34,4 @@ pub mod state_machine;
 pub mod status;
 pub mod storage;
 pub mod transport;
+pub mod watch;

@@ -277,6 +277,11 @@ pub async fn start(
             .add_service(peer_svc)
             .serve_with_incoming_shutdown(peer_incoming, token.cancelled_owned()),
     );
+    // The messages the filter passes go to the watch stream too (while watched).
+    handle.watch().attach(&faults);
+    let watch_svc = kv_proto::watch::watch_server::WatchServer::new(
+        crate::service::watch::WatchService::new(handle.clone()),
+    );
     let api_svc = KvApiServer::new(ApiService::new(
         cfg.id,
         handle.clone(),
@@ -296,6 +301,7 @@ pub async fn start(
             .tcp_nodelay(true)
             .add_service(api_svc)
             .add_service(admin_svc)
+            .add_service(watch_svc)
             .serve_with_incoming_shutdown(api_incoming, token.cancelled_owned()),
     );
     tracing::info!(

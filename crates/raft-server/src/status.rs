@@ -168,6 +168,18 @@ pub struct NodeStatus {
     pub removed_at: Option<u64>,
     /// This node's data dir incarnation.
     pub incarnation: u64,
+    /// raft-rs's timers, in ticks: elapsed since the last heartbeat (a follower) or check
+    /// (a leader), the randomized timeout it fires at, and the heartbeat's.
+    pub election_elapsed: u64,
+    pub election_timeout: u64,
+    pub heartbeat_elapsed: u64,
+    pub heartbeat_timeout: u64,
+    /// Milliseconds per tick, slow motion included.
+    pub tick_ms: u64,
+    /// The configuration as raft-rs has it (voters_outgoing not empty while joint).
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    pub voters_outgoing: Vec<u64>,
     /// Why the members refuse this node, when they do (its data dir was replaced).
     pub refused: Option<String>,
 }

@@ -117,6 +117,8 @@ pub enum Effect {
     Tour(usize),
     /// Pass a key to the tour.
     TourKey(TourKey),
+    /// Switch to the cluster view (and back when it is left).
+    View,
 }
 
 /// A finished request.
@@ -424,6 +426,10 @@ impl App {
                     return None;
                 }
                 return Some(self.begin_tour(chapter.map_or(0, |c| c - 1)));
+            }
+            Command::View => {
+                self.push(Tone::Command, format!("› {line}"));
+                return Some(Effect::View);
             }
             Command::Leader => {
                 self.push(Tone::Command, format!("› {line}"));

@@ -43,6 +43,8 @@ pub enum Command {
     Chaos(ChaosOptions),
     /// `tour [<chapter>]`: the guided tour, from chapter 1 or the one given (numbered from 1).
     Tour(Option<usize>),
+    /// `view`: the cluster view, until q brings the client back.
+    View,
     /// `leader`: who the client thinks leads.
     Leader,
     /// `clear`: empty the output pane.
@@ -60,7 +62,7 @@ pub enum Command {
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
     "put", "get", "sget", "delete", "status", "fault", "slow", "member", "transfer", "chaos",
-    "tour", "leader", "clear", "help", "quit",
+    "tour", "view", "leader", "clear", "help", "quit",
 ];
 
 /// `member` subcommands, for Tab completion.
@@ -96,8 +98,8 @@ pub const HELP: &[(&str, &str)] = &[
         "break it: help fault; reshape it: help member",
     ),
     (
-        "tour [<n>]; chaos",
-        "guided tour of Raft; clients under faults, checked",
+        "tour [<n>]; chaos; view",
+        "guided tour; clients under faults, checked; cluster view",
     ),
     ("clear, quit", "empty this pane; leave (also q, Ctrl+C)"),
 ];
@@ -322,6 +324,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
         }
         "leader" => Command::Leader,
+        "view" => Command::View,
         "clear" => Command::Clear,
         "help" | "?" => Command::Help,
         "quit" | "exit" => Command::Quit,

@@ -120,6 +120,13 @@ async fn event_loop<B: Backend<Error = std::io::Error>>(
                             let _ = keys.send(key);
                         }
                     }
+                    Some(Effect::View) => {
+                        // The view takes the terminal and the keys until it is left.
+                        if let Err(e) = crate::view::run_on(terminal, Arc::clone(&client), &mut events).await {
+                            break Err(e);
+                        }
+                        terminal.clear()?;
+                    }
                     None => {}
                 },
                 Some(Event::Paste(text)) => app.on_paste(&text),
@@ -297,7 +304,7 @@ fn only(
 /// Reads terminal events on a thread (crossterm's reads block) until `stop` is set. Join
 /// it before giving the terminal back: while it runs it would read (and lose) what the user
 /// types at the shell next.
-fn spawn_input_reader(
+pub(crate) fn spawn_input_reader(
     stop: Arc<AtomicBool>,
 ) -> (mpsc::UnboundedReceiver<Event>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();

@@ -84,7 +84,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant, spin: usize) {
     );
 }
 
-fn role_color(role: &str) -> Color {
+pub(crate) fn role_color(role: &str) -> Color {
     match role {
         "Leader" => Color::Green,
         "Follower" => Color::Blue,

@@ -224,6 +224,8 @@ pub(crate) struct Shared {
     /// Why members refuse this node, when they do (its data dir was replaced): said on the
     /// dashboard and in `Status` until a member accepts it again.
     pub(crate) refused: std::sync::Mutex<Option<String>>,
+    /// The node's watch stream.
+    pub(crate) watch: crate::watch::WatchHub,
 }
 
 /// A cloneable handle to a running node.
@@ -360,6 +362,11 @@ impl NodeHandle {
             id,
             addr: addr.to_string(),
         });
+    }
+
+    /// This node's watch stream (records only while someone watches).
+    pub fn watch(&self) -> &crate::watch::WatchHub {
+        &self.shared.watch
     }
 
     /// This node's data dir incarnation, which its batches carry.

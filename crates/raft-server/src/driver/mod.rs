@@ -35,6 +35,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use kv_proto::watch::watch_record::Kind;
 use raft::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft::{RawNode, StateRole};
 use tokio::sync::watch;
@@ -99,6 +100,8 @@ pub struct NodeDriver {
     incarnations_wait: Option<Instant>,
     /// The last event given by `note_once`.
     said_once: Option<String>,
+    /// The last state record the watchers got (a new one only when it differs).
+    watched_state: Option<kv_proto::watch::NodeState>,
     /// The joint configuration in force (entered at this index, then, voters before and
     /// after), and the last one that ended.
     joint_since: Option<(u64, Instant, String, String)>,
@@ -201,6 +204,10 @@ impl NodeDriver {
         raw.skip_bcast_commit(true);
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
         let wake = tx.clone();
+        let shared = Arc::new(handle::Shared {
+            watch: crate::watch::WatchHub::new(cfg.id),
+            ..handle::Shared::default()
+        });
         let (status_tx, status_rx) = watch::channel(NodeStatus::default());
         let handle = NodeHandle {
             tx,
@@ -209,7 +216,7 @@ impl NodeDriver {
             membership: membership.clone(),
             storage: storage.clone(),
             request_timeout: cfg.request_timeout,
-            shared: Arc::default(),
+            shared,
         };
         let transport = transport_for(handle.clone());
         let tick = cfg.timing.tick;
@@ -227,6 +234,7 @@ impl NodeDriver {
             incarnations_proposed: None,
             incarnations_wait: None,
             said_once: None,
+            watched_state: None,
             joint_since: None,
             last_joint: None,
             warned_wiped: None,
@@ -595,6 +603,7 @@ impl NodeDriver {
         //      disk later: it rides with the next write (a restart learns it again), and
         //      no fsync is spent on it.
         self.note_replaced(ready.entries());
+        self.watch_entries(ready.entries());
         if ready.entries().is_empty() && !ready.must_sync() {
             if let Some(hs) = ready.hs() {
                 self.storage.set_commit(hs.commit);
@@ -644,6 +653,25 @@ impl NodeDriver {
             "uncommitted {range} (term {old_term}) replaced by the leader's (term {})",
             first.term
         ));
+        if self.shared.watch.active() {
+            self.shared
+                .watch
+                .publish(Kind::Truncate(kv_proto::watch::Truncate {
+                    from_index: first.index,
+                }));
+        }
+    }
+
+    /// Entries appended, for the watchers (described as the dashboard's log panel does).
+    fn watch_entries(&self, entries: &[Entry]) {
+        if entries.is_empty() || !self.shared.watch.active() {
+            return;
+        }
+        for e in entries {
+            self.shared
+                .watch
+                .publish(Kind::Entry(crate::watch::entry_of(e)));
+        }
     }
 
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use raft::StateRole;
 use raft::eraftpb::{Message, MessageType};
 
+use kv_proto::watch::watch_record::Kind;
+
 use super::NodeDriver;
 use super::handle::RequestError;
 use crate::config::Peer;
@@ -148,6 +150,11 @@ impl NodeDriver {
 
     pub(super) fn event(&mut self, text: String) {
         tracing::info!("{text}");
+        if self.shared.watch.active() {
+            self.shared
+                .watch
+                .publish(Kind::Event(kv_proto::watch::Event { text: text.clone() }));
+        }
         let events = Arc::make_mut(&mut self.events);
         if events.len() == EVENT_HISTORY {
             events.pop_front();
@@ -221,6 +228,7 @@ impl NodeDriver {
             self.event(change);
         }
         let raft = &self.raw.raft;
+        let conf = raft.prs().conf().to_conf_state();
         let (applied, key_count, data_bytes) = {
             let sm = self.sm.read().unwrap_or_else(PoisonError::into_inner);
             (sm.applied(), sm.len(), sm.data_bytes())
@@ -251,6 +259,14 @@ impl NodeDriver {
             joining,
             removed_at: self.removed,
             incarnation: self.storage.incarnation(),
+            election_elapsed: raft.election_elapsed as u64,
+            election_timeout: raft.randomized_election_timeout() as u64,
+            heartbeat_elapsed: raft.heartbeat_elapsed() as u64,
+            heartbeat_timeout: raft.heartbeat_timeout() as u64,
+            tick_ms: u64::try_from(self.tick_interval().as_millis()).unwrap_or(u64::MAX),
+            voters: conf.voters.clone(),
+            learners: conf.learners.clone(),
+            voters_outgoing: conf.voters_outgoing.clone(),
             refused: self
                 .shared
                 .refused
@@ -258,6 +274,14 @@ impl NodeDriver {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
         };
+        let watch = &self.shared.watch;
+        if watch.active() {
+            let state = watch.state_of(&status);
+            if self.watched_state.as_ref() != Some(&state) {
+                self.watched_state = Some(state.clone());
+                watch.publish(Kind::State(state));
+            }
+        }
         self.status_tx.send_if_modified(|old| {
             if *old == status {
                 false

@@ -106,6 +106,7 @@ impl NodeDriver {
             "installed a snapshot from the leader: index {index}, {keys} keys ({})",
             human_size(snap.get_data().len())
         ));
+        self.watch_compact(index, snap.get_metadata().term);
         Ok(())
     }
 
@@ -210,7 +211,9 @@ impl NodeDriver {
             every => (every / 2).min(KEEP_ENTRIES),
         };
         let compact_to = index.saturating_sub(keep);
+        let compact_term = self.raw.raft.raft_log.term(compact_to).unwrap_or(0);
         self.storage.record_snapshot(&task.md, compact_to)?;
+        self.watch_compact(compact_to, compact_term);
         self.last_snapshot = index;
         self.snapshot_retry = None;
         let stall = task.capture + recording.elapsed();
@@ -225,6 +228,17 @@ impl NodeDriver {
         ));
         self.purge_beside();
         Ok(())
+    }
+
+    /// The log is compacted up to `up_to`, for the watchers.
+    fn watch_compact(&self, up_to: u64, term: u64) {
+        if self.shared.watch.active() {
+            self.shared
+                .watch
+                .publish(kv_proto::watch::watch_record::Kind::Compact(
+                    kv_proto::watch::Compact { up_to, term },
+                ));
+        }
     }
 
     /// Reclaims the files of compacted entries and of snapshots older than the recorded

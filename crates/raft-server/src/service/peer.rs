@@ -161,7 +161,8 @@ impl RaftTransport for PeerService {
                 tracing::warn!("refused a peer stream: {}", status.message());
                 return Err(status);
             }
-            for bytes in &batch.messages {
+            for (i, bytes) in batch.messages.iter().enumerate() {
+                let msg_id = batch.msg_ids.get(i).copied().unwrap_or(0);
                 let msg = Message::parse_from_bytes(bytes)
                     .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
                 if msg.from != batch.from || msg.to != self.me {
@@ -179,7 +180,7 @@ impl RaftTransport for PeerService {
                     tracing::warn!("dropped a {:?} from node {}", msg.get_msg_type(), msg.from);
                     continue;
                 }
-                match self.filter.incoming(&msg) {
+                match self.filter.incoming_numbered(&msg, msg_id) {
                     Verdict::Deliver => delays.pass(msg.from, None, msg),
                     Verdict::Delay(d) => delays.pass(msg.from, Some(d), msg),
                     Verdict::Drop => {}

@@ -111,6 +111,8 @@ struct Inner {
     dropped: [AtomicU64; MSG_TYPES],
     delayed: [AtomicU64; MSG_TYPES],
     tap: MessageTap,
+    /// The node's watch stream, once the node has started (see [`FaultFilter::attach`]).
+    watch: std::sync::OnceLock<crate::watch::WatchHub>,
 }
 
 /// The filter of one node; clones share it.
@@ -131,8 +133,14 @@ impl FaultFilter {
                 dropped: std::array::from_fn(|_| AtomicU64::new(0)),
                 delayed: std::array::from_fn(|_| AtomicU64::new(0)),
                 tap: MessageTap::default(),
+                watch: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Messages passing this filter go to `hub` too, while someone watches.
+    pub fn attach(&self, hub: crate::watch::WatchHub) {
+        let _ = self.inner.watch.set(hub);
     }
 
     /// The node this filter belongs to.
@@ -147,15 +155,27 @@ impl FaultFilter {
 
     /// Decides the fate of a message this node sends.
     pub fn outgoing(&self, msg: &Message) -> Verdict {
-        self.pass(Direction::Out, msg.to, msg)
+        self.outgoing_numbered(msg).0
+    }
+
+    /// Decides the fate of a message this node sends, and gives it its watch id (0 while
+    /// nobody watches), which travels with it so that its receipt can name it.
+    pub fn outgoing_numbered(&self, msg: &Message) -> (Verdict, u64) {
+        let id = self.inner.watch.get().map_or(0, |w| w.next_msg_id());
+        (self.pass(Direction::Out, msg.to, msg, id), id)
     }
 
     /// Decides the fate of a message this node received.
     pub fn incoming(&self, msg: &Message) -> Verdict {
-        self.pass(Direction::In, msg.from, msg)
+        self.incoming_numbered(msg, 0)
     }
 
-    fn pass(&self, dir: Direction, peer: u64, msg: &Message) -> Verdict {
+    /// Decides the fate of a message this node received, which its sender numbered `id`.
+    pub fn incoming_numbered(&self, msg: &Message, id: u64) -> Verdict {
+        self.pass(Direction::In, msg.from, msg, id)
+    }
+
+    fn pass(&self, dir: Direction, peer: u64, msg: &Message, msg_id: u64) -> Verdict {
         let inner = &*self.inner;
         let verdict = if inner.active.load(Ordering::Relaxed) {
             decide(
@@ -178,6 +198,9 @@ impl FaultFilter {
             }
         };
         inner.tap.record(dir, msg, fate);
+        if let Some(w) = inner.watch.get() {
+            w.message(dir, msg, fate, msg_id);
+        }
         verdict
     }
 

@@ -57,7 +57,7 @@ pub struct GrpcTransport {
     queues: Arc<Queues>,
     links: HashMap<u64, Link>,
     filter: FaultFilter,
-    delays: DelayLines<Message>,
+    delays: DelayLines<Outgoing>,
     shutdown: CancellationToken,
     /// The runtime the links run on: membership changes open links from the driver's
     /// thread, outside any runtime.
@@ -71,20 +71,23 @@ struct Link {
     stop: CancellationToken,
 }
 
+/// A message on its way to a peer, with its watch id (0: not watched).
+type Outgoing = (Message, u64);
+
 /// The per-peer queues, shared with the delay lines that feed them.
 struct Queues {
-    by_peer: RwLock<HashMap<u64, mpsc::Sender<Message>>>,
+    by_peer: RwLock<HashMap<u64, mpsc::Sender<Outgoing>>>,
     node: NodeHandle,
 }
 
 impl Queues {
     /// Queues `msg` for its peer; a full queue drops it and tells Raft.
-    fn push(&self, msg: Message) {
-        let to = msg.to;
+    fn push(&self, out: Outgoing) {
+        let to = out.0.to;
         let by_peer = self.by_peer.read().unwrap_or_else(PoisonError::into_inner);
         match by_peer.get(&to) {
             Some(queue) => {
-                if let Err(TrySendError::Full(msg)) = queue.try_send(msg) {
+                if let Err(TrySendError::Full((msg, _))) = queue.try_send(out) {
                     self.node.report_unreachable(to);
                     if is_snapshot(&msg) {
                         self.node.report_snapshot(to, false);
@@ -178,9 +181,10 @@ impl GrpcTransport {
 impl Transport for GrpcTransport {
     fn send(&mut self, msgs: Vec<Message>) {
         for msg in msgs {
-            match self.filter.outgoing(&msg) {
-                Verdict::Deliver => self.delays.pass(msg.to, None, msg),
-                Verdict::Delay(d) => self.delays.pass(msg.to, Some(d), msg),
+            let (verdict, id) = self.filter.outgoing_numbered(&msg);
+            match verdict {
+                Verdict::Deliver => self.delays.pass(msg.to, None, (msg, id)),
+                Verdict::Delay(d) => self.delays.pass(msg.to, Some(d), (msg, id)),
                 Verdict::Drop => {
                     // raft-rs holds a peer until it hears about its snapshot.
                     if is_snapshot(&msg) {
@@ -223,13 +227,13 @@ struct PeerLink {
     me: u64,
     cluster_id: Arc<AtomicU64>,
     peer: Peer,
-    queue: mpsc::Receiver<Message>,
+    queue: mpsc::Receiver<Outgoing>,
     node: NodeHandle,
     shutdown: CancellationToken,
     /// True while a stream to the peer is open.
     up: Arc<AtomicBool>,
     /// A snapshot taken off the queue while filling a batch: it goes alone, next.
-    held: Option<Message>,
+    held: Option<Outgoing>,
     /// This node's own peer address, which its batches carry.
     my_addr: String,
 }
@@ -312,7 +316,7 @@ impl PeerLink {
             // Whatever is queued cannot be delivered now; Raft resends what matters.
             let held = self.held.take();
             let queued = std::iter::from_fn(|| self.queue.try_recv().ok());
-            for msg in held.into_iter().chain(queued) {
+            for (msg, _) in held.into_iter().chain(queued) {
                 if is_snapshot(&msg) {
                     self.node.report_snapshot(self.peer.id, false);
                 }
@@ -411,7 +415,7 @@ impl PeerLink {
 
     /// `first` plus whatever else is already queued, within the batch limits; and whether
     /// it carries a snapshot.
-    fn batch(&mut self, first: Message) -> (RaftBatch, bool) {
+    fn batch(&mut self, first: Outgoing) -> (RaftBatch, bool) {
         let mut batch = RaftBatch {
             cluster_id: self.cluster_id.load(Ordering::Relaxed),
             from: self.me,
@@ -419,21 +423,24 @@ impl PeerLink {
             messages: Vec::new(),
             incarnation: self.node.incarnation(),
             from_addr: self.my_addr.clone(),
+            msg_ids: Vec::new(),
         };
+        let mut ids = Vec::new();
         let mut bytes = 0;
         let mut snapshot = false;
         let mut next = Some(first);
-        while let Some(msg) = next {
+        while let Some((msg, id)) = next {
             // A snapshot (the whole state machine) always travels alone, so a batch never
             // exceeds what the peer accepts by more than one message.
             if is_snapshot(&msg) && !batch.messages.is_empty() {
-                self.held = Some(msg);
+                self.held = Some((msg, id));
                 break;
             }
             match msg.write_to_bytes() {
                 Ok(encoded) => {
                     bytes += encoded.len();
                     batch.messages.push(encoded);
+                    ids.push(id);
                     snapshot |= is_snapshot(&msg);
                 }
                 Err(e) => {
@@ -447,6 +454,10 @@ impl PeerLink {
                 break;
             }
             next = self.queue.try_recv().ok();
+        }
+        // Only while watched: an unwatched node's batches stay as they were.
+        if ids.iter().any(|id| *id != 0) {
+            batch.msg_ids = ids;
         }
         (batch, snapshot)
     }
@@ -470,9 +481,9 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The held snapshot, if any, else the next queued message (waiting for one).
 async fn next_message(
-    held: &mut Option<Message>,
-    queue: &mut mpsc::Receiver<Message>,
-) -> Option<Message> {
+    held: &mut Option<Outgoing>,
+    queue: &mut mpsc::Receiver<Outgoing>,
+) -> Option<Outgoing> {
     match held.take() {
         Some(msg) => Some(msg),
         None => queue.recv().await,

@@ -1,0 +1,107 @@
+//! The cluster view (`raft-client watch`, `view` in the interactive client): every node of
+//! the cluster on one screen, fed by the watch streams of all of them.
+//!
+//! - [`model`]: the cluster as the records tell it; pure data, no IO.
+//! - [`state`]: what the viewer chose (paused, scrolled, filtered) and the keys.
+//! - [`ui`]: drawing the model.
+//! - [`source`]: the live streams, following the membership.
+//!
+//! This module owns the loop: keys and records in, a frame out at most every
+//! [`FRAME_EVERY`], so a burst of records costs one frame, not one per record.
+
+pub mod model;
+pub mod source;
+pub mod state;
+pub mod ui;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{Event, KeyEventKind};
+use ratatui::{Terminal, backend::Backend};
+use tokio::sync::mpsc;
+
+use crate::SmartClient;
+use model::ClusterModel;
+use source::Feed;
+use state::{Effect, ViewState};
+
+/// The least time between two frames while records pour in.
+pub const FRAME_EVERY: Duration = Duration::from_millis(50);
+/// Most records taken in before the next frame.
+const RECORDS_PER_FRAME: usize = 20_000;
+
+/// Runs the view on a terminal of its own until the viewer leaves.
+pub async fn run(client: Arc<SmartClient>) -> std::io::Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    terminal.clear()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut events, reader) = crate::tui::spawn_input_reader(Arc::clone(&stop));
+    let result = run_on(&mut terminal, client, &mut events).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    ratatui::restore();
+    let _ = reader.join();
+    result
+}
+
+/// Runs the view on `terminal`, taking keys from `events`, until the viewer leaves (the
+/// interactive client's `view` lends it its own terminal and keys).
+pub async fn run_on<B: Backend<Error = std::io::Error>>(
+    terminal: &mut Terminal<B>,
+    client: Arc<SmartClient>,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+) -> std::io::Result<()> {
+    let (mut feed, supervisor) = source::spawn(client);
+    let mut model = ClusterModel::new();
+    let mut st = ViewState::default();
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    let mut drawn: Option<Instant> = None;
+    let result = loop {
+        if drawn.is_none_or(|t| t.elapsed() >= FRAME_EVERY) {
+            if let Err(e) = terminal.draw(|f| ui::draw(f, &model, &mut st, crate::view::now_us())) {
+                break Err(e);
+            }
+            drawn = Some(Instant::now());
+        }
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                    if st.on_key(key, &model) == Some(Effect::Quit) {
+                        break Ok(());
+                    }
+                    drawn = None;
+                }
+                Some(Event::Resize(..)) => drawn = None,
+                Some(_) => {}
+                None => break Ok(()),
+            },
+            Some(first) = feed.recv() => {
+                take(&mut model, first);
+                for _ in 0..RECORDS_PER_FRAME {
+                    match feed.try_recv() {
+                        Ok(next) => take(&mut model, next),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = ticker.tick() => {}
+        }
+    };
+    supervisor.abort();
+    result
+}
+
+fn take(model: &mut ClusterModel, feed: Feed) {
+    match feed {
+        Feed::Record(r) => model.apply(&r),
+        Feed::Down(id, _) => model.set_connected(id, false),
+    }
+}
+
+/// Microseconds since the Unix epoch, the clock the nodes stamp records with.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
