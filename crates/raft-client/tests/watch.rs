@@ -49,11 +49,11 @@ fn snapshot(records: &Arc<Mutex<Vec<pb::WatchRecord>>>) -> Vec<pb::WatchRecord> 
 }
 
 /// The messages of `kind` (`send` or `recv`) in `records`, recorded by `node`.
-fn messages<'a>(
-    records: &'a [pb::WatchRecord],
+fn messages(
+    records: &[pb::WatchRecord],
     node: u64,
     send: bool,
-) -> impl Iterator<Item = &'a pb::PeerMessage> {
+) -> impl Iterator<Item = &pb::PeerMessage> {
     records
         .iter()
         .filter(move |r| r.node == node)
