@@ -105,6 +105,21 @@ def parse(text):
     return rows
 
 
+# Braille dots (a cell is 2 dots wide, 4 high), by bit: the fonts here have no such glyphs
+# of the monospace cell's size, so the dots are drawn (the cluster view's lines are made of
+# them).
+BRAILLE_DOTS = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (0, 3), (1, 3)]
+
+
+def braille(draw, px, py, cw, ch, bits, fg):
+    r = max(1, cw // 6)
+    for bit, (dx, dy) in enumerate(BRAILLE_DOTS):
+        if bits & (1 << bit):
+            cx = px + cw * (1 + 2 * dx) // 4
+            cy = py + ch * (1 + 2 * dy) // 8
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)
+
+
 def main():
     out, panes = sys.argv[1], sys.argv[2:]
     font = ImageFont.truetype(FONT, SIZE)
@@ -125,7 +140,9 @@ def main():
                 px, py = x0 + x * cw, ch + y * ch
                 if bg != BG:
                     draw.rectangle([px, py, px + cw - 1, py + ch - 1], fill=bg)
-                if c != " ":
+                if 0x2800 <= ord(c) <= 0x28FF:
+                    braille(draw, px, py, cw, ch, ord(c) - 0x2800, fg)
+                elif c != " ":
                     draw.text((px, py + 1), c, font=bold_font if bold else font, fill=fg)
         x0 += (ncols + gap) * cw
     img.save(out)

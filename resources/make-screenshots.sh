@@ -9,13 +9,17 @@
 #  loss       resources/message-loss.png: a follower losing 30% of its messages, catching up;
 #  slowmo     resources/slow-motion-election.png: an election in slow motion, message by message;
 #  tour       resources/tour-partitioned-leader.png: the tour's partitioned-leader chapter at the
-#             step where the cut-off leader holds a write it cannot commit, beside its dashboard.
+#             step where the cut-off leader holds a write it cannot commit, beside its dashboard;
+#  viewelection  resources/view-election.png: the cluster view of an election in slow motion,
+#             heartbeats folded: pre-votes, votes, the first appends as a diagram;
+#  viewpartition resources/view-partitioned-leader.png: the cluster view of a partitioned leader
+#             whose uncommitted entry stands out in the logs side by side.
 # Needs tmux, python3 with Pillow (pip install pillow), and the DejaVu Sans Mono font.
 #   resources/make-screenshots.sh [SCENE...]        (default: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenes=("$@")
-[ ${#scenes[@]} -gt 0 ] || scenes=(election client partition loss slowmo tour)
+[ ${#scenes[@]} -gt 0 ] || scenes=(election client partition loss slowmo tour viewelection viewpartition)
 source scripts/cargo-bins.sh
 bins=$(cargo_bins -q -p raft-server -p raft-client)
 # Both binaries are in the same directory: wherever cargo put this build.
@@ -252,9 +256,56 @@ scene_tour() {
   stop_cluster
 }
 
+# The cluster view beside the cluster (session v), COLS x ROWS.
+start_view() { t new-session -d -s v -x "$1" -y "$2" "$bin/raft-client --peers $api watch; sleep 600"; wait_screen v "leader node"; }
+
+# An election in slow motion, as the cluster view draws it.
+scene_viewelection() {
+  start_cluster 100 36
+  start_view 150 44
+  type_line "put greeting hello"
+  local l; l=$(leader)
+  type_line "slow 10"
+  t send-keys -t v h # heartbeats folded: the election is what is left
+  type_line "fault freeze $l"
+  local nl; nl=$(new_leader "$l")
+  wait_screen v "leader node $nl" 100
+  wait_screen v "App t" 100
+  sleep 0.5
+  t send-keys -t v Space # paused, so the picture holds still
+  wait_screen v "paused" 50
+  capture v view
+  python3 resources/ansi2png.py resources/view-election.png "$work/view.ans"
+  echo "wrote resources/view-election.png"
+  type_line "fault heal"
+  type_line "slow 1"
+  t kill-session -t v
+  stop_cluster
+}
+
+# A partitioned leader's uncommitted entry, standing out in the logs side by side.
+scene_viewpartition() {
+  start_cluster 100 36
+  start_view 150 44
+  type_line "put x old"
+  local l; l=$(leader)
+  type_line "fault isolate $l"
+  type_line "put --node $l x lost"
+  new_leader "$l" >/dev/null
+  type_line "put x new"
+  wait_screen v "not the leader's" 100
+  sleep 1
+  capture v view
+  python3 resources/ansi2png.py resources/view-partitioned-leader.png "$work/view.ans"
+  echo "wrote resources/view-partitioned-leader.png"
+  type_line "fault heal"
+  t kill-session -t v
+  stop_cluster
+}
+
 for scene in "${scenes[@]}"; do
   case "$scene" in
-    election | client | partition | loss | slowmo | tour) "scene_$scene" ;;
-    *) echo "unknown scene '$scene': election, client, partition, loss, slowmo or tour" >&2; exit 2 ;;
+    election | client | partition | loss | slowmo | tour | viewelection | viewpartition) "scene_$scene" ;;
+    *) echo "unknown scene '$scene': election, client, partition, loss, slowmo, tour, viewelection or viewpartition" >&2; exit 2 ;;
   esac
 done

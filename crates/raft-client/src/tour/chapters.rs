@@ -55,7 +55,8 @@ fn election() -> Chapter {
                  the other two dashboards' events: for 5-10 s nothing (no heartbeat, but no one \
                  has waited long enough); then, within milliseconds, one becomes a PreCandidate \
                  and asks for pre-votes, then a Candidate in a new term, asks for votes, wins. \
-                 Press m in a dashboard to see each message.",
+                 Press m in a dashboard to see each message, or look at the cluster view \
+                 (window view; h there folds the heartbeats away): the election as a diagram.",
                 vec![
                     Act::Note(Var::OldLeader, Pick::Leader),
                     Act::Note(Var::Term, Pick::Term),
@@ -188,7 +189,8 @@ fn partition() -> Chapter {
                  still believes it leads: it appends the write (yellow in its log panel) and \
                  waits for a majority it cannot reach. The write never commits. (If the client \
                  resends it before giving up, the log shows it twice with one request id: one \
-                 request, two entries.)",
+                 request, two entries.) In the cluster view's logs, once the others have a \
+                 leader, its entry stands out in red: not the leader's.",
                 vec![
                     Act::Note(Var::OldLeader, Pick::Leader),
                     Act::Note(Var::Term, Pick::Term),
@@ -262,7 +264,9 @@ fn catching_up() -> Chapter {
             step(
                 "Healed: the leader probes where node {follower}'s log ends and sends what it \
                  misses. If the entries it needs were already compacted into a snapshot (every \
-                 --snapshot-every entries), it sends the snapshot instead.",
+                 --snapshot-every entries), it sends the snapshot instead. The cluster view \
+                 shows it: node {follower}'s row of the logs fills in (or jumps to the \
+                 snapshot, ▓), and the diagram shows the probe and the appends (or Snap).",
                 vec![
                     Act::Note(Var::Index, Pick::LastIndexOf(Var::Follower)),
                     Act::Type("fault heal {follower}"),

@@ -126,7 +126,7 @@ fn nodes_panel(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, members:
             let mut spans = vec![
                 Span::styled(format!(" n{id} "), Style::new().bold()),
                 Span::styled(
-                    format!("{:<12}", s.role.to_uppercase()),
+                    format!("{:<13}", s.role.to_uppercase()),
                     Style::new().fg(role_color(&s.role)).bold(),
                 ),
                 format!("t{:<3} ", s.term).into(),
@@ -451,6 +451,64 @@ fn diagram(
             Some((x, format!("n{id}"), role_color(role)))
         })
         .collect();
+    // Every arrow's geometry first; the canvas draws the lines (Braille dots), the labels
+    // and marks go straight into the cells (canvas text would drift by a row).
+    struct Arrow {
+        x1: f64,
+        x_end: f64,
+        row: f64,
+        row_end: f64,
+        color: Color,
+        /// ►/◄ at the receiver, ✗ dropped, ? never received.
+        mark: (&'static str, Color),
+        label: String,
+    }
+    let arrows: Vec<Arrow> = sends
+        .iter()
+        .enumerate()
+        .filter_map(|(row, (_, e))| {
+            let (x1, x2) = (column(e.msg.from)?, column(e.msg.to)?);
+            let row = row as f64;
+            let receipt = e.partner.and_then(|p| model.at(p));
+            // Dropped by the sender's fault layer, or by the receiver's (isolated, cut).
+            let dropped =
+                e.msg.fate == "dropped" || receipt.is_some_and(|r| r.msg.fate == "dropped");
+            let received = receipt.map(|r| r.t_us);
+            let color = if dropped { Color::Red } else { arrow_color(e) };
+            let mut text = label(e);
+            if dropped && e.msg.fate != "dropped" {
+                text.push_str(" ✗at receiver");
+            }
+            let (x_end, row_end, mark) = if dropped {
+                (x1 + (x2 - x1) * 0.6, row, ("✗", Color::Red))
+            } else {
+                let head = if x2 >= x1 { "►" } else { "◄" };
+                match received {
+                    // Received before the next message or two were sent: drawn level, so
+                    // the usual case reads as a row; a later receipt is drawn long.
+                    Some(t) => {
+                        let at = row_of(t).max(row);
+                        (x2, if at - row < 2.0 { row } else { at }, (head, color))
+                    }
+                    // In flight: it reaches the bottom while it is not received.
+                    None if st.paused_at.is_none() && now_us < e.t_us + 5_000_000 => {
+                        (x2, rows as f64 - 1.0, (head, color))
+                    }
+                    // Never received (the receiver down, the link broken).
+                    None => (x1 + (x2 - x1) * 0.5, row, ("?", Color::DarkGray)),
+                }
+            };
+            Some(Arrow {
+                x1,
+                x_end,
+                row,
+                row_end,
+                color,
+                mark,
+                label: text,
+            })
+        })
+        .collect();
     let canvas = Canvas::default()
         .marker(Marker::Braille)
         .x_bounds([0.0, width])
@@ -466,80 +524,14 @@ fn diagram(
                 });
             }
             ctx.layer();
-            for (row, (_, e)) in sends.iter().enumerate() {
-                let (Some(x1), Some(x2)) = (column(e.msg.from), column(e.msg.to)) else {
-                    continue;
-                };
-                let row = row as f64;
-                let received = e.partner.and_then(|p| model.at(p)).map(|r| r.t_us);
-                let (x_end, row_end) = if e.msg.fate == "dropped" {
-                    (x1 + (x2 - x1) * 0.6, row)
-                } else {
-                    match received {
-                        // Received before the next message or two were sent: drawn level,
-                        // so the usual case reads as a row; a later receipt is drawn long.
-                        Some(t) => {
-                            let at = row_of(t).max(row);
-                            (x2, if at - row < 2.0 { row } else { at })
-                        }
-                        // In flight: it reaches the bottom while it is not received.
-                        None if st.paused_at.is_none() && now_us < e.t_us + 5_000_000 => {
-                            (x2, rows as f64 - 1.0)
-                        }
-                        None => (x1 + (x2 - x1) * 0.5, row),
-                    }
-                };
-                let color = arrow_color(e);
+            for a in &arrows {
                 ctx.draw(&CanvasLine {
-                    x1,
-                    y1: y(row),
-                    x2: x_end,
-                    y2: y(row_end),
-                    color,
+                    x1: a.x1,
+                    y1: y(a.row),
+                    x2: a.x_end,
+                    y2: y(a.row_end),
+                    color: a.color,
                 });
-                if e.msg.fate == "dropped" {
-                    ctx.print(
-                        x_end,
-                        y(row),
-                        Span::styled("✗", Style::new().fg(Color::Red)),
-                    );
-                } else if x_end != x2 {
-                    // Never received (the receiver down, the link broken): where it went is
-                    // not known.
-                    ctx.print(
-                        x_end,
-                        y(row),
-                        Span::styled("?", Style::new().fg(Color::DarkGray)),
-                    );
-                } else {
-                    let (head, x_head) = if x2 >= x1 {
-                        ("►", x2 - 1.0)
-                    } else {
-                        ("◄", x2)
-                    };
-                    ctx.print(
-                        x_head,
-                        y(row_end),
-                        Span::styled(head, Style::new().fg(color)),
-                    );
-                }
-                let text = label(e);
-                let len = text.chars().count() as f64;
-                let right = x2 >= x1;
-                let x_text = if right {
-                    x1 + 1.0
-                } else {
-                    (x1 - len - 1.0).max(0.0)
-                };
-                ctx.print(x_text, y(row), Span::styled(text, Style::new().fg(color)));
-            }
-            ctx.layer();
-            for (x, name, color) in &header {
-                ctx.print(
-                    (x - 1.0).max(0.0),
-                    height - 0.5,
-                    Span::styled(name.clone(), Style::new().fg(*color).bold()),
-                );
             }
         });
     let canvas_area = Rect {
@@ -548,6 +540,47 @@ fn diagram(
         ..inner
     };
     frame.render_widget(canvas, canvas_area);
+    let buf = frame.buffer_mut();
+    let right_edge = canvas_area.x + canvas_area.width;
+    let mut put = |x: f64, row: u16, text: &str, style: Style| {
+        let col = canvas_area.x + (x.max(0.0) as u16).min(canvas_area.width.saturating_sub(1));
+        let y = canvas_area.y + row;
+        if y < canvas_area.y + canvas_area.height && col < right_edge {
+            buf.set_stringn(col, y, text, usize::from(right_edge - col), style);
+        }
+    };
+    for (x, name, color) in &header {
+        put(x - 1.0, 0, name, Style::new().fg(*color).bold());
+    }
+    for a in &arrows {
+        let row = 1 + a.row as u16;
+        let right = a.x_end >= a.x1;
+        // Along the line, from the sender, never over the mark where a level line ends.
+        let room = if a.row_end == a.row {
+            ((a.x_end - a.x1).abs() - 2.0).max(8.0) as usize
+        } else {
+            usize::MAX
+        };
+        let text: String = a.label.chars().take(room).collect();
+        let len = text.chars().count() as f64;
+        let x_text = if right {
+            a.x1 + 1.0
+        } else {
+            (a.x1 - len - 1.0).max(0.0)
+        };
+        put(x_text, row, &text, Style::new().fg(a.color));
+        let x_mark = if a.mark.0 == "►" {
+            a.x_end - 1.0
+        } else {
+            a.x_end
+        };
+        put(
+            x_mark,
+            1 + a.row_end as u16,
+            a.mark.0,
+            Style::new().fg(a.mark.1),
+        );
+    }
     if time_col > 0 {
         // The time of each row, seconds and milliseconds of the minute.
         let mut lines = vec![Line::from("")];
