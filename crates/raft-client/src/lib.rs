@@ -13,6 +13,7 @@
 //! - [`tour`]: the guided tour: Raft's classic scenarios, played and checked on the cluster.
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 //! - [`view`]: the cluster view (`raft-client watch`, `view` in the interactive client).
+//! - [`record`]: recordings of the watch streams (`raft-client record`) and their format.
 
 pub mod admin;
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod client;
 pub mod faults;
 pub mod members;
 pub mod output;
+pub mod record;
 pub mod tour;
 pub mod trace;
 pub mod tui;

@@ -96,6 +96,14 @@ enum Command {
     /// The cluster view: every node's state and election timer, the logs side by side, the
     /// messages between the nodes as a diagram, live (? in it lists the keys).
     Watch,
+    /// Record every member's watch stream to FILE (JSON lines), until Ctrl+C or --seconds.
+    Record {
+        /// Where to write the recording.
+        file: std::path::PathBuf,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
@@ -343,8 +351,45 @@ fn main() -> ExitCode {
     };
     match args.command {
         Some(Command::Watch) => watch(client, &rt),
+        Some(Command::Record { file, seconds }) => rt.block_on(record(client, &file, seconds)),
         Some(command) => rt.block_on(run(&client, command, args.verbose)),
         None => interactive(client, &rt, args.tour.map(|n| n - 1)),
+    }
+}
+
+/// `record FILE`: the cluster's watch streams into FILE.
+async fn record(client: SmartClient, file: &std::path::Path, seconds: Option<f64>) -> ExitCode {
+    if let Some(s) = seconds
+        && !(s > 0.0 && s <= 86_400.0)
+    {
+        eprintln!("error: --seconds {s} is out of range: give more than 0, up to 86400");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let client = std::sync::Arc::new(client);
+    let started = std::time::Instant::now();
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match raft_client::record::record(client, file, seconds, stop).await {
+        Ok(s) => {
+            eprintln!(
+                "recorded {} records of {} nodes in {:.1} s into {} ({:.1} MB)",
+                s.records,
+                s.nodes,
+                started.elapsed().as_secs_f64(),
+                file.display(),
+                s.bytes as f64 / 1e6
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ raft_client::record::RecordError::Unavailable(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNAVAILABLE)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -454,8 +499,9 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         Command::Fault { action } => print_report(&faults::run(client, &action.into()).await),
         Command::Bench(bench) => ExitCode::from(raft_client::bench::run_cli(client, bench).await),
         Command::Chaos(args) => chaos(client, args).await,
-        // Handled in main, with a terminal.
+        // Handled in main: they own the client.
         Command::Watch => ExitCode::from(EXIT_USAGE),
+        Command::Record { .. } => ExitCode::from(EXIT_USAGE),
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
         }

@@ -36,8 +36,8 @@ fn gather(rt: &tokio::runtime::Runtime, addrs: &[String]) -> Arc<Mutex<Vec<pb::W
                 .await
                 .expect("watch")
                 .into_inner();
-            while let Ok(Some(r)) = stream.message().await {
-                records.lock().expect("records").push(r);
+            while let Ok(Some(batch)) = stream.message().await {
+                records.lock().expect("records").extend(batch.records);
             }
         });
     }
@@ -328,4 +328,104 @@ fn the_view_follows_a_node_that_restarts_and_one_that_joins() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_recording_holds_the_header_and_every_nodes_records_in_time_order() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_leader();
+    let file = cluster.dir.path().join("run.jsonl");
+    let file_arg = file.to_string_lossy().to_string();
+    let recorder = cluster.background(
+        &["record", &file_arg, "--seconds", "4"],
+        std::process::Stdio::null(),
+    );
+    // The recorder is running once the header is out; then a write goes into the recording.
+    wait_for("the recording's header", || {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.lines().next().is_some() {
+            Ok(())
+        } else {
+            Err(format!("{} bytes", text.len()))
+        }
+    });
+    cluster.put("recorded", "yes");
+    let put_index = cluster.applied_of(leader);
+    let out = recorder.wait_with_output().expect("record");
+    assert_ok(&out, "record --seconds 4");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("of 3 nodes"), "its summary: {err}");
+
+    let text = std::fs::read_to_string(&file).expect("the recording");
+    let mut lines = text.lines();
+    let header: serde_json::Value =
+        serde_json::from_str(lines.next().expect("a header")).expect("a JSON header");
+    assert_eq!(header["format"], "raft-playground-record", "{header}");
+    assert_eq!(header["version"], 1, "{header}");
+    let ids: Vec<u64> = header["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["id"].as_u64().expect("an id"))
+        .collect();
+    assert_eq!(ids, [1, 2, 3], "{header}");
+    assert_eq!(
+        header["nodes"][0]["api_addr"],
+        cluster.api_addr(1),
+        "{header}"
+    );
+
+    let records: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let mut last_t = 0;
+    let mut last_seq = std::collections::HashMap::new();
+    for r in &records {
+        let t = r["t_us"].as_u64().expect("t_us");
+        assert!(t >= last_t, "out of time order at {r}");
+        last_t = t;
+        let node = r["node"].as_u64().expect("node");
+        let seq = r["seq"].as_u64().unwrap_or(0);
+        let before = last_seq.insert(node, seq).unwrap_or(0);
+        assert!(
+            seq > before || seq == 0,
+            "node {node}'s seq went back at {r}"
+        );
+    }
+    let of = |kind: &'static str| records.iter().filter(move |r| r["kind"] == kind);
+    for id in 1..=3u64 {
+        assert!(
+            of("state").any(|r| r["node"] == id && r["election_timeout"].as_u64() > Some(0)),
+            "a state record of node {id} with its election timer"
+        );
+        assert!(
+            of("entry").any(|r| r["node"] == id && r["index"] == put_index),
+            "node {id} appending entry {put_index} (the put)"
+        );
+    }
+    let append = of("send")
+        .find(|r| r["type"] == "MsgAppend" && r["entries"].as_u64() > Some(0))
+        .unwrap_or_else(|| panic!("an append with entries among {} records", records.len()));
+    assert_eq!(append["fate"], "delivered", "{append}");
+    assert!(
+        of("recv").any(|r| r["msg_id"] == append["msg_id"] && r["node"] == append["to"]),
+        "the receipt of {append}"
+    );
+}
+
+#[test]
+fn record_refuses_a_bad_duration_and_says_when_no_node_answers() {
+    let cluster = Cluster::unstarted(1, &[]);
+    let file = cluster.dir.path().join("never.jsonl");
+    let file_arg = file.to_string_lossy().to_string();
+    let out = cluster.client(&["record", &file_arg, "--seconds", "0"]);
+    common::assert_exit(&out, 2, "record --seconds 0");
+    let out = cluster.client(&["--timeout", "2", "record", &file_arg, "--seconds", "1"]);
+    common::assert_exit(&out, 3, "record with no node up");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the cluster running?"), "{err}");
+    assert!(
+        !file.exists(),
+        "no file is left behind when nothing was recorded"
+    );
 }

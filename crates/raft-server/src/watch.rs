@@ -24,6 +24,8 @@ use crate::transport::tap::{Direction, Fate, type_index, type_name};
 
 /// Records a watcher's ring keeps before the oldest go.
 pub const WATCHER_CAPACITY: usize = 20_000;
+/// Most records in one message of the stream.
+pub const BATCH_RECORDS: usize = 1024;
 /// Most watchers at once (a cluster view per person is a handful).
 pub const MAX_WATCHERS: usize = 16;
 
@@ -148,25 +150,29 @@ impl WatchHub {
         (self.inner.me << 48) | n
     }
 
-    /// Hands `kind` to every watcher, stamped with the time and this node's id.
+    /// Hands `kind` to every watcher, stamped with the time and this node's id. (Under the
+    /// hub's lock: a push is a ring push and a wake-up, and the last watcher, usually the
+    /// only one, takes the record itself rather than a copy.)
     pub fn publish(&self, kind: Kind) {
         if !self.active() {
             return;
         }
+        let record = pb::WatchRecord {
+            t_us: now_us(),
+            seq: 0,
+            node: self.inner.me,
+            kind: Some(kind),
+        };
         let outlets = self
             .inner
             .outlets
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let t_us = now_us();
-        for outlet in outlets {
-            outlet.push(pb::WatchRecord {
-                t_us,
-                seq: 0,
-                node: self.inner.me,
-                kind: Some(kind.clone()),
-            });
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((last, others)) = outlets.split_last() {
+            for outlet in others {
+                outlet.push(record.clone());
+            }
+            last.push(record);
         }
     }
 
@@ -209,7 +215,7 @@ impl WatchHub {
         &self,
         first: impl FnOnce() -> Vec<Kind>,
         capacity: usize,
-    ) -> Result<mpsc::Receiver<pb::WatchRecord>, WatchError> {
+    ) -> Result<mpsc::Receiver<pb::WatchBatch>, WatchError> {
         let outlet = Arc::new(Outlet {
             ring: Mutex::new(Ring::default()),
             notify: Notify::new(),
@@ -240,21 +246,26 @@ impl WatchHub {
             }
         }
         // A small channel: the gRPC stream's own flow control holds back what the
-        // watcher has not read, and the ring takes the rest.
-        let (tx, rx) = mpsc::channel(64);
+        // watcher has not read, and the ring takes the rest. Whatever piled up goes as one
+        // message (a record a message would cost a frame and a wake-up each).
+        let (tx, rx) = mpsc::channel(8);
         let hub = self.clone();
         tokio::spawn(async move {
             loop {
-                let batch = outlet.take();
-                if batch.is_empty() {
+                let taken = outlet.take();
+                if taken.is_empty() {
                     tokio::select! {
                         () = outlet.notify.notified() => continue,
                         () = tx.closed() => break,
                     }
                 }
                 let mut gone = false;
-                for record in batch {
-                    if tx.send(record).await.is_err() {
+                let mut records = taken.into_iter().peekable();
+                while records.peek().is_some() {
+                    let batch = pb::WatchBatch {
+                        records: records.by_ref().take(BATCH_RECORDS).collect(),
+                    };
+                    if tx.send(batch).await.is_err() {
                         gone = true;
                         break;
                     }
@@ -370,8 +381,11 @@ mod tests {
         assert!(hub.active());
         assert_eq!(hub.next_msg_id() >> 48, 3);
         hub.publish(event("second"));
-        let a = rx.recv().await.expect("first record");
-        let b = rx.recv().await.expect("second record");
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.extend(rx.recv().await.expect("a batch").records);
+        }
+        let (a, b) = (got[0].clone(), got[1].clone());
         assert_eq!((a.seq, b.seq), (1, 2));
         assert_eq!(a.node, 3);
         assert_eq!(a.kind, Some(event("first")));
@@ -392,19 +406,21 @@ mod tests {
     async fn a_watcher_that_does_not_read_loses_the_oldest_and_is_told_how_many() {
         let hub = WatchHub::new(1);
         let mut rx = hub.subscribe(Vec::new, 10).expect("subscribe");
-        // The forwarding task takes up to the channel's 64 plus the ring's 10; the rest go.
+        // Nothing runs the forwarding task until this test waits: the ring keeps 10.
         for i in 0..1000 {
             hub.publish(event(&format!("e{i}")));
         }
         let mut seen = Vec::new();
         let mut missed = 0;
-        while let Ok(Some(r)) =
+        while let Ok(Some(batch)) =
             tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await
         {
-            match r.kind {
-                Some(Kind::Missed(m)) => missed += m.count,
-                Some(Kind::Event(e)) => seen.push(e.text),
-                other => panic!("{other:?}"),
+            for r in batch.records {
+                match r.kind {
+                    Some(Kind::Missed(m)) => missed += m.count,
+                    Some(Kind::Event(e)) => seen.push(e.text),
+                    other => panic!("{other:?}"),
+                }
             }
         }
         assert_eq!(

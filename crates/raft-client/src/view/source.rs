@@ -121,13 +121,15 @@ async fn watch_once(addr: &str, tx: &mpsc::Sender<Feed>) -> Result<(), String> {
         .await
         .map_err(|s| s.message().to_string())?
         .into_inner();
-    while let Some(record) = stream
+    while let Some(batch) = stream
         .message()
         .await
         .map_err(|s| s.message().to_string())?
     {
-        if tx.send(Feed::Record(Box::new(record))).await.is_err() {
-            return Ok(());
+        for record in batch.records {
+            if tx.send(Feed::Record(Box::new(record))).await.is_err() {
+                return Ok(());
+            }
         }
     }
     Ok(())

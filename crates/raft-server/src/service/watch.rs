@@ -51,7 +51,7 @@ impl WatchService {
     }
 }
 
-type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRecord, Status>> + Send>>;
+type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::WatchBatch, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Watch for WatchService {

@@ -1,0 +1,185 @@
+//! Recordings: every member's watch stream, merged in time order, in a file of JSON lines.
+//!
+//! - [`format`]: the header and the record lines, to and from the watch records.
+//!
+//! [`record`] writes one (`raft-client record FILE`): the streams of the view's source
+//! (which follows the membership), held for a moment so that records of several nodes go
+//! out in time order, then written as they come.
+
+pub mod format;
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use format::{Header, NodeAddr, RecordLine};
+use kv_proto::watch as pb;
+
+use crate::SmartClient;
+use crate::view::source::{self, Feed};
+
+/// How long records are held to be put in time order: more than streams drift apart.
+const REORDER: Duration = Duration::from_millis(300);
+
+/// Why a recording could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No node answered.
+    #[error(
+        "no node answered at {0}: is the cluster running? (the client API is on peer port + 1000)"
+    )]
+    Unavailable(String),
+}
+
+/// What a recording holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Records written.
+    pub records: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Nodes heard from.
+    pub nodes: usize,
+}
+
+/// Records held to be put in time order: each node's in the order its stream sent them
+/// (which a clock step or two records of one microsecond must not change), merged by time.
+#[derive(Default)]
+struct Held {
+    by_node: std::collections::BTreeMap<u64, VecDeque<pb::WatchRecord>>,
+}
+
+impl Held {
+    fn push(&mut self, r: pb::WatchRecord) {
+        self.by_node.entry(r.node).or_default().push_back(r);
+    }
+
+    /// The earliest of the nodes' next records, if it is no later than `ripe`.
+    fn pop(&mut self, ripe: Option<u64>) -> Option<pb::WatchRecord> {
+        let (_, queue) = self
+            .by_node
+            .iter_mut()
+            .filter_map(|(_, q)| q.front().map(|r| r.t_us).map(|t| (t, q)))
+            .filter(|(t, _)| ripe.is_none_or(|r| *t <= r))
+            .min_by_key(|(t, _)| *t)?;
+        queue.pop_front()
+    }
+}
+
+/// Records the cluster to `path` until `seconds` pass (if given) or `stop` resolves.
+pub async fn record(
+    client: Arc<SmartClient>,
+    path: &Path,
+    seconds: Option<f64>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Summary, RecordError> {
+    let write_err = |source| RecordError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reports = client.status_all_within(Duration::from_secs(2)).await;
+    let nodes: Vec<NodeAddr> = reports
+        .iter()
+        .filter_map(|r| {
+            r.status.as_ref().ok().map(|s| NodeAddr {
+                id: s.id,
+                api_addr: r.api_addr.clone(),
+            })
+        })
+        .collect();
+    if nodes.is_empty() {
+        return Err(RecordError::Unavailable(client.peers().join(", ")));
+    }
+    let file = std::fs::File::create(path).map_err(write_err)?;
+    let mut out = Counting {
+        inner: std::io::BufWriter::new(file),
+        bytes: 0,
+    };
+    serde_json::to_writer(&mut out, &Header::new(nodes))
+        .map_err(|e| write_err(std::io::Error::other(e)))?;
+    out.write_all(b"\n").map_err(write_err)?;
+    let (mut feed, supervisor) = source::spawn(client);
+    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut held = Held::default();
+    let mut summary = Summary {
+        records: 0,
+        bytes: 0,
+        nodes: 0,
+    };
+    let mut heard = std::collections::BTreeSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tokio::pin!(stop);
+    let result = loop {
+        let until_end = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            () = &mut stop => break Ok(()),
+            () = tokio::time::sleep(until_end.unwrap_or(Duration::MAX)), if until_end.is_some() => break Ok(()),
+            f = feed.recv() => match f {
+                Some(Feed::Record(r)) => {
+                    heard.insert(r.node);
+                    held.push(*r);
+                }
+                Some(Feed::Down(..)) => {}
+                None => break Ok(()),
+            },
+            _ = tick.tick() => {
+                let ripe = crate::view::now_us().saturating_sub(REORDER.as_micros() as u64);
+                if let Err(e) = flush(&mut held, Some(ripe), &mut out, &mut summary) {
+                    break Err(write_err(e));
+                }
+            }
+        }
+    };
+    supervisor.abort();
+    result?;
+    flush(&mut held, None, &mut out, &mut summary).map_err(write_err)?;
+    out.inner.flush().map_err(write_err)?;
+    summary.bytes = out.bytes;
+    summary.nodes = heard.len();
+    Ok(summary)
+}
+
+/// Writes the held records older than `ripe` (all when `None`), earliest first.
+fn flush(
+    held: &mut Held,
+    ripe: Option<u64>,
+    out: &mut impl Write,
+    summary: &mut Summary,
+) -> std::io::Result<()> {
+    while let Some(r) = held.pop(ripe) {
+        if let Some(line) = RecordLine::of(&r) {
+            serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")?;
+            summary.records += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A writer that counts what it wrote.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
