@@ -330,16 +330,28 @@ fn the_view_follows_a_node_that_restarts_and_one_that_joins() {
     }
 }
 
+/// A child killed if the test ends before it is taken out.
+struct Stopped(Option<std::process::Child>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[test]
 fn a_recording_holds_the_header_and_every_nodes_records_in_time_order() {
     let cluster = Cluster::start(3);
     let leader = cluster.wait_leader();
     let file = cluster.dir.path().join("run.jsonl");
     let file_arg = file.to_string_lossy().to_string();
-    let recorder = cluster.background(
-        &["record", &file_arg, "--seconds", "4"],
+    let mut recorder = Stopped(Some(cluster.background(
+        &["record", &file_arg, "--seconds", "600"],
         std::process::Stdio::null(),
-    );
+    )));
     // The recorder is running once the header is out; then a write goes into the recording.
     wait_for("the recording's header", || {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -351,8 +363,18 @@ fn a_recording_holds_the_header_and_every_nodes_records_in_time_order() {
     });
     cluster.put("recorded", "yes");
     let put_index = cluster.applied_of(leader);
+    let follower = if leader == 3 { 2 } else { 3 };
+    for fault in [
+        &["fault", "delay", &follower.to_string(), "20"][..],
+        &["fault", "heal"],
+    ] {
+        assert_ok(&cluster.client(fault), &fault.join(" "));
+    }
+    // Until Ctrl+C. (Records the streams sent before, within the moment they are held.)
+    let recorder = recorder.0.take().expect("the recorder");
+    common::interrupt(&recorder);
     let out = recorder.wait_with_output().expect("record");
-    assert_ok(&out, "record --seconds 4");
+    assert_ok(&out, "record, interrupted");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("of 3 nodes"), "its summary: {err}");
 
@@ -403,6 +425,17 @@ fn a_recording_holds_the_header_and_every_nodes_records_in_time_order() {
             "node {id} appending entry {put_index} (the put)"
         );
     }
+    let faults: Vec<_> = of("fault").filter(|r| r["node"] == follower).collect();
+    assert!(
+        faults.len() == 2
+            && faults[0]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("delaying"))
+            && faults[1]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("healed")),
+        "node {follower}'s delay and heal as fault records: {faults:?}"
+    );
     let append = of("send")
         .find(|r| r["type"] == "MsgAppend" && r["entries"].as_u64() > Some(0))
         .unwrap_or_else(|| panic!("an append with entries among {} records", records.len()));

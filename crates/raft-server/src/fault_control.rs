@@ -39,7 +39,7 @@ impl FaultControl {
     pub fn network(&self, change: FaultChange) -> Result<String, ControlError> {
         let said = self.filter.apply(change)?;
         if !said.is_empty() {
-            self.node.note(format!("fault: {said}"));
+            self.node.note_fault(format!("fault: {said}"));
         }
         Ok(said)
     }

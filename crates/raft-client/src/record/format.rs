@@ -1,7 +1,7 @@
 //! The recording format: JSON lines. The first line is a header naming the format, its
 //! version, and the nodes with their addresses; every other line is one watch record with
 //! `t_us`, `node` and `kind` (`state`, `entry`, `truncate`, `compact`, `send`, `recv`,
-//! `event`, `missed`) and the kind's fields (docs/contract.md lists them). Records convert
+//! `event`, `fault`, `missed`) and the kind's fields (docs/contract.md lists them). Records convert
 //! to and from the watch stream's protobuf records, so a replay feeds the same model.
 
 use kv_proto::watch::{self as pb, watch_record::Kind};
@@ -87,6 +87,8 @@ pub enum KindLine {
     Event { text: String },
     /// Records the stream dropped.
     Missed { count: u64 },
+    /// A fault set on or cleared from the node.
+    Fault { text: String },
 }
 
 /// A state record's fields (the contract's `role`, `term`, `leader`, `commit`, `applied`,
@@ -271,6 +273,9 @@ impl RecordLine {
                 text: e.text.clone(),
             },
             Kind::Missed(m) => KindLine::Missed { count: m.count },
+            Kind::Fault(f) => KindLine::Fault {
+                text: f.text.clone(),
+            },
         };
         Some(Self {
             t_us: r.t_us,
@@ -301,6 +306,7 @@ impl RecordLine {
             KindLine::Recv(m) => Kind::Recv(m.into()),
             KindLine::Event { text } => Kind::Event(pb::Event { text }),
             KindLine::Missed { count } => Kind::Missed(pb::Missed { count }),
+            KindLine::Fault { text } => Kind::Fault(pb::FaultChange { text }),
         };
         pb::WatchRecord {
             t_us: self.t_us,

@@ -109,7 +109,7 @@ pub async fn record(
         .map_err(|e| write_err(std::io::Error::other(e)))?;
     out.write_all(b"\n").map_err(write_err)?;
     let (mut feed, supervisor) = source::spawn(client);
-    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut held = Held::default();
     let mut summary = Summary {
         records: 0,
@@ -119,10 +119,16 @@ pub async fn record(
     let mut heard = std::collections::BTreeSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tokio::pin!(stop);
+    let mut stopping = false;
     let result = loop {
         let until_end = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
-            () = &mut stop => break Ok(()),
+            // Stopped: what the nodes sent before is still on its way; take it for as
+            // long as records are held, then end.
+            () = &mut stop, if !stopping => {
+                stopping = true;
+                deadline = Some(Instant::now() + REORDER);
+            }
             () = tokio::time::sleep(until_end.unwrap_or(Duration::MAX)), if until_end.is_some() => break Ok(()),
             f = feed.recv() => match f {
                 Some(Feed::Record(r)) => {

@@ -125,6 +125,9 @@ impl ClusterModel {
                 self.events.push_back((r.t_us, r.node, e.text.clone()));
             }
             Kind::Missed(m) => node.missed += m.count,
+            // The same change comes as an event line, and the state records that follow
+            // carry the node's faults: the view shows those.
+            Kind::Fault(_) => {}
             Kind::Send(m) => self.message(r.t_us, Dir::Send, m),
             Kind::Recv(m) => self.message(r.t_us, Dir::Recv, m),
         }

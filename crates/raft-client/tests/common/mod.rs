@@ -440,6 +440,12 @@ impl Drop for Cluster {
     }
 }
 
+/// Interrupts a child of ours as Ctrl+C would (SIGINT).
+pub fn interrupt(child: &Child) {
+    let pid = i32::try_from(child.id()).expect("a pid fits an i32");
+    assert_eq!(kill(pid, libc::SIGINT), 0, "SIGINT to {pid}");
+}
+
 /// Sends `sig` to `pid`, a child we spawned and have not reaped yet.
 #[allow(unsafe_code)]
 fn kill(pid: i32, sig: i32) -> i32 {

@@ -321,6 +321,16 @@ impl NodeHandle {
         let _ = self.tx.try_send(DriverMsg::Note(text));
     }
 
+    /// A fault change for the events timeline, and a `fault` record for the watchers.
+    pub fn note_fault(&self, text: String) {
+        self.shared
+            .watch
+            .publish(kv_proto::watch::watch_record::Kind::Fault(
+                kv_proto::watch::FaultChange { text: text.clone() },
+            ));
+        self.note(text);
+    }
+
     /// Asks the leader for a membership change; answers once the configuration is final.
     pub async fn change_members(&self, req: MemberRequest) -> Result<MemberOutcome, MemberError> {
         let deadline = Instant::now() + self.request_timeout;

@@ -461,7 +461,15 @@ impl NodeDriver {
                 let _ = reply.send(answer);
             }
             DriverMsg::Time { ctl, reply } => {
+                let before = (self.frozen.is_some(), self.slow_factor);
                 let answer = self.time_control(ctl);
+                if before != (self.frozen.is_some(), self.slow_factor) {
+                    self.shared
+                        .watch
+                        .publish(Kind::Fault(kv_proto::watch::FaultChange {
+                            text: answer.clone(),
+                        }));
+                }
                 self.event(answer.clone());
                 let _ = reply.send(answer);
             }
