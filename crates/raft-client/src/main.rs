@@ -146,6 +146,9 @@ struct ChaosArgs {
     /// Write the history here, one JSON object per operation and line.
     #[arg(long, value_name = "FILE")]
     history: Option<std::path::PathBuf>,
+    /// Record every member's watch stream here for the whole run (as `record FILE`).
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
     /// Print the verdict as one JSON object.
     #[arg(long)]
     json: bool,
@@ -541,6 +544,7 @@ async fn chaos(client: &SmartClient, args: ChaosArgs) -> ExitCode {
         spawn: args.spawn,
         stale_reads: args.stale_reads,
         seed: args.seed,
+        record: args.record,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = |line: &str| eprintln!("{line}");

@@ -83,6 +83,8 @@ fn every_fault_on_a_real_cluster_leaves_a_linearizable_history() {
 #[test]
 fn membership_changes_under_faults_leave_a_linearizable_history_and_no_member_behind() {
     let _ = common::server_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recording = dir.path().join("chaos.jsonl");
     // Seed 2 brings a removed id back early (its third membership step).
     let out = chaos(&[
         "--spawn",
@@ -93,6 +95,8 @@ fn membership_changes_under_faults_leave_a_linearizable_history_and_no_member_be
         "25",
         "--seed",
         "2",
+        "--record",
+        &recording.to_string_lossy(),
     ]);
     let report = String::from_utf8_lossy(&out.stdout);
     let progress = String::from_utf8_lossy(&out.stderr);
@@ -111,6 +115,36 @@ fn membership_changes_under_faults_leave_a_linearizable_history_and_no_member_be
     assert!(progress.contains("re-add node"), "{said}");
     // Every member converged on the leader's applied index (none left inert).
     assert!(!report.contains("did not converge"), "{said}");
+    // The recording followed the membership through it all, in time order.
+    assert!(progress.contains("recorded "), "{said}");
+    let text = std::fs::read_to_string(&recording).expect("the recording");
+    let mut lines = text.lines();
+    let header: Value = serde_json::from_str(lines.next().expect("a header")).expect("JSON");
+    assert_eq!(header["format"], "raft-playground-record", "{header}");
+    // Each node's records in the order it made them; across nodes in time order unless a
+    // stream fell seconds behind (allowed here for a few: the tests share two cores).
+    let mut last_of = std::collections::BTreeMap::new();
+    let (mut last_t, mut late, mut records, mut faults) = (0, 0, 0, 0);
+    for line in lines {
+        let r: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let t = r["t_us"].as_u64().expect("t_us");
+        let before = last_of.insert(r["node"].as_u64().expect("node"), t);
+        assert!(before <= Some(t), "back in its node's time at {line}");
+        late += usize::from(t < last_t);
+        last_t = last_t.max(t);
+        records += 1;
+        faults += usize::from(r["kind"] == "fault");
+    }
+    assert!(
+        late * 100 <= records,
+        "{late} of {records} records out of time order"
+    );
+    let nodes: Vec<_> = last_of.keys().collect();
+    assert!(
+        nodes.len() >= 4,
+        "records of the spare that was added too: {nodes:?}"
+    );
+    assert!(faults >= 1, "the isolations as fault records");
 }
 
 #[test]

@@ -50,6 +50,8 @@ struct Hub {
     active: AtomicBool,
     /// Numbers this node's outgoing messages while watched (see [`WatchHub::next_msg_id`]).
     next_msg: AtomicU64,
+    /// The last stamp given (changed under `outlets`' lock, so stamps never go back).
+    last_t: AtomicU64,
     outlets: Mutex<Vec<Arc<Outlet>>>,
 }
 
@@ -86,6 +88,7 @@ impl WatchHub {
                 faults: std::sync::OnceLock::new(),
                 active: AtomicBool::new(false),
                 next_msg: AtomicU64::new(1),
+                last_t: AtomicU64::new(0),
                 outlets: Mutex::new(Vec::new()),
             }),
         }
@@ -152,22 +155,26 @@ impl WatchHub {
 
     /// Hands `kind` to every watcher, stamped with the time and this node's id. (Under the
     /// hub's lock: a push is a ring push and a wake-up, and the last watcher, usually the
-    /// only one, takes the record itself rather than a copy.)
+    /// only one, takes the record itself rather than a copy. Stamped under it too, so a
+    /// node's records are in time order as its stream sends them, whichever thread made
+    /// them, and a clock that steps back does not reorder them.)
     pub fn publish(&self, kind: Kind) {
         if !self.active() {
             return;
         }
-        let record = pb::WatchRecord {
-            t_us: now_us(),
-            seq: 0,
-            node: self.inner.me,
-            kind: Some(kind),
-        };
         let outlets = self
             .inner
             .outlets
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let t_us = now_us().max(self.inner.last_t.load(Ordering::Relaxed));
+        self.inner.last_t.store(t_us, Ordering::Relaxed);
+        let record = pb::WatchRecord {
+            t_us,
+            seq: 0,
+            node: self.inner.me,
+            kind: Some(kind),
+        };
         if let Some((last, others)) = outlets.split_last() {
             for outlet in others {
                 outlet.push(record.clone());
@@ -221,7 +228,7 @@ impl WatchHub {
             notify: Notify::new(),
             capacity,
         });
-        {
+        let t_us = {
             let mut outlets = self
                 .inner
                 .outlets
@@ -232,8 +239,11 @@ impl WatchHub {
             }
             outlets.push(Arc::clone(&outlet));
             self.inner.active.store(true, Ordering::Relaxed);
-        }
-        let t_us = now_us();
+            // The first records are stamped before anything published from now on.
+            let t = now_us().max(self.inner.last_t.load(Ordering::Relaxed));
+            self.inner.last_t.store(t, Ordering::Relaxed);
+            t
+        };
         {
             let mut ring = outlet.ring.lock().unwrap_or_else(PoisonError::into_inner);
             for kind in first().into_iter().rev() {
@@ -321,8 +331,9 @@ impl Outlet {
         if ring.missed > 0 {
             let count = std::mem::take(&mut ring.missed);
             ring.seq += count;
+            // Stamped as the record after the gap, to stay in time order.
             out.push(pb::WatchRecord {
-                t_us: now_us(),
+                t_us: ring.records.front().map_or_else(now_us, |r| r.t_us),
                 seq: 0,
                 node: ring.records.front().map_or(0, |r| r.node),
                 kind: Some(Kind::Missed(pb::Missed { count })),

@@ -62,6 +62,8 @@ pub struct ChaosOptions {
     pub stale_reads: bool,
     /// Seed of every random choice (`None`: a random one, printed).
     pub seed: Option<u64>,
+    /// Record every member's watch stream here for the whole run (`raft-client record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Default for ChaosOptions {
@@ -74,6 +76,7 @@ impl Default for ChaosOptions {
             spawn: None,
             stale_reads: false,
             seed: None,
+            record: None,
         }
     }
 }
@@ -346,6 +349,22 @@ pub async fn run(
         }
     ));
 
+    // The recording follows the membership (the view's source), faults and all.
+    let (end_recording, recording) = match &opts.record {
+        Some(path) => {
+            let (end, ended) = tokio::sync::oneshot::channel::<()>();
+            let (client, path) = (Arc::clone(&admin), path.clone());
+            let task = tokio::spawn(async move {
+                let stop = async {
+                    let _ = ended.await;
+                };
+                crate::record::record(client, &path, None, stop).await
+            });
+            (Some(end), Some(task))
+        }
+        None => (None, None),
+    };
+
     let shared = Arc::new(Shared {
         start: Instant::now(),
         stop: AtomicBool::new(false),
@@ -425,6 +444,20 @@ pub async fn run(
         warnings.push(why);
     }
     final_reads(&peers, opts, &shared).await;
+    if let (Some(end), Some(task), Some(path)) = (end_recording, recording, &opts.record) {
+        let _ = end.send(());
+        match task.await {
+            Ok(Ok(s)) => progress(&format!(
+                "recorded {} records of {} nodes into {} ({:.1} MB)",
+                s.records,
+                s.nodes,
+                path.display(),
+                s.bytes as f64 / 1e6
+            )),
+            Ok(Err(e)) => warnings.push(format!("the recording failed: {e}")),
+            Err(e) => warnings.push(format!("the recording failed: {e}")),
+        }
+    }
 
     let ops = std::mem::take(
         &mut *shared

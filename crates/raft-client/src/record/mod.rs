@@ -3,12 +3,12 @@
 //! - [`format`]: the header and the record lines, to and from the watch records.
 //!
 //! [`record`] writes one (`raft-client record FILE`): the streams of the view's source
-//! (which follows the membership), held for a moment so that records of several nodes go
-//! out in time order, then written as they come.
+//! (which follows the membership), each held until the others have passed its records'
+//! time, so that records of several nodes go out in time order.
 
 pub mod format;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,8 +20,11 @@ use kv_proto::watch as pb;
 use crate::SmartClient;
 use crate::view::source::{self, Feed};
 
-/// How long records are held to be put in time order: more than streams drift apart.
-const REORDER: Duration = Duration::from_millis(300);
+/// How long records wait for a stream that says nothing (every live node sends its state
+/// at each tick, so only a frozen or departed node's stream is that quiet).
+const MAX_HOLD: Duration = Duration::from_secs(2);
+/// How long after Ctrl+C what the nodes sent before is still taken.
+const DRAIN: Duration = Duration::from_millis(300);
 
 /// Why a recording could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +56,31 @@ pub struct Summary {
 }
 
 /// Records held to be put in time order: each node's in the order its stream sent them
-/// (which a clock step or two records of one microsecond must not change), merged by time.
+/// (the node stamps them in that order), merged by time.
 #[derive(Default)]
 struct Held {
-    by_node: std::collections::BTreeMap<u64, VecDeque<pb::WatchRecord>>,
+    by_node: BTreeMap<u64, VecDeque<pb::WatchRecord>>,
+    /// The latest stamp each live stream has given: nothing earlier comes from it now.
+    seen: BTreeMap<u64, u64>,
 }
 
 impl Held {
     fn push(&mut self, r: pb::WatchRecord) {
+        let seen = self.seen.entry(r.node).or_default();
+        *seen = (*seen).max(r.t_us);
         self.by_node.entry(r.node).or_default().push_back(r);
+    }
+
+    /// Node `id`'s stream is down: it no longer holds the others back.
+    fn down(&mut self, id: u64) {
+        self.seen.remove(&id);
+    }
+
+    /// Up to when records can go out at `now_us`: what every live stream has passed, or,
+    /// for a stream that says nothing (a frozen node, one that left), [`MAX_HOLD`] ago.
+    fn ripe(&self, now_us: u64) -> u64 {
+        let waited = now_us.saturating_sub(MAX_HOLD.as_micros() as u64);
+        self.seen.values().copied().min().unwrap_or(0).max(waited)
     }
 
     /// The earliest of the nodes' next records, if it is no later than `ripe`.
@@ -127,7 +146,7 @@ pub async fn record(
             // long as records are held, then end.
             () = &mut stop, if !stopping => {
                 stopping = true;
-                deadline = Some(Instant::now() + REORDER);
+                deadline = Some(Instant::now() + DRAIN);
             }
             () = tokio::time::sleep(until_end.unwrap_or(Duration::MAX)), if until_end.is_some() => break Ok(()),
             f = feed.recv() => match f {
@@ -135,11 +154,11 @@ pub async fn record(
                     heard.insert(r.node);
                     held.push(*r);
                 }
-                Some(Feed::Down(..)) => {}
+                Some(Feed::Down(id, _)) => held.down(id),
                 None => break Ok(()),
             },
             _ = tick.tick() => {
-                let ripe = crate::view::now_us().saturating_sub(REORDER.as_micros() as u64);
+                let ripe = held.ripe(crate::view::now_us());
                 if let Err(e) = flush(&mut held, Some(ripe), &mut out, &mut summary) {
                     break Err(write_err(e));
                 }
