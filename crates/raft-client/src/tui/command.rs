@@ -98,10 +98,13 @@ pub const HELP: &[(&str, &str)] = &[
         "break it: help fault; reshape it: help member",
     ),
     (
-        "tour [<n>]; chaos; view",
-        "guided tour; clients under faults, checked; cluster view",
+        "tour [<n>]; chaos",
+        "guided tour of Raft; clients under faults, checked",
     ),
-    ("clear, quit", "empty this pane; leave (also q, Ctrl+C)"),
+    (
+        "view; clear, quit",
+        "the cluster view; empty this pane; leave (q, Ctrl+C)",
+    ),
 ];
 
 /// `help fault`: the fault commands.
