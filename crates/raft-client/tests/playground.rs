@@ -89,6 +89,11 @@ fn playground_opens_three_dashboards_and_the_client() {
         "the client's cluster bar to show the leader",
         |s| s.contains("Cluster · leader node"),
     );
+    tmux.wait_screen(
+        "raft-playground:view",
+        "the cluster view in its window, naming the leader",
+        |s| s.contains("Cluster view · leader node") && s.contains("n3 "),
+    );
 
     // Ctrl+C stops a node; its pane says so and how to bring it back, which works.
     let pane = "raft-playground:node-2";
@@ -346,6 +351,54 @@ fn the_playground_starts_any_number_of_nodes_from_3_to_7() {
     let out = run_playground_args(&tmux, base, dir.path(), &["--nodes", "8"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("give 3 to 7"));
+}
+
+#[test]
+fn a_wide_screen_shows_the_cluster_view_beside_the_dashboards() {
+    let base = free_port_base(3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux::new();
+    let (cols, rows) = (Path::new("344"), Path::new("60"));
+    let out = run_playground(
+        &tmux,
+        base,
+        dir.path(),
+        &[("PLAYGROUND_COLS", cols), ("PLAYGROUND_ROWS", rows)],
+    );
+    assert!(out.status.success(), "./playground at 344x60: {out:?}");
+    // Three dashboards, the client below them, the view on the right, full height.
+    tmux.wait_screen(
+        "raft-playground:cluster.4",
+        "the cluster view beside the dashboards, naming the leader",
+        |s| s.contains("Cluster view · leader node") && s.contains("n3 "),
+    );
+    let panes = Command::new("tmux")
+        .args([
+            "-L",
+            tmux.socket(),
+            "list-panes",
+            "-t",
+            "raft-playground:cluster",
+        ])
+        .args(["-F", "#{pane_width}x#{pane_height}"])
+        .output()
+        .expect("tmux list-panes");
+    let panes = String::from_utf8_lossy(&panes.stdout);
+    let sizes: Vec<&str> = panes.lines().collect();
+    assert_eq!(
+        sizes.len(),
+        5,
+        "3 dashboards, the client, the view: {sizes:?}"
+    );
+    assert_eq!(sizes[4], "100x60", "the view's pane: {sizes:?}");
+    for dashboard in &sizes[..3] {
+        let width: u32 = dashboard
+            .split('x')
+            .next()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        assert!(width >= 80, "a dashboard of {dashboard}: {sizes:?}");
+    }
 }
 
 /// The guided tour end to end, as a reader takes it: `./playground --tour`, then Enter
