@@ -14,6 +14,7 @@
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
 //! - [`view`]: the cluster view (`raft-client watch`, `view` in the interactive client).
 //! - [`record`]: recordings of the watch streams (`raft-client record`) and their format.
+//! - [`replay`]: the cluster view over a recording, with a timeline (`raft-client replay`).
 
 pub mod admin;
 pub mod bench;
@@ -23,6 +24,7 @@ pub mod faults;
 pub mod members;
 pub mod output;
 pub mod record;
+pub mod replay;
 pub mod tour;
 pub mod trace;
 pub mod tui;

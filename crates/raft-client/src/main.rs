@@ -104,6 +104,15 @@ enum Command {
         #[arg(long)]
         seconds: Option<f64>,
     },
+    /// The cluster view over a recording, with a timeline (Space plays, ←/→ a record,
+    /// Shift+←/→ the notable moments; ? lists the keys).
+    Replay {
+        /// The recording (from record, watch --record or chaos --record).
+        file: std::path::PathBuf,
+        /// Open at this many seconds after the recording's start.
+        #[arg(long, value_name = "SECONDS")]
+        at: Option<f64>,
+    },
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
@@ -355,6 +364,7 @@ fn main() -> ExitCode {
     match args.command {
         Some(Command::Watch) => watch(client, &rt),
         Some(Command::Record { file, seconds }) => rt.block_on(record(client, &file, seconds)),
+        Some(Command::Replay { file, at }) => replay(&file, at, &rt),
         Some(command) => rt.block_on(run(&client, command, args.verbose)),
         None => interactive(client, &rt, args.tour.map(|n| n - 1)),
     }
@@ -376,12 +386,12 @@ async fn record(client: SmartClient, file: &std::path::Path, seconds: Option<f64
     match raft_client::record::record(client, file, seconds, stop).await {
         Ok(s) => {
             eprintln!(
-                "recorded {} records of {} nodes in {:.1} s into {} ({:.1} MB)",
+                "recorded {} records of {} nodes in {:.1} s into {} ({})",
                 s.records,
                 s.nodes,
                 started.elapsed().as_secs_f64(),
                 file.display(),
-                s.bytes as f64 / 1e6
+                s.size()
             );
             ExitCode::SUCCESS
         }
@@ -389,6 +399,40 @@ async fn record(client: SmartClient, file: &std::path::Path, seconds: Option<f64
             eprintln!("error: {e}");
             ExitCode::from(EXIT_UNAVAILABLE)
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `replay FILE`: the cluster view over a recording, when stdout is a terminal.
+fn replay(file: &std::path::Path, at: Option<f64>, rt: &tokio::runtime::Runtime) -> ExitCode {
+    use std::io::IsTerminal as _;
+    if let Some(s) = at
+        && !(s >= 0.0 && s.is_finite())
+    {
+        eprintln!("error: --at {s} is out of range: give the seconds after the recording's start");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let opened = match raft_client::replay::open(file, at) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if !std::io::stdout().is_terminal() {
+        eprintln!("error: the replay needs a terminal");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let cut_off = opened.cut_off.clone();
+    let result = rt.block_on(raft_client::replay::run(opened));
+    if let Some(why) = cut_off {
+        eprintln!("note: the recording was cut off: {why}");
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -504,7 +548,7 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         Command::Chaos(args) => chaos(client, args).await,
         // Handled in main: they own the client.
         Command::Watch => ExitCode::from(EXIT_USAGE),
-        Command::Record { .. } => ExitCode::from(EXIT_USAGE),
+        Command::Record { .. } | Command::Replay { .. } => ExitCode::from(EXIT_USAGE),
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
         }

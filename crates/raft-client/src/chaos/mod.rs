@@ -448,11 +448,11 @@ pub async fn run(
         let _ = end.send(());
         match task.await {
             Ok(Ok(s)) => progress(&format!(
-                "recorded {} records of {} nodes into {} ({:.1} MB)",
+                "recorded {} records of {} nodes into {} ({})",
                 s.records,
                 s.nodes,
                 path.display(),
-                s.bytes as f64 / 1e6
+                s.size()
             )),
             Ok(Err(e)) => warnings.push(format!("the recording failed: {e}")),
             Err(e) => warnings.push(format!("the recording failed: {e}")),

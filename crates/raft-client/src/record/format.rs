@@ -1,8 +1,9 @@
 //! The recording format: JSON lines. The first line is a header naming the format, its
 //! version, and the nodes with their addresses; every other line is one watch record with
 //! `t_us`, `node` and `kind` (`state`, `entry`, `truncate`, `compact`, `send`, `recv`,
-//! `event`, `fault`, `missed`) and the kind's fields (docs/contract.md lists them). Records convert
-//! to and from the watch stream's protobuf records, so a replay feeds the same model.
+//! `event`, `fault`, `missed`) and the kind's fields (docs/contract.md lists them; fields
+//! beyond the contract's are left out when 0, false or empty). Records convert to and from
+//! the watch stream's protobuf records, so a replay feeds the same model.
 
 use kv_proto::watch::{self as pb, watch_record::Kind};
 use serde::{Deserialize, Serialize};
@@ -104,27 +105,27 @@ pub struct StateLine {
     pub last_index: u64,
     pub snapshot_index: u64,
     pub voters: Vec<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learners: Vec<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub voters_outgoing: Vec<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub faults: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub frozen: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub slow_factor: u32,
     pub election_elapsed: u64,
     pub election_timeout: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub heartbeat_elapsed: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub heartbeat_timeout: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tick_ms: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub removed_at: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub joining: bool,
 }
 
@@ -138,12 +139,19 @@ pub struct MessageLine {
     pub from: u64,
     pub to: u64,
     pub term: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub index: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub log_term: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub entries: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub commit: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub reject: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reject_hint: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fate: String,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub delay_ms: u32,
@@ -151,6 +159,10 @@ pub struct MessageLine {
 
 fn is_zero_u32(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl From<&pb::PeerMessage> for MessageLine {

@@ -1,11 +1,13 @@
 //! Recordings: every member's watch stream, merged in time order, in a file of JSON lines.
 //!
 //! - [`format`]: the header and the record lines, to and from the watch records.
+//! - [`file`]: writing a file (zstd for a `.zst` name) and reading one back.
 //!
 //! [`record`] writes one (`raft-client record FILE`): the streams of the view's source
 //! (which follows the membership), each held until the others have passed its records'
 //! time, so that records of several nodes go out in time order.
 
+pub mod file;
 pub mod format;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -49,10 +51,28 @@ pub enum RecordError {
 pub struct Summary {
     /// Records written.
     pub records: u64,
-    /// Bytes written.
+    /// Bytes of JSON written.
     pub bytes: u64,
+    /// Bytes of the file (fewer when compressed).
+    pub disk_bytes: u64,
     /// Nodes heard from.
     pub nodes: usize,
+}
+
+impl Summary {
+    /// Its size in words: `68.1 MB`, or `68.1 MB of JSON, 6.2 MB compressed`.
+    pub fn size(&self) -> String {
+        let mb = |b: u64| b as f64 / 1e6;
+        if self.disk_bytes < self.bytes {
+            format!(
+                "{:.1} MB of JSON, {:.1} MB compressed",
+                mb(self.bytes),
+                mb(self.disk_bytes)
+            )
+        } else {
+            format!("{:.1} MB", mb(self.bytes))
+        }
+    }
 }
 
 /// Records held to be put in time order: each node's in the order its stream sent them
@@ -119,9 +139,8 @@ pub async fn record(
     if nodes.is_empty() {
         return Err(RecordError::Unavailable(client.peers().join(", ")));
     }
-    let file = std::fs::File::create(path).map_err(write_err)?;
     let mut out = Counting {
-        inner: std::io::BufWriter::new(file),
+        inner: file::Writer::create(path).map_err(write_err)?,
         bytes: 0,
     };
     serde_json::to_writer(&mut out, &Header::new(nodes))
@@ -133,6 +152,7 @@ pub async fn record(
     let mut summary = Summary {
         records: 0,
         bytes: 0,
+        disk_bytes: 0,
         nodes: 0,
     };
     let mut heard = std::collections::BTreeSet::new();
@@ -168,8 +188,9 @@ pub async fn record(
     supervisor.abort();
     result?;
     flush(&mut held, None, &mut out, &mut summary).map_err(write_err)?;
-    out.inner.flush().map_err(write_err)?;
     summary.bytes = out.bytes;
+    out.inner.finish().map_err(write_err)?;
+    summary.disk_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
     summary.nodes = heard.len();
     Ok(summary)
 }

@@ -66,7 +66,7 @@ pub struct MsgEvent {
 }
 
 /// The whole cluster over time; see the module doc.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ClusterModel {
     nodes: BTreeMap<u64, NodeModel>,
     /// Message events in time order; positions are `first_pos + i`.
@@ -146,8 +146,8 @@ impl ClusterModel {
             at -= 1;
         }
         if at < self.messages.len() {
-            // Positions after `at` move by one: rare (a stream a little behind), so the
-            // maps are rebuilt rather than tracked.
+            // Positions after `at` move by one (a stream a little behind): only those few
+            // are renumbered, with their partners' links.
             self.messages.insert(
                 at,
                 MsgEvent {
@@ -157,7 +157,9 @@ impl ClusterModel {
                     partner: None,
                 },
             );
-            self.reindex();
+            let pos = self.first_pos + at as u64;
+            self.shift_after(at);
+            self.pair(pos);
         } else {
             self.messages.push_back(MsgEvent {
                 t_us,
@@ -211,14 +213,33 @@ impl ClusterModel {
         }
     }
 
-    fn reindex(&mut self) {
-        self.sends.clear();
-        self.recvs.clear();
-        for e in &mut self.messages {
-            e.partner = None;
-        }
-        for i in 0..self.messages.len() as u64 {
-            self.pair(self.first_pos + i);
+    /// Renumbers the events after index `at`, which an insertion at `at` moved one on.
+    fn shift_after(&mut self, at: usize) {
+        let inserted = self.first_pos + at as u64;
+        for i in at + 1..self.messages.len() {
+            let now = self.first_pos + i as u64;
+            let e = &mut self.messages[i];
+            let id = e.msg.msg_id;
+            let mine = match e.dir {
+                Dir::Send => &mut self.sends,
+                Dir::Recv => &mut self.recvs,
+            };
+            if id != 0 && mine.get(&id) == Some(&(now - 1)) {
+                mine.insert(id, now);
+            }
+            match e.partner {
+                // Both moved.
+                Some(p) if p >= inserted => e.partner = Some(p + 1),
+                Some(p) => {
+                    if let Some(other) = p
+                        .checked_sub(self.first_pos)
+                        .and_then(|j| self.messages.get_mut(j as usize))
+                    {
+                        other.partner = Some(now);
+                    }
+                }
+                None => {}
+            }
         }
     }
 
@@ -379,6 +400,46 @@ mod tests {
         assert_eq!(events[2].partner, None, "still in flight");
         m.apply(&rec(140, 3, Kind::Recv(msg(8, 1, 3, "MsgRequestVote"))));
         assert_eq!(m.at(p.start + 2).and_then(|e| e.partner), Some(p.start + 3));
+    }
+
+    #[test]
+    fn late_records_keep_every_pair_linked_to_its_other_half() {
+        let mut m = ClusterModel::new();
+        // 300 messages whose sends and receipts arrive up to 40 µs late, in a scrambled order.
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        let mut recs = Vec::new();
+        for id in 1..=300u64 {
+            let t = id * 10;
+            recs.push((
+                t + next() % 40,
+                rec(t, 1, Kind::Send(msg(id, 1, 2, "MsgAppend"))),
+            ));
+            recs.push((
+                t + 5 + next() % 40,
+                rec(t + 5, 2, Kind::Recv(msg(id, 1, 2, "MsgAppend"))),
+            ));
+        }
+        recs.sort_by_key(|(arrives, _)| *arrives);
+        for (_, r) in &recs {
+            m.apply(r);
+        }
+        let p = m.positions();
+        assert_eq!(p.end - p.start, 600);
+        let mut last = 0;
+        for pos in p {
+            let e = m.at(pos).expect("kept");
+            assert!(e.t_us >= last, "time order at {pos}");
+            last = e.t_us;
+            let other = m.at(e.partner.expect("paired")).expect("partner kept");
+            assert_eq!(other.msg.msg_id, e.msg.msg_id, "partner of {pos}");
+            assert_ne!(other.dir, e.dir);
+        }
     }
 
     #[test]

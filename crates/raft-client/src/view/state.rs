@@ -82,6 +82,9 @@ pub struct ViewState {
     pub log_back: u64,
     /// How many diagram rows there are (set by the drawing, for paging).
     pub page: u64,
+    /// A replay's state in words (`replay 12.3 s of 60.0 s · paused · x1`), shown where
+    /// the live view says live or paused; `None` for the live view.
+    pub replay: Option<String>,
 }
 
 impl ViewState {

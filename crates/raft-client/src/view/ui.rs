@@ -33,7 +33,18 @@ pub fn term_color(t: u64) -> Color {
 
 /// Draws the whole view into `frame`; `now_us` is the viewer's clock.
 pub fn draw(frame: &mut Frame<'_>, model: &ClusterModel, st: &mut ViewState, now_us: u64) {
-    let area = frame.area();
+    draw_in(frame, frame.area(), model, st, now_us);
+}
+
+/// Draws the whole view into `area` of `frame` (a replay keeps rows below for its
+/// timeline); `now_us` is the clock of what is shown.
+pub fn draw_in(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    model: &ClusterModel,
+    st: &mut ViewState,
+    now_us: u64,
+) {
     let members = model.members();
     let n = members.len().max(1) as u16;
     let logs_height = n + 3;
@@ -73,9 +84,9 @@ pub fn draw(frame: &mut Frame<'_>, model: &ClusterModel, st: &mut ViewState, now
     if rows[3].height > 0 {
         diagram(frame, rows[3], model, &members, st, now_us);
     }
-    footer(frame, rows[4]);
+    footer(frame, rows[4], st.replay.is_some());
     if st.help {
-        help(frame, area);
+        help(frame, area, st.replay.is_some());
     }
 }
 
@@ -87,9 +98,10 @@ fn title(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState
         Some((id, s)) => format!("leader node {id}, term {}", s.term),
         None => "no leader".to_string(),
     };
-    let mode = match st.paused_at {
-        None => Span::styled("live", Style::new().fg(Color::Green).bold()),
-        Some(_) => Span::styled(
+    let mode = match (&st.replay, st.paused_at) {
+        (Some(replay), _) => Span::styled(replay.clone(), Style::new().fg(Color::Cyan).bold()),
+        (None, None) => Span::styled("live", Style::new().fg(Color::Green).bold()),
+        (None, Some(_)) => Span::styled(
             format!("paused, {} new records (f: follow)", st.behind(model)),
             Style::new().fg(Color::Yellow).bold(),
         ),
@@ -105,9 +117,14 @@ fn title(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn footer(frame: &mut Frame<'_>, area: Rect) {
-    let keys = " Space pause · ↑↓ PgUp PgDn scroll · f follow · h heartbeats · t types · \
-                Tab panels · ←→ log · ? help · q leave";
+fn footer(frame: &mut Frame<'_>, area: Rect, replay: bool) {
+    let keys = if replay {
+        " Space play · ←→ a record · Shift+←→ moments · +- speed · h heartbeats · t types · \
+         Tab panels · <> log · ? help · q leave"
+    } else {
+        " Space pause · ↑↓ PgUp PgDn scroll · f follow · h heartbeats · t types · \
+         Tab panels · ←→ log · ? help · q leave"
+    };
     frame.render_widget(Paragraph::new(Line::from(keys).fg(Color::DarkGray)), area);
 }
 
@@ -623,7 +640,25 @@ Keys
   ← →            the logs' window: older / newer indexes
   ?              this help (any key closes it)
   q, Esc         leave the view
+";
 
+const HELP_REPLAY: &str = "\
+A replay: the cluster view over a recording, at one moment of it.
+
+Keys
+  Space          play / pause (at the speed shown; +/- change it)
+  ← →            one record back / on
+  Shift+← →, [ ]  the previous / next notable moment (marked on the timeline:
+                 e election, L leader, c first commit, f fault, m membership)
+  Home End       the start / the end of the recording
+  ↑ ↓ PgUp PgDn  through the messages shown (f: back to the newest)
+  h t Tab        heartbeats folded; message types; panels
+  < >            the logs' window: older / newer indexes
+  ?              this help (any key closes it)
+  q, Esc         leave
+";
+
+const LEGEND: &str = "\
 Nodes: role, term, vote, leader, commit/applied/last, and the election timer:
   it fills up tick by tick and empties when the leader is heard (on the leader,
   its check-quorum timer). Full: the node campaigns.
@@ -635,8 +670,9 @@ Messages: a row per message sent, time going down; the arrow goes from the
   long); ✗ dropped by a fault. App t3 i5+1 c4: an append in term 3 after index
   5 with 1 entry, commit 4.";
 
-fn help(frame: &mut Frame<'_>, area: Rect) {
-    let lines = HELP.lines().count() as u16;
+fn help(frame: &mut Frame<'_>, area: Rect, replay: bool) {
+    let text = format!("{}\n{LEGEND}", if replay { HELP_REPLAY } else { HELP });
+    let lines = text.lines().count() as u16;
     let width = area.width.min(82);
     let height = area.height.min(lines + 2);
     let popup = Rect {
@@ -647,7 +683,7 @@ fn help(frame: &mut Frame<'_>, area: Rect) {
     };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(HELP)
+        Paragraph::new(text)
             .wrap(Wrap { trim: false })
             .block(Block::bordered().title(" Help ").border_style(Color::Cyan)),
         popup,
