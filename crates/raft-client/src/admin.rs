@@ -169,3 +169,37 @@ impl ClusterMap {
         })
     }
 }
+
+/// The ending and the line for an admin call to node `id` at `addr` that failed with
+/// `status`; `missing` names what an older server lacks (`admin API`, `step mode`).
+pub fn call_failed(id: u64, addr: &str, status: &tonic::Status, missing: &str) -> (Ending, String) {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::PermissionDenied | Code::FailedPrecondition => (
+            Ending::Refused,
+            format!("node {id} refused: {}", status.message()),
+        ),
+        Code::Unimplemented => (
+            Ending::Refused,
+            format!("node {id} at {addr} has no {missing}: is it an older raft-server?"),
+        ),
+        _ => (
+            Ending::Unreachable,
+            format!(
+                "node {id} ({addr}) is unreachable: {}; not applied there",
+                crate::client::describe_at(addr, status)
+            ),
+        ),
+    }
+}
+
+/// The ending and the line for an admin call to node `id` that got no answer in `bound`.
+pub fn call_timed_out(id: u64, addr: &str, bound: Duration) -> (Ending, String) {
+    (
+        Ending::Unreachable,
+        format!(
+            "node {id} ({addr}) did not answer within {:.1}s; not applied there",
+            bound.as_secs_f64()
+        ),
+    )
+}

@@ -9,9 +9,8 @@
 use kv_proto::admin::fault_request::Action;
 use kv_proto::admin::{self as pb, Empty};
 use serde::Serialize;
-use tonic::Code;
 
-use crate::admin::{ClusterMap, Ending, Report};
+use crate::admin::{ClusterMap, Ending, Report, call_failed, call_timed_out};
 use crate::client::{SmartClient, describe_at};
 
 /// Most a delay may be, in milliseconds (the server refuses more too).
@@ -215,30 +214,8 @@ async fn call(
     let bound = client.timeout().min(std::time::Duration::from_secs(4));
     match tokio::time::timeout(bound, admin.set_fault(request)).await {
         Ok(Ok(resp)) => Ok(resp.into_inner()),
-        Ok(Err(status)) => Err(match status.code() {
-            Code::InvalidArgument | Code::PermissionDenied | Code::FailedPrecondition => (
-                Ending::Refused,
-                format!("node {id} refused: {}", status.message()),
-            ),
-            Code::Unimplemented => (
-                Ending::Refused,
-                format!("node {id} at {addr} has no admin API: is it an older raft-server?"),
-            ),
-            _ => (
-                Ending::Unreachable,
-                format!(
-                    "node {id} ({addr}) is unreachable: {}; not applied there",
-                    describe_at(&addr, &status)
-                ),
-            ),
-        }),
-        Err(_) => Err((
-            Ending::Unreachable,
-            format!(
-                "node {id} ({addr}) did not answer within {:.1}s; not applied there",
-                bound.as_secs_f64()
-            ),
-        )),
+        Ok(Err(status)) => Err(call_failed(id, &addr, &status, "admin API")),
+        Err(_) => Err(call_timed_out(id, &addr, bound)),
     }
 }
 

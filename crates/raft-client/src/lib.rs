@@ -15,6 +15,8 @@
 //! - [`view`]: the cluster view (`raft-client watch`, `view` in the interactive client).
 //! - [`record`]: recordings of the watch streams (`raft-client record`) and their format.
 //! - [`replay`]: the cluster view over a recording, with a timeline (`raft-client replay`).
+//! - [`step`]: step mode (`raft-client step ...`): the clock stopped, messages delivered
+//!   one at a time.
 
 pub mod admin;
 pub mod bench;
@@ -25,6 +27,7 @@ pub mod members;
 pub mod output;
 pub mod record;
 pub mod replay;
+pub mod step;
 pub mod tour;
 pub mod trace;
 pub mod tui;

@@ -56,6 +56,11 @@ pub struct StatusJson<'a> {
     /// Why the members refuse this node (e.g. its data dir was replaced), when they do.
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
+    /// Step mode: the clock stopped, Raft messages held (this many).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held_messages: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -87,6 +92,8 @@ pub fn status_json(reports: &[NodeReport]) -> String {
                 joining: Some(s.joining),
                 removed_at: Some(s.removed_at),
                 refused: Some(s.refused.as_str()).filter(|r| !r.is_empty()),
+                step_mode: Some(s.step_mode),
+                held_messages: Some(s.held_messages),
                 error: None,
             },
             Err(e) => StatusJson {

@@ -182,6 +182,11 @@ pub struct NodeStatus {
     pub voters_outgoing: Vec<u64>,
     /// Why the members refuse this node, when they do (its data dir was replaced).
     pub refused: Option<String>,
+    /// Step mode: the clock stopped, every Raft message held; the oldest held (a few) and
+    /// how many.
+    pub step_mode: bool,
+    pub held: Vec<kv_proto::watch::HeldMessage>,
+    pub held_count: usize,
 }
 
 impl NodeStatus {

@@ -112,6 +112,9 @@ impl WatchHub {
         if s.frozen {
             faults.insert(0, "FROZEN".to_string());
         }
+        if s.step_mode {
+            faults.insert(0, format!("STEP MODE ({} held)", s.held_count));
+        }
         pb::NodeState {
             role: s.role.as_str().to_string(),
             term: s.term,
@@ -134,6 +137,9 @@ impl WatchHub {
             tick_ms: s.tick_ms,
             removed_at: s.removed_at.unwrap_or(0),
             joining: s.joining,
+            step_mode: s.step_mode,
+            held_count: u32::try_from(s.held_count).unwrap_or(u32::MAX),
+            held: s.held.clone(),
         }
     }
 
@@ -193,22 +199,9 @@ impl WatchHub {
             Fate::Delivered => ("delivered", 0),
             Fate::Dropped => ("dropped", 0),
             Fate::Delayed(ms) => ("delayed", ms),
+            Fate::Held => ("held", 0),
         };
-        let m = pb::PeerMessage {
-            msg_id,
-            msg_type: type_name(type_index(msg.get_msg_type())).to_string(),
-            from: msg.from,
-            to: msg.to,
-            term: msg.term,
-            index: msg.index,
-            log_term: msg.log_term,
-            entries: u32::try_from(msg.entries.len()).unwrap_or(u32::MAX),
-            commit: msg.commit,
-            reject: msg.reject,
-            reject_hint: msg.reject_hint,
-            fate: fate.to_string(),
-            delay_ms,
-        };
+        let m = peer_message(msg, fate, delay_ms, msg_id);
         self.publish(match dir {
             Direction::Out => Kind::Send(m),
             Direction::In => Kind::Recv(m),
@@ -345,6 +338,25 @@ impl Outlet {
             r.seq = ring.seq;
         }
         out
+    }
+}
+
+/// A Raft message as a watch record shows it, with its fate and watch id.
+pub fn peer_message(msg: &Message, fate: &str, delay_ms: u32, msg_id: u64) -> pb::PeerMessage {
+    pb::PeerMessage {
+        msg_id,
+        msg_type: type_name(type_index(msg.get_msg_type())).to_string(),
+        from: msg.from,
+        to: msg.to,
+        term: msg.term,
+        index: msg.index,
+        log_term: msg.log_term,
+        entries: u32::try_from(msg.entries.len()).unwrap_or(u32::MAX),
+        commit: msg.commit,
+        reject: msg.reject,
+        reject_hint: msg.reject_hint,
+        fate: fate.to_string(),
+        delay_ms,
     }
 }
 

@@ -127,6 +127,42 @@ pub struct StateLine {
     pub removed_at: u64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub joining: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub step_mode: bool,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub held_count: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldLine>,
+}
+
+/// A message held in step mode (in a state record's `held`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldLine {
+    pub hold_id: u64,
+    pub held_us: u64,
+    pub msg: MessageLine,
+}
+
+impl From<&pb::HeldMessage> for HeldLine {
+    fn from(h: &pb::HeldMessage) -> Self {
+        Self {
+            hold_id: h.hold_id,
+            held_us: h.held_us,
+            msg: h.msg.as_ref().map(MessageLine::from).unwrap_or_else(|| {
+                MessageLine::from(&pb::PeerMessage::default())
+            }),
+        }
+    }
+}
+
+impl From<HeldLine> for pb::HeldMessage {
+    fn from(h: HeldLine) -> Self {
+        Self {
+            hold_id: h.hold_id,
+            held_us: h.held_us,
+            msg: Some(h.msg.into()),
+        }
+    }
 }
 
 /// A send or receipt's fields (the contract's `msg_id`, `type`, `from`, `to`, `term` and,
@@ -229,6 +265,9 @@ impl From<&pb::NodeState> for StateLine {
             tick_ms: s.tick_ms,
             removed_at: s.removed_at,
             joining: s.joining,
+            step_mode: s.step_mode,
+            held_count: s.held_count,
+            held: s.held.iter().map(HeldLine::from).collect(),
         }
     }
 }
@@ -257,6 +296,9 @@ impl From<StateLine> for pb::NodeState {
             tick_ms: s.tick_ms,
             removed_at: s.removed_at,
             joining: s.joining,
+            step_mode: s.step_mode,
+            held_count: s.held_count,
+            held: s.held.into_iter().map(pb::HeldMessage::from).collect(),
         }
     }
 }

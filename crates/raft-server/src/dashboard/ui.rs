@@ -971,6 +971,10 @@ fn message_row(m: &MessageRecord, me: u64) -> Row<'static> {
             note.push(format!("⏱ +{ms} ms"));
             Color::Yellow
         }
+        Fate::Held => {
+            note.push("held (step mode)".to_string());
+            Color::Cyan
+        }
     };
     let dash = |n: u64| {
         if n == 0 {

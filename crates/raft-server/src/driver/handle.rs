@@ -122,6 +122,12 @@ pub(crate) enum DriverMsg {
         to: Option<u64>,
         reply: oneshot::Sender<Result<u64, MemberError>>,
     },
+    /// Step mode: on, off, deliver, drop, one tick, or list; handled even while frozen
+    /// (refused then, but for a list).
+    Step {
+        ctl: super::StepControl,
+        reply: oneshot::Sender<super::StepAnswer>,
+    },
     /// A member said it applied this node's removal at `index`.
     RemovedByPeer { index: u64 },
     /// A node this one has no address for sent from this address.
@@ -303,6 +309,20 @@ impl NodeHandle {
     pub async fn time_control(&self, ctl: TimeControl) -> Result<String, RequestError> {
         let (reply, rx) = oneshot::channel();
         self.enqueue(DriverMsg::Time { ctl, reply })?;
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RequestError::ShuttingDown),
+            Err(_) => Err(RequestError::Timeout),
+        }
+    }
+
+    /// Step mode: the answer says what happened and what is held.
+    pub async fn step_control(
+        &self,
+        ctl: super::StepControl,
+    ) -> Result<super::StepAnswer, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(DriverMsg::Step { ctl, reply })?;
         match tokio::time::timeout(Duration::from_secs(2), rx).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(RequestError::ShuttingDown),

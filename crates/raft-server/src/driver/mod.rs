@@ -16,6 +16,7 @@
 //! - `members`: membership changes (checked, proposed, applied, answered) and removal.
 //! - `admin`: operator commands (campaign, transfer leadership) and the time faults (freeze,
 //!   thaw, slow motion), which live here because ticks come from here.
+//! - `step`: step mode (the clock stopped, every message held for the learner to deliver).
 
 mod admin;
 mod handle;
@@ -28,6 +29,7 @@ mod raft_config;
 #[cfg(test)]
 mod raft_net;
 mod snapshot;
+mod step;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -47,6 +49,7 @@ pub use handle::{
 use handle::{DriverMsg, Shared};
 pub use members::MAX_PROMOTE_LAG;
 use pending::{PendingReads, PendingWrites};
+pub use step::{StepAnswer, StepControl};
 
 use crate::command::Command;
 use crate::config::{NodeConfig, PeerMap};
@@ -116,6 +119,8 @@ pub struct NodeDriver {
     /// waits in `held`, as it would in the socket buffers of a paused process.
     frozen: Option<Instant>,
     held: VecDeque<DriverMsg>,
+    /// Step mode, while it is on: no ticks, sent messages held (see `step`).
+    step: Option<step::Stepping>,
     writes: PendingWrites,
     reads: PendingReads,
     /// Writes taken in this loop, proposed together at its end.
@@ -242,6 +247,7 @@ impl NodeDriver {
             slow_factor: 1,
             frozen: None,
             held: VecDeque::new(),
+            step: None,
             writes: PendingWrites::default(),
             reads: PendingReads::default(),
             proposals: propose::Proposals::default(),
@@ -341,8 +347,9 @@ impl NodeDriver {
             let now = Instant::now();
             if now >= next_tick && self.frozen.is_none() {
                 // A removed node takes no part: no elections. Its clock still moves on, so
-                // the loop keeps sleeping between ticks rather than spinning.
-                if self.removed.is_none() {
+                // the loop keeps sleeping between ticks rather than spinning. In step mode
+                // only the learner ticks Raft (requests still expire by the real clock).
+                if self.removed.is_none() && !self.stepping() {
                     self.raw.tick();
                 }
                 self.expire_change(now, false);
@@ -384,6 +391,16 @@ impl NodeDriver {
                     return Ok(false);
                 }
             }
+            // Step mode needs a running node: said at once rather than held.
+            Some(DriverMsg::Step { ctl, reply }) => {
+                self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
+                let answer = if ctl == StepControl::List {
+                    self.step_control(ctl)
+                } else {
+                    self.step_refused("frozen: thaw it first (step mode works on a running node)")
+                };
+                let _ = reply.send(answer);
+            }
             // A full socket buffer of a paused process loses what comes after; Raft
             // resends. Client requests are bounded by their share of the queue.
             Some(DriverMsg::Raft(_)) if self.held.len() >= QUEUE_CAPACITY => {}
@@ -404,6 +421,7 @@ impl NodeDriver {
                 | DriverMsg::Time { .. }
                 | DriverMsg::Member { .. }
                 | DriverMsg::Transfer { .. }
+                | DriverMsg::Step { .. }
         ) {
             self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
         }
@@ -482,6 +500,20 @@ impl NodeDriver {
             DriverMsg::Transfer { to, reply } => {
                 let _ = reply.send(self.transfer(to));
             }
+            DriverMsg::Step { ctl, reply } => {
+                let answer = self.step_control(ctl);
+                if !answer.said.is_empty() && ctl != StepControl::List {
+                    if matches!(ctl, StepControl::On | StepControl::Off) {
+                        self.shared
+                            .watch
+                            .publish(Kind::Fault(kv_proto::watch::FaultChange {
+                                text: answer.said.clone(),
+                            }));
+                    }
+                    self.event(answer.said.clone());
+                }
+                let _ = reply.send(answer);
+            }
             DriverMsg::RemovedByPeer { index } => {
                 let me = self.raw.raft.id;
                 let (waiting, added_at) = self.membership.with(|m| (m.is_empty(), m.added_at(me)));
@@ -557,7 +589,7 @@ impl NodeDriver {
         for m in &msgs {
             self.note_vote_traffic(m, false);
         }
-        self.transport.send(msgs);
+        self.hold(msgs);
     }
 
     fn require_leader(&self) -> Result<(), RequestError> {

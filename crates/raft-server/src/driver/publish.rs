@@ -50,12 +50,18 @@ impl NodeDriver {
                     && m.term > raft.term
                     && m.context.as_ref() != raft::CAMPAIGN_TRANSFER;
                 if in_lease {
-                    let ago = self.tick_interval().as_millis()
-                        * u128::try_from(raft.election_elapsed).unwrap_or(u128::MAX);
+                    let ago = if self.stepping() {
+                        // The clock stands still in step mode: time is what the learner ticked.
+                        format!("{} ticks", raft.election_elapsed)
+                    } else {
+                        let ms = self.tick_interval().as_millis()
+                            * u128::try_from(raft.election_elapsed).unwrap_or(u128::MAX);
+                        format!("{ms} ms")
+                    };
                     let heard = if raft.leader_id == raft.id {
                         "this node leads".to_string()
                     } else {
-                        format!("it heard from leader {} {ago} ms ago", raft.leader_id)
+                        format!("it heard from leader {} {ago} ago", raft.leader_id)
                     };
                     format!(
                         "node {peer} asks for a {pre}, term {term}: no answer, {heard}, within \
@@ -273,6 +279,9 @@ impl NodeDriver {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
+            step_mode: self.stepping(),
+            held: self.step.as_ref().map(|s| s.listed()).unwrap_or_default(),
+            held_count: self.step.as_ref().map_or(0, |s| s.count()),
         };
         let watch = &self.shared.watch;
         if watch.active() {

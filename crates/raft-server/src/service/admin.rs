@@ -20,7 +20,7 @@ use prost::Message as _;
 
 use crate::addr::HostPort;
 use crate::driver::{
-    MAX_SLOW_FACTOR, MemberError, MemberRequest, NodeHandle, RequestError, TimeControl,
+    MAX_SLOW_FACTOR, MemberError, MemberRequest, NodeHandle, RequestError, StepControl, TimeControl,
 };
 use crate::fault_control::{ControlError, FaultControl};
 use crate::service::new_member;
@@ -342,5 +342,46 @@ impl Admin for AdminService {
                 self.me
             ))),
         }
+    }
+
+    async fn step(
+        &self,
+        request: Request<pb::StepRequest>,
+    ) -> Result<Response<pb::StepReply>, Status> {
+        let req = request.into_inner();
+        let id = Some(req.hold_id).filter(|id| *id != 0);
+        let ctl = match req.action.as_str() {
+            "on" => StepControl::On,
+            "off" => StepControl::Off,
+            "next" => StepControl::Next(id),
+            "drop" => StepControl::Drop(id),
+            "tick" => StepControl::Tick,
+            "list" => StepControl::List,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown step action {other:?}: give on, off, next, drop, tick or list"
+                )));
+            }
+        };
+        if ctl != StepControl::List && !self.control.filter().enabled() {
+            return Err(Status::permission_denied(
+                FaultError::Disabled(self.me).to_string(),
+            ));
+        }
+        let a = self
+            .node
+            .step_control(ctl)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::StepReply {
+            said: a.said,
+            step_mode: a.step_mode,
+            held: a.held,
+            held_count: u32::try_from(a.held_count).unwrap_or(u32::MAX),
+            election_elapsed: a.election_elapsed,
+            election_timeout: a.election_timeout,
+            role: a.role.to_string(),
+            term: a.term,
+        }))
     }
 }

@@ -217,6 +217,8 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
         incarnation: s.incarnation,
         cluster_id: 0,
         refused: s.refused.clone().unwrap_or_default(),
+        step_mode: s.step_mode,
+        held_messages: u32::try_from(s.held_count).unwrap_or(u32::MAX),
         peers: s
             .peers
             .iter()

@@ -161,7 +161,17 @@ impl FaultFilter {
     /// Decides the fate of a message this node sends, and gives it its watch id (0 while
     /// nobody watches), which travels with it so that its receipt can name it.
     pub fn outgoing_numbered(&self, msg: &Message) -> (Verdict, u64) {
-        let id = self.inner.watch.get().map_or(0, |w| w.next_msg_id());
+        self.outgoing_as(msg, 0)
+    }
+
+    /// As [`FaultFilter::outgoing_numbered`], keeping the watch id `id` the message was
+    /// given earlier (in step mode, when it was held); 0 gives it a new one.
+    pub fn outgoing_as(&self, msg: &Message, id: u64) -> (Verdict, u64) {
+        let id = if id != 0 {
+            id
+        } else {
+            self.inner.watch.get().map_or(0, |w| w.next_msg_id())
+        };
         (self.pass(Direction::Out, msg.to, msg, id), id)
     }
 

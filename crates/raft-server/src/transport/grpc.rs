@@ -180,8 +180,12 @@ impl GrpcTransport {
 
 impl Transport for GrpcTransport {
     fn send(&mut self, msgs: Vec<Message>) {
-        for msg in msgs {
-            let (verdict, id) = self.filter.outgoing_numbered(&msg);
+        self.send_numbered(msgs.into_iter().map(|m| (m, 0)).collect());
+    }
+
+    fn send_numbered(&mut self, msgs: Vec<(Message, u64)>) {
+        for (msg, id) in msgs {
+            let (verdict, id) = self.filter.outgoing_as(&msg, id);
             match verdict {
                 Verdict::Deliver => self.delays.pass(msg.to, None, (msg, id)),
                 Verdict::Delay(d) => self.delays.pass(msg.to, Some(d), (msg, id)),

@@ -27,6 +27,12 @@ pub trait Transport: Send + 'static {
     /// Queues each message for its `to` peer.
     fn send(&mut self, msgs: Vec<Message>);
 
+    /// Queues each message for its `to` peer under the watch id it was given when step
+    /// mode held it (0: a new one), so its records pair with the held one.
+    fn send_numbered(&mut self, msgs: Vec<(Message, u64)>) {
+        self.send(msgs.into_iter().map(|(m, _)| m).collect());
+    }
+
     /// Whether the link to `peer` is up right now, if the transport knows.
     fn link_up(&self, _peer: u64) -> Option<bool> {
         None

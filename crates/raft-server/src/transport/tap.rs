@@ -36,6 +36,8 @@ pub enum Fate {
     Dropped,
     /// Held back this many milliseconds by a delay fault.
     Delayed(u32),
+    /// Held in step mode until the learner delivers or drops it.
+    Held,
 }
 
 /// One message as the tap saw it.
