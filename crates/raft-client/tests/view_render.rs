@@ -225,3 +225,70 @@ fn a_joint_configuration_is_said_on_every_node_line() {
     let narrow = render(&model, &mut st, 80, 24).to_string();
     assert!(narrow.contains("JOINT configuration in force"), "{narrow}");
 }
+
+/// Step mode: node 2's pre-vote requests are held; the view lists them oldest first with
+/// the chosen one marked, says STEP MODE, and Enter asks to deliver the chosen one.
+#[test]
+fn step_mode_lists_the_held_messages_and_enter_delivers_the_chosen_one() {
+    use raft_client::step::StepCommand;
+    use raft_client::view::state::Effect;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let held = |hold_id: u64, to: u64, ms: u64| pb::HeldMessage {
+        hold_id,
+        held_us: T0 + ms * 1000,
+        msg: Some(pb::PeerMessage {
+            msg_id: 100 + hold_id,
+            msg_type: "MsgRequestPreVote".into(),
+            from: 2,
+            to,
+            term: 3,
+            index: 5,
+            log_term: 2,
+            fate: "held".into(),
+            ..Default::default()
+        }),
+    };
+    let mut model = ClusterModel::new();
+    for id in [1, 3] {
+        let mut s = state("Follower", 2, 0, 5, 5);
+        s.step_mode = true;
+        model.apply(&rec(10, id, Kind::State(s)));
+    }
+    let mut s = state("PreCandidate", 2, 0, 5, 5);
+    s.step_mode = true;
+    s.held = vec![held(1, 1, 20), held(2, 3, 21)];
+    s.held_count = 2;
+    model.apply(&rec(20, 2, Kind::State(s)));
+    assert!(model.stepping());
+    let mut st = ViewState::default();
+    let text = render(&model, &mut st, 120, 40).to_string();
+    for needle in [
+        "STEP MODE, 2 held",
+        "› n2 #1   MsgRequestPreVote 2→1 t3",
+        "n2 #2   MsgRequestPreVote 2→3 t3",
+        "Enter deliver",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
+    }
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    assert_eq!(st.on_key(key(KeyCode::Down), &model), None);
+    assert_eq!(
+        st.on_key(key(KeyCode::Enter), &model),
+        Some(Effect::Step(StepCommand::Next(Some((2, 2))))),
+        "Enter delivers the chosen message"
+    );
+    assert_eq!(
+        st.on_key(key(KeyCode::Char('t')), &model),
+        None,
+        "no node chosen yet"
+    );
+    assert_eq!(st.on_key(key(KeyCode::Char('3')), &model), None);
+    assert_eq!(
+        st.on_key(key(KeyCode::Char('t')), &model),
+        Some(Effect::Step(StepCommand::Tick(3)))
+    );
+    assert_eq!(
+        st.on_key(key(KeyCode::Char('s')), &model),
+        Some(Effect::Step(StepCommand::Off))
+    );
+}

@@ -84,6 +84,8 @@ pub enum Request {
     Status,
     /// A fault command.
     Fault(FaultCommand),
+    /// A step-mode command.
+    Step(crate::step::StepCommand),
     /// A membership command or a leader transfer.
     Member(crate::members::MemberCommand),
     /// A chaos run; setting the flag stops its workload early (it still heals and checks).
@@ -456,6 +458,7 @@ impl App {
             },
             Command::Status => Request::Status,
             Command::Fault(f) => Request::Fault(f),
+            Command::Step(s) => Request::Step(s),
             Command::Member(m) => Request::Member(m),
             Command::Chaos(opts) => {
                 let stop = StopFlag::default();

@@ -39,6 +39,8 @@ pub enum Command {
     Fault(FaultCommand),
     /// `member ...` and `transfer [<id>]`: change who is in the cluster, or who leads.
     Member(MemberCommand),
+    /// `step on|off|next|drop`, `step tick <id>`: step mode.
+    Step(crate::step::StepCommand),
     /// `chaos [...]`: a workload under faults, checked for linearizability.
     Chaos(ChaosOptions),
     /// `tour [<chapter>]`: the guided tour, from chapter 1 or the one given (numbered from 1).
@@ -61,8 +63,8 @@ pub enum Command {
 
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
-    "put", "get", "sget", "delete", "status", "fault", "slow", "member", "transfer", "chaos",
-    "tour", "view", "leader", "clear", "help", "quit",
+    "put", "get", "sget", "delete", "status", "fault", "slow", "step", "member", "transfer",
+    "chaos", "tour", "view", "leader", "clear", "help", "quit",
 ];
 
 /// `member` subcommands, for Tab completion.
@@ -126,6 +128,14 @@ pub const HELP_FAULTS: &[(&str, &str)] = &[
         "every node's faults (they clear when it restarts)",
     ),
     ("slow <factor>", "slow motion: ticks x factor (1 = normal)"),
+    (
+        "step on|off",
+        "step mode: clocks stopped, every message held",
+    ),
+    (
+        "step next|drop; tick <id>",
+        "deliver/drop the oldest held; one tick of a node",
+    ),
 ];
 
 /// `help member`: the membership commands.
@@ -288,7 +298,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 node: opts.node,
             }
         }
-        "help" | "?" if matches!(args, [w] if w.starts_with("fault") || w == "slow") => {
+        "help" | "?" if matches!(args, [w] if w.starts_with("fault") || w == "slow" || w == "step") => {
             Command::HelpFaults
         }
         "help" | "?" if matches!(args, [w] if w.starts_with("member") || w == "transfer") => {
@@ -310,6 +320,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
             _ => return Err("usage: transfer [<id>]".to_string()),
         },
+        "step" => Command::Step(parse_step(args)?),
         "slow" => match args {
             [f] => Command::Fault(FaultCommand::Slow(number(f, "slow <factor>")?)),
             _ => return Err("usage: slow <factor> (1 = normal speed, up to 100)".to_string()),
@@ -524,6 +535,23 @@ fn parse_member(args: &[String]) -> Result<MemberCommand, String> {
 }
 
 /// `fault <subcommand> ...`.
+fn parse_step(args: &[String]) -> Result<crate::step::StepCommand, String> {
+    use crate::step::StepCommand as S;
+    let usage = "usage: step on|off|next|drop, or step tick <id>";
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    Ok(match words.as_slice() {
+        ["on"] => S::On,
+        ["off"] => S::Off,
+        ["next"] => S::Next(None),
+        ["drop"] => S::Drop(None),
+        ["tick", id] => S::Tick(
+            id.parse()
+                .map_err(|_| format!("{id:?} is not a node id: {usage}"))?,
+        ),
+        _ => return Err(usage.to_string()),
+    })
+}
+
 fn parse_fault(args: &[String]) -> Result<FaultCommand, String> {
     let usage = "usage: fault isolate|cut|drop|delay|freeze|thaw|heal|list ... (help lists them)";
     let Some((sub, rest)) = args.split_first() else {

@@ -52,7 +52,9 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
     client: Arc<SmartClient>,
     events: &mut mpsc::UnboundedReceiver<Event>,
 ) -> std::io::Result<()> {
-    let (mut feed, supervisor) = source::spawn(client);
+    let (mut feed, supervisor) = source::spawn(Arc::clone(&client));
+    // What step commands said (they run beside the loop, which keeps drawing).
+    let (said_tx, mut said_rx) = mpsc::unbounded_channel::<String>();
     let mut model = ClusterModel::new();
     let mut st = ViewState::default();
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
@@ -67,8 +69,18 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(Event::Key(key)) if key.kind != KeyEventKind::Release => {
-                    if st.on_key(key, &model) == Some(Effect::Quit) {
-                        break Ok(());
+                    match st.on_key(key, &model) {
+                        Some(Effect::Quit) => break Ok(()),
+                        Some(Effect::Step(cmd)) => {
+                            let (client, tx) = (Arc::clone(&client), said_tx.clone());
+                            tokio::spawn(async move {
+                                let report = crate::step::run(&client, cmd).await;
+                                let text: Vec<&str> =
+                                    report.lines.iter().map(|l| l.text.as_str()).collect();
+                                let _ = tx.send(text.join("; "));
+                            });
+                        }
+                        None => {}
                     }
                     drawn = None;
                 }
@@ -84,6 +96,10 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
                         Err(_) => break,
                     }
                 }
+            }
+            Some(said) = said_rx.recv() => {
+                st.said = Some(said);
+                drawn = None;
             }
             _ = ticker.tick() => {}
         }

@@ -128,6 +128,9 @@ impl ClusterModel {
             // The same change comes as an event line, and the state records that follow
             // carry the node's faults: the view shows those.
             Kind::Fault(_) => {}
+            // A message held in step mode is listed from the sender's state records (its
+            // send comes again, under the same id, when it is delivered or dropped).
+            Kind::Send(m) if m.fate == "held" => {}
             Kind::Send(m) => self.message(r.t_us, Dir::Send, m),
             Kind::Recv(m) => self.message(r.t_us, Dir::Recv, m),
         }
@@ -257,6 +260,27 @@ impl ClusterModel {
     /// Every node seen, by id.
     pub fn nodes(&self) -> &BTreeMap<u64, NodeModel> {
         &self.nodes
+    }
+
+    /// True while a member is in step mode.
+    pub fn stepping(&self) -> bool {
+        self.nodes
+            .values()
+            .any(|n| n.connected && n.state.as_ref().is_some_and(|s| s.step_mode))
+    }
+
+    /// The messages held in step mode on every connected node, oldest first, with the
+    /// node holding each.
+    pub fn held(&self) -> Vec<(u64, &pb::HeldMessage)> {
+        let mut all: Vec<(u64, &pb::HeldMessage)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.connected)
+            .filter_map(|(id, n)| Some((*id, n.state.as_ref()?)))
+            .flat_map(|(id, s)| s.held.iter().map(move |h| (id, h)))
+            .collect();
+        all.sort_by_key(|(id, h)| (h.held_us, *id, h.hold_id));
+        all
     }
 
     /// Node `id`, if seen.

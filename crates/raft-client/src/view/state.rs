@@ -62,6 +62,8 @@ pub enum Layout {
 pub enum Effect {
     /// Leave the view.
     Quit,
+    /// Run a step-mode command on the cluster.
+    Step(crate::step::StepCommand),
 }
 
 /// The view's state; see the module doc.
@@ -85,6 +87,11 @@ pub struct ViewState {
     /// A replay's state in words (`replay 12.3 s of 60.0 s · paused · x1`), shown where
     /// the live view says live or paused; `None` for the live view.
     pub replay: Option<String>,
+    /// Step mode: the held message chosen (an index in the model's held list, oldest
+    /// first), the node chosen for `t`, and what the last step command said.
+    pub held_sel: usize,
+    pub node_sel: Option<u64>,
+    pub said: Option<String>,
 }
 
 impl ViewState {
@@ -111,6 +118,11 @@ impl ViewState {
             return None;
         }
         let page = self.page.max(1);
+        if self.replay.is_none() {
+            if let Some(effect) = self.on_step_key(key, model) {
+                return effect;
+            }
+        }
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => return Some(Effect::Quit),
             KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
@@ -143,6 +155,52 @@ impl ViewState {
             _ => {}
         }
         None
+    }
+
+    /// The keys of step mode (live only): `Some` when the key was one of them.
+    fn on_step_key(&mut self, key: KeyEvent, model: &ClusterModel) -> Option<Option<Effect>> {
+        use crate::step::StepCommand;
+        if key.code == KeyCode::Char('s') {
+            self.said = None;
+            return Some(Some(Effect::Step(if model.stepping() {
+                StepCommand::Off
+            } else {
+                StepCommand::On
+            })));
+        }
+        if !model.stepping() {
+            return None;
+        }
+        let held = model.held();
+        self.held_sel = self.held_sel.min(held.len().saturating_sub(1));
+        let chosen = held.get(self.held_sel).map(|(node, h)| (*node, h.hold_id));
+        Some(match key.code {
+            KeyCode::Enter => Some(Effect::Step(StepCommand::Next(chosen))),
+            KeyCode::Char('d') => Some(Effect::Step(StepCommand::Drop(chosen))),
+            KeyCode::Char('t') => match self.node_sel {
+                Some(id) => Some(Effect::Step(StepCommand::Tick(id))),
+                None => {
+                    self.said =
+                        Some("press a node's number (1-9) to choose the node to tick".into());
+                    None
+                }
+            },
+            KeyCode::Char(c @ '1'..='9') => {
+                let id = u64::from(c.to_digit(10).unwrap_or(1));
+                self.node_sel = Some(id);
+                self.said = Some(format!("node {id} chosen: t ticks it"));
+                None
+            }
+            KeyCode::Up => {
+                self.held_sel = self.held_sel.saturating_sub(1);
+                None
+            }
+            KeyCode::Down => {
+                self.held_sel = (self.held_sel + 1).min(held.len().saturating_sub(1));
+                None
+            }
+            _ => return None,
+        })
     }
 
     /// Scrolls back `n` shown messages (pausing the view there).

@@ -81,10 +81,25 @@ pub fn draw_in(
     if rows[2].height > 0 {
         logs_panel(frame, rows[2], model, &members, st);
     }
+    let stepping = model.stepping();
     if rows[3].height > 0 {
-        diagram(frame, rows[3], model, &members, st, now_us);
+        let mut area = rows[3];
+        if stepping && area.height >= 8 {
+            let shown = model.held().len().clamp(1, 8) as u16 + 2;
+            let [top, bottom] =
+                Layout::vertical([Constraint::Min(4), Constraint::Length(shown)]).areas(area);
+            area = top;
+            held_panel(frame, bottom, model, st);
+        }
+        diagram(frame, area, model, &members, st, now_us);
     }
-    footer(frame, rows[4], st.replay.is_some());
+    if stepping && st.replay.is_none() {
+        let keys = " STEP MODE: Enter deliver · d drop · ↑↓ choose · 1-9 node, t tick it · \
+                    s step off · q leave";
+        frame.render_widget(Paragraph::new(Line::from(keys).fg(Color::Cyan)), rows[4]);
+    } else {
+        footer(frame, rows[4], st.replay.is_some());
+    }
     if st.help {
         help(frame, area, st.replay.is_some());
     }
@@ -100,6 +115,10 @@ fn title(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState
     };
     let mode = match (&st.replay, st.paused_at) {
         (Some(replay), _) => Span::styled(replay.clone(), Style::new().fg(Color::Cyan).bold()),
+        (None, _) if model.stepping() => Span::styled(
+            format!("STEP MODE, {} held", model.held().len()),
+            Style::new().fg(Color::Cyan).bold(),
+        ),
         (None, None) => Span::styled("live", Style::new().fg(Color::Green).bold()),
         (None, Some(_)) => Span::styled(
             format!("paused, {} new records (f: follow)", st.behind(model)),
@@ -126,6 +145,61 @@ fn footer(frame: &mut Frame<'_>, area: Rect, replay: bool) {
          Tab panels · ←→ log · ? help · q leave"
     };
     frame.render_widget(Paragraph::new(Line::from(keys).fg(Color::DarkGray)), area);
+}
+
+/// Step mode's held messages, oldest first (the chosen one marked), and what the last
+/// step command said.
+fn held_panel(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState) {
+    let held = model.held();
+    let rows = usize::from(area.height.saturating_sub(2));
+    let sel = st.held_sel.min(held.len().saturating_sub(1));
+    let first = sel.saturating_sub(rows.saturating_sub(1));
+    let mut lines: Vec<Line<'_>> = held
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(i, (node, h))| {
+            let m = h.msg.clone().unwrap_or_default();
+            let mut text = format!(
+                "{} n{node} #{:<3} {} {}→{} t{}",
+                if i == sel { "›" } else { " " },
+                h.hold_id,
+                m.msg_type,
+                m.from,
+                m.to,
+                m.term
+            );
+            if m.msg_type == "MsgAppend" {
+                text.push_str(&format!(
+                    " after {}/{} +{} commit {}",
+                    m.index, m.log_term, m.entries, m.commit
+                ));
+            } else if m.msg_type.ends_with("Response") {
+                text.push_str(if m.reject { " rejected" } else { " granted" });
+            }
+            let style = if i == sel {
+                Style::new().fg(Color::Cyan).bold()
+            } else {
+                Style::new()
+            };
+            Line::from(Span::styled(text, style))
+        })
+        .collect();
+    if held.is_empty() {
+        lines.push(
+            Line::from(" nothing held: tick a node (1-9, then t) to fire its timer")
+                .fg(Color::DarkGray),
+        );
+    }
+    let title = match &st.said {
+        Some(said) => format!(" held {} · {said} ", held.len()),
+        None => format!(" held messages: {} ", held.len()),
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title).fg(Color::Cyan)),
+        area,
+    );
 }
 
 /// One line per node: role, term, vote, leader, indexes, faults, and its election timer.
@@ -638,6 +712,9 @@ Keys
   t              message types: all, votes only, appends only
   Tab            panels: all, the diagram, the logs
   ← →            the logs' window: older / newer indexes
+  s              step mode on / off: every clock stopped, every message held
+  In step mode   Enter deliver the chosen held message (↑ ↓ choose), d drop it,
+                 1-9 choose a node and t tick it (fire its timer tick by tick)
   ?              this help (any key closes it)
   q, Esc         leave the view
 ";
