@@ -148,9 +148,11 @@ impl From<&pb::HeldMessage> for HeldLine {
         Self {
             hold_id: h.hold_id,
             held_us: h.held_us,
-            msg: h.msg.as_ref().map(MessageLine::from).unwrap_or_else(|| {
-                MessageLine::from(&pb::PeerMessage::default())
-            }),
+            msg: h
+                .msg
+                .as_ref()
+                .map(MessageLine::from)
+                .unwrap_or_else(|| MessageLine::from(&pb::PeerMessage::default())),
         }
     }
 }
