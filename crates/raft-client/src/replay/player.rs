@@ -128,10 +128,12 @@ impl Player {
             }
             KeyCode::Home => {
                 self.timeline.seek(0);
+                self.said = "the start of the recording".to_string();
                 moved(self, st);
             }
             KeyCode::End => {
                 self.timeline.seek(self.timeline.len());
+                self.said = "the end of the recording".to_string();
                 moved(self, st);
             }
             KeyCode::Char('<') | KeyCode::Char(',') => st.log_back += 1,
@@ -220,10 +222,18 @@ impl Player {
             let moment = t
                 .last_moment()
                 .map(|m| format!("{:.3} s: {}", (m.t_us - t.start_us()) as f64 / 1e6, m.what));
-            let mut second = vec![Span::styled(
+            // What the last key did first: it is the answer to the reader.
+            let mut second = Vec::new();
+            if !self.said.is_empty() {
+                second.push(Span::styled(
+                    format!(" {} ·", self.said),
+                    Style::new().fg(Color::Yellow),
+                ));
+            }
+            second.push(Span::styled(
                 format!(" record {}/{} ", t.pos(), t.len(),),
                 Style::new().fg(Color::DarkGray),
-            )];
+            ));
             if let Some(r) = t.current() {
                 second.push(Span::raw(describe(r)));
             }
@@ -231,12 +241,6 @@ impl Player {
                 second.push(Span::styled(
                     format!(" · last moment {m}"),
                     Style::new().fg(Color::Cyan),
-                ));
-            }
-            if !self.said.is_empty() {
-                second.push(Span::styled(
-                    format!(" · {}", self.said),
-                    Style::new().fg(Color::Yellow),
                 ));
             }
             lines.push(Line::from(second));
