@@ -177,6 +177,98 @@ fn stale_reads_from_an_isolated_leader_are_caught() {
 }
 
 #[test]
+fn stale_reads_caught_with_a_recording_name_the_node_that_answered() {
+    let _ = common::server_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recording = dir.path().join("run.jsonl");
+    let out = chaos(&[
+        "--spawn",
+        "3",
+        "--seconds",
+        "8",
+        "--stale-reads",
+        "--faults",
+        "isolate",
+        "--seed",
+        "3",
+        "--record",
+        &recording.to_string_lossy(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let all = format!(
+        "{said}\nprogress:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.code() == Some(0) {
+        assert!(said.contains("no stale read was caught"), "{all}");
+        panic!("this run read nothing stale, and said so:\n{all}");
+    }
+    assert_exit(
+        &out,
+        5,
+        "chaos --stale-reads --record with the leader isolated",
+    );
+    assert!(said.contains("verdict: NOT LINEARIZABLE"), "{all}");
+    // Who answered each operation of the window, in what role and term.
+    assert!(said.contains("who answered, from the recording"), "{all}");
+    // Each operation's sentence, its wrapped lines (indented 6) joined again.
+    let mut sentences: Vec<String> = Vec::new();
+    for line in said.lines() {
+        match (line.strip_prefix("      "), sentences.last_mut()) {
+            (Some(more), Some(last)) => {
+                last.push(' ');
+                last.push_str(more);
+            }
+            _ => sentences.push(line.to_string()),
+        }
+    }
+    let answered = sentences
+        .iter()
+        .find(|l| l.contains("stale get→") && l.contains("was answered by node"))
+        .unwrap_or_else(|| panic!("the stale read's answering node:\n{all}"));
+    assert!(answered.contains(" in term "), "{answered}");
+    assert!(
+        [
+            "the leader",
+            "an old leader",
+            "a leader",
+            "a follower",
+            "candidate"
+        ]
+        .iter()
+        .any(|r| answered.contains(r)),
+        "a role: {answered}"
+    );
+    assert!(!said.contains("could not be read"), "{all}");
+    // The replay command, at a moment within the recording.
+    let text = std::fs::read_to_string(&recording).expect("the recording");
+    let times: Vec<u64> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["t_us"].as_u64())
+        .collect();
+    let (first, last) = (times[0], times.iter().copied().max().unwrap_or(0));
+    let span = (last - first) as f64 / 1e6;
+    let command = format!("replay {} --at ", recording.display());
+    let ats: Vec<f64> = said
+        .lines()
+        .filter_map(|l| l.split_once(&command))
+        .map(|(_, at)| {
+            at.trim()
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("--at {at:?}: {e}"))
+        })
+        .collect();
+    assert!(!ats.is_empty(), "a replay command:\n{all}");
+    for at in ats {
+        assert!(
+            (0.0..=span).contains(&at),
+            "--at {at} outside 0..={span}:\n{all}"
+        );
+    }
+}
+
+#[test]
 fn chaos_refuses_what_it_cannot_do() {
     for (args, needle) in [
         (vec!["--faults", "kill"], "needs --spawn"),

@@ -1050,6 +1050,7 @@ pub(crate) mod tests {
             invoke_us: inv,
             complete_us: comp,
             outcome: Outcome::Ok,
+            answered_by: 0,
         }
     }
     pub(crate) fn put(p: u64, v: &str, inv: u64, comp: u64) -> Operation {
@@ -1693,6 +1694,7 @@ pub(crate) mod tests {
                 invoke_us: inv,
                 complete_us: comp,
                 outcome,
+                answered_by: 0,
             });
             points.push(point);
         }

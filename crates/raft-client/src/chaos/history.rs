@@ -47,7 +47,9 @@ pub enum Outcome {
 /// One client request as recorded by the client.
 ///
 /// Serialised as exactly this JSON object (field order as shown, `kind` is named `op`):
-/// `{"process":3,"op":"put","key":"k1","value":"v17","invoke_us":1200,"complete_us":4100,"outcome":"ok"}`
+/// `{"process":3,"op":"put","key":"k1","value":"v17","invoke_us":1200,"complete_us":4100,"outcome":"ok"}`,
+/// with `"answered_by":2` after `outcome` when the answering node is known (an optional
+/// field: older files without it read as 0, and 0 is not written).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation {
     /// Client number; a client runs one operation at a time.
@@ -66,6 +68,14 @@ pub struct Operation {
     pub complete_us: u64,
     /// How it ended.
     pub outcome: Outcome,
+    /// Id of the node whose answer the client got (0: unknown, as for an operation that got
+    /// no answer). Optional in the file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub answered_by: u64,
+}
+
+fn is_zero(id: &u64) -> bool {
+    *id == 0
 }
 
 /// Why a history could not be written or read.
@@ -136,6 +146,7 @@ mod tests {
             invoke_us,
             complete_us,
             outcome,
+            answered_by: 0,
         }
     }
 
@@ -148,6 +159,23 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             "{\"process\":3,\"op\":\"put\",\"key\":\"k1\",\"value\":\"v17\",\"invoke_us\":1200,\"complete_us\":4100,\"outcome\":\"ok\"}\n"
         );
+    }
+
+    #[test]
+    fn answered_by_is_an_optional_field() {
+        let mut o = op(3, OpKind::GetStale, Some("v1"), 5, 9, Outcome::Ok);
+        o.answered_by = 2;
+        let mut buf = Vec::new();
+        write_jsonl([&o], &mut buf).unwrap();
+        let line = String::from_utf8(buf.clone()).unwrap();
+        assert!(
+            line.ends_with(",\"outcome\":\"ok\",\"answered_by\":2}\n"),
+            "{line}"
+        );
+        assert_eq!(read_jsonl(buf.as_slice()).unwrap(), vec![o]);
+        // A line without it (an older file) reads as unknown.
+        let old = r#"{"process":1,"op":"get","key":"k1","value":null,"invoke_us":1,"complete_us":2,"outcome":"ok"}"#;
+        assert_eq!(read_jsonl(old.as_bytes()).unwrap()[0].answered_by, 0);
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //! - [`checker`]: the per-key register check (Wing & Gong / Lowe, as in Porcupine) and the
 //!   smallest failing window.
 //! - [`timeline`]: a picture of a violation, one row per client.
+//! - [`cause`]: with `--record`, who answered each operation of a failing window, in what
+//!   role and term, how far behind the leader, and the `replay --at` command for the moment.
 //! - `workload`: the clients. `nemesis`: the faults. `spawned`: `--spawn`'s own cluster.
 
+pub mod cause;
 pub mod checker;
 pub mod history;
 mod nemesis;
@@ -122,6 +125,50 @@ pub struct ChaosResult {
     pub membership_changes: usize,
     /// Ids it added again after a removal or a wipe.
     pub readds: usize,
+    /// The run's start on the wall clock, µs since the Unix epoch (operation times count
+    /// from it).
+    pub start_unix_us: u64,
+    /// With `--record` and a violation: what the recording says of each failing window
+    /// (boxed: a result travels in the TUI's messages, which stay small).
+    pub causes: Box<Causes>,
+}
+
+/// What a recording says of the failing windows ([`cause`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Causes {
+    /// Per failing key, the report's lines on who answered its window's operations.
+    pub by_key: HashMap<String, Vec<String>>,
+    /// Set when the recording could not be read: the one line that says so.
+    pub unreadable: Option<String>,
+}
+
+impl Causes {
+    /// Reads the recording at `path` and explains each failing key's window of `report`.
+    fn of(path: &std::path::Path, ops: &[Operation], report: &Report, start_unix_us: u64) -> Self {
+        let recording = match crate::record::file::read(path) {
+            Ok(r) => r,
+            Err(e) => {
+                return Self {
+                    unreadable: Some(cause::unreadable(&e)),
+                    ..Self::default()
+                };
+            }
+        };
+        let by_key = report
+            .keys
+            .iter()
+            .filter(|k| k.verdict == Verdict::Violation)
+            .map(|k| {
+                let lines =
+                    cause::for_window(&recording.records, ops, &k.window, start_unix_us, path);
+                (k.key.clone(), lines)
+            })
+            .collect();
+        Self {
+            by_key,
+            unreadable: None,
+        }
+    }
 }
 
 impl ChaosResult {
@@ -239,6 +286,12 @@ impl ChaosResult {
                             .lines()
                             .map(str::to_string),
                     );
+                    if let Some(lines) = self.causes.by_key.get(&key.key) {
+                        out.extend(cause::fit(lines, width));
+                    }
+                }
+                if let Some(line) = &self.causes.unreadable {
+                    out.push(line.clone());
                 }
                 if failing.len() > SHOWN {
                     out.push(format!(
@@ -367,6 +420,7 @@ pub async fn run(
 
     let shared = Arc::new(Shared {
         start: Instant::now(),
+        start_unix_us: crate::view::now_us(),
         stop: AtomicBool::new(false),
         history: Mutex::new(Vec::new()),
         victim: AtomicU64::new(0),
@@ -468,6 +522,12 @@ pub async fn run(
     let started = Instant::now();
     let report = checker::check(&ops, Budget::default());
     let check_time = started.elapsed();
+    let causes = match &opts.record {
+        Some(path) if report.verdict == Verdict::Violation => {
+            Box::new(Causes::of(path, &ops, &report, shared.start_unix_us))
+        }
+        _ => Box::default(),
+    };
     Ok(ChaosResult {
         ops,
         report,
@@ -481,6 +541,8 @@ pub async fn run(
         stale_reads: opts.stale_reads,
         membership_changes: log.membership_changes,
         readds: log.readds,
+        start_unix_us: shared.start_unix_us,
+        causes,
     })
 }
 
@@ -600,14 +662,7 @@ async fn final_reads(peers: &[String], opts: &ChaosOptions, shared: &Shared) {
     for k in 0..opts.keys {
         let key = format!("k{k}");
         let invoke_us = shared.now_us();
-        let (value, outcome) = match client.get(&key, false).await {
-            Ok(r) if r.value.found => (
-                Some(String::from_utf8_lossy(&r.value.value).into_owned()),
-                Outcome::Ok,
-            ),
-            Ok(_) => (None, Outcome::Ok),
-            Err(_) => (None, Outcome::Fail),
-        };
+        let (value, outcome) = workload::read(client.get(&key, false).await);
         reads.insert(key.clone(), (value, outcome, invoke_us, shared.now_us()));
     }
     let mut history = shared
@@ -616,7 +671,7 @@ async fn final_reads(peers: &[String], opts: &ChaosOptions, shared: &Shared) {
         .unwrap_or_else(PoisonError::into_inner);
     let mut keys: Vec<_> = reads.into_iter().collect();
     keys.sort_by(|a, b| a.0.cmp(&b.0));
-    for (key, (value, outcome, invoke_us, complete_us)) in keys {
+    for (key, (value, (outcome, answered_by), invoke_us, complete_us)) in keys {
         history.push(Operation {
             process,
             kind: OpKind::Get,
@@ -625,6 +680,7 @@ async fn final_reads(peers: &[String], opts: &ChaosOptions, shared: &Shared) {
             invoke_us,
             complete_us,
             outcome,
+            answered_by,
         });
     }
 }

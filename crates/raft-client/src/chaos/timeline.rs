@@ -326,7 +326,9 @@ fn show(v: Option<&str>) -> String {
     v.map_or_else(|| "∅".to_string(), |v| fit(v, 12).into_iter().collect())
 }
 
-fn label(o: &Operation) -> String {
+/// An operation's label on the timeline (`put v3`, `stale get→v1`, `del ✗`), also used by
+/// [`super::cause`] to name the same operation.
+pub(crate) fn label(o: &Operation) -> String {
     let v = show(value(o));
     let l = match o.kind {
         OpKind::Put => format!("put {v}"),

@@ -1,8 +1,8 @@
 //! The chaos workload: concurrent clients, each a [`SmartClient`] of its own (its own
 //! client id, so its writes carry their own request ids), doing random puts, deletes and
 //! linearizable reads on a small key space, and with `--stale-reads` reads of one node's own
-//! copy. Every operation is recorded with its invocation and completion time and what the
-//! client knows of its outcome.
+//! copy. Every operation is recorded with its invocation and completion time, what the
+//! client knows of its outcome, and which node answered it (the id in the reply).
 //!
 //! Outcomes, as the checker needs them: a read that got no answer tells nothing (`fail`); a
 //! write is `fail` only when it certainly was not applied (every attempt was refused at
@@ -29,6 +29,9 @@ const OP_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Shared {
     /// When the run started: times are microseconds since.
     pub start: Instant,
+    /// The same moment on the wall clock, µs since the Unix epoch: what maps an operation's
+    /// times onto a recording's (the nodes stamp records with their wall clock, on this host).
+    pub start_unix_us: u64,
     /// Set to stop the clients.
     pub stop: AtomicBool,
     /// Every operation recorded so far.
@@ -88,12 +91,12 @@ pub async fn client(
         };
         let value = format!("v{process}.{n}");
         let invoke_us = shared.now_us();
-        let (value, outcome) = match kind {
+        let (value, (outcome, answered_by)) = match kind {
             OpKind::Put => (
                 Some(value.clone()),
-                write_outcome(client.put(&key, value.as_bytes()).await.map(|_| ())),
+                write_outcome(client.put(&key, value.as_bytes()).await),
             ),
-            OpKind::Delete => (None, write_outcome(client.delete(&key).await.map(|_| ()))),
+            OpKind::Delete => (None, write_outcome(client.delete(&key).await)),
             OpKind::Get => read(client.get(&key, false).await),
             OpKind::GetStale => {
                 let addr = stale_target(&shared, &mut rng);
@@ -116,6 +119,7 @@ pub async fn client(
             invoke_us,
             complete_us: shared.now_us(),
             outcome,
+            answered_by,
         });
     }
 }
@@ -133,9 +137,12 @@ fn stale_target(shared: &Shared, rng: &mut StdRng) -> Option<String> {
     shared.nodes.get(id).cloned()
 }
 
-fn write_outcome(result: Result<(), ClientError>) -> Outcome {
-    match result {
-        Ok(()) => Outcome::Ok,
+/// The outcome of a write, and the node that acknowledged it (0: none did).
+fn write_outcome(
+    result: Result<crate::client::Reply<kv_proto::kv::WriteResponse>, ClientError>,
+) -> (Outcome, u64) {
+    let outcome = match result {
+        Ok(reply) => return (Outcome::Ok, reply.value.node_id),
         Err(ClientError::Rejected(_) | ClientError::BadAddress(_)) => Outcome::Fail,
         Err(ClientError::NotLeaderHere { .. }) => Outcome::Fail,
         Err(ClientError::Unavailable { trace, .. }) => {
@@ -154,18 +161,22 @@ fn write_outcome(result: Result<(), ClientError>) -> Outcome {
             }
         }
         Err(ClientError::Superseded(_)) => Outcome::Unknown,
-    }
+    };
+    (outcome, 0)
 }
 
-fn read(
+/// The value read (`None`: not found), the outcome, and the node that answered (0: none).
+pub(super) fn read(
     result: Result<crate::client::Reply<kv_proto::kv::GetResponse>, ClientError>,
-) -> (Option<String>, Outcome) {
+) -> (Option<String>, (Outcome, u64)) {
     match result {
-        Ok(reply) if reply.value.found => (
-            Some(String::from_utf8_lossy(&reply.value.value).into_owned()),
-            Outcome::Ok,
-        ),
-        Ok(_) => (None, Outcome::Ok),
-        Err(_) => (None, Outcome::Fail),
+        Ok(reply) => {
+            let value = reply
+                .value
+                .found
+                .then(|| String::from_utf8_lossy(&reply.value.value).into_owned());
+            (value, (Outcome::Ok, reply.value.node_id))
+        }
+        Err(_) => (None, (Outcome::Fail, 0)),
     }
 }
