@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use common::{Cluster, assert_ok, interrupt, wait_for};
-use kv_proto::watch as pb;
 use raft_client::SmartClient;
 use raft_client::replay::moments::MomentKind;
 use raft_client::replay::timeline::Timeline;
@@ -100,7 +99,7 @@ fn a_recording_replays_to_the_live_views_model_and_its_moments_are_the_runs() {
     let old = c.wait_leader();
     c.put("a", "1");
     c.kill(old);
-    let leader = wait_for("a new leader", || {
+    wait_for("a new leader", || {
         let s = c.status();
         s.iter()
             .find(|n| n["reachable"] == true && n["role"] == "Leader")

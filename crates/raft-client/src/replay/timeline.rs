@@ -25,7 +25,13 @@ pub struct Timeline {
 
 impl Timeline {
     /// The timeline of `records`, at its start.
-    pub fn new(mut records: Vec<pb::WatchRecord>) -> Self {
+    pub fn new(records: Vec<pb::WatchRecord>) -> Self {
+        Self::starting_from(ClusterModel::new(), records)
+    }
+
+    /// The timeline of `records` after `start` (the model before the first of them: a
+    /// live view's rewind over its buffer), at its start.
+    pub fn starting_from(start: ClusterModel, mut records: Vec<pb::WatchRecord>) -> Self {
         // A recorder writes in time order; a file that is not, is put in order (stable: a
         // node's records keep their stream order).
         if !records.is_sorted_by_key(|r| r.t_us) {
@@ -33,14 +39,16 @@ impl Timeline {
         }
         let moments = moments::find(&records);
         let mut checkpoints = Vec::with_capacity(records.len() / CHECKPOINT_EVERY + 1);
-        let mut model = ClusterModel::new();
+        let mut model = start;
         for (i, r) in records.iter().enumerate() {
             if i % CHECKPOINT_EVERY == 0 {
                 checkpoints.push(model.clone());
             }
             model.apply(r);
         }
-        if records.is_empty() {
+        // A recording of a whole number of intervals (none, too) has its end as a
+        // checkpoint: `seek(len)` starts there.
+        if records.len() % CHECKPOINT_EVERY == 0 {
             checkpoints.push(model);
         }
         let model = checkpoints[0].clone();

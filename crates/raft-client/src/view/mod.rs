@@ -5,11 +5,13 @@
 //! - [`state`]: what the viewer chose (paused, scrolled, filtered) and the keys.
 //! - [`ui`]: drawing the model.
 //! - [`source`]: the live streams, following the membership.
+//! - [`rewind`]: the buffer of what just happened, which the live view rewinds over.
 //!
 //! This module owns the loop: keys and records in, a frame out at most every
 //! [`FRAME_EVERY`], so a burst of records costs one frame, not one per record.
 
 pub mod model;
+pub mod rewind;
 pub mod source;
 pub mod state;
 pub mod ui;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{Event, KeyEventKind};
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::{Terminal, backend::Backend};
 use tokio::sync::mpsc;
 
@@ -56,12 +58,24 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
     // What step commands said (they run beside the loop, which keeps drawing).
     let (said_tx, mut said_rx) = mpsc::unbounded_channel::<String>();
     let mut model = ClusterModel::new();
+    let mut buffer = rewind::Buffer::new();
+    // Rewound: a replay of the buffer, with the replay's keys, until `f`.
+    let mut rewound: Option<crate::replay::player::Player> = None;
+    let opened = Instant::now();
     let mut st = ViewState::default();
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     let mut drawn: Option<Instant> = None;
     let result = loop {
         if drawn.is_none_or(|t| t.elapsed() >= FRAME_EVERY) {
-            if let Err(e) = terminal.draw(|f| ui::draw(f, &model, &mut st, crate::view::now_us())) {
+            let frame = match rewound.as_mut() {
+                Some(player) => {
+                    player.advance(opened.elapsed());
+                    st.replay = Some(format!("rewound: {} (f: live)", player.title()));
+                    terminal.draw(|f| crate::replay::draw(f, player, &mut st))
+                }
+                None => terminal.draw(|f| ui::draw(f, &model, &mut st, crate::view::now_us())),
+            };
+            if let Err(e) = frame {
                 break Err(e);
             }
             drawn = Some(Instant::now());
@@ -69,6 +83,26 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                    drawn = None;
+                    if let Some(player) = rewound.as_mut() {
+                        if key.code == KeyCode::Char('f') && !st.help {
+                            rewound = None;
+                            st.replay = None;
+                            st.paused_at = None;
+                        } else if player.on_key(key, opened.elapsed(), &mut st) == Some(Effect::Quit) {
+                            break Ok(());
+                        }
+                        continue;
+                    }
+                    if rewinds(key) && !st.help && !buffer.is_empty() {
+                        let mut player = crate::replay::player::Player::new(buffer.timeline());
+                        player.said = "rewound: the view stands at this moment, the cluster goes on".into();
+                        if key.code != KeyCode::Char(' ') {
+                            let _ = player.on_key(key, opened.elapsed(), &mut st);
+                        }
+                        rewound = Some(player);
+                        continue;
+                    }
                     match st.on_key(key, &model) {
                         Some(Effect::Quit) => break Ok(()),
                         Some(Effect::Step(cmd)) => {
@@ -89,10 +123,10 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
                 None => break Ok(()),
             },
             Some(first) = feed.recv() => {
-                take(&mut model, first);
+                take(&mut model, &mut buffer, first);
                 for _ in 0..RECORDS_PER_FRAME {
                     match feed.try_recv() {
-                        Ok(next) => take(&mut model, next),
+                        Ok(next) => take(&mut model, &mut buffer, next),
                         Err(_) => break,
                     }
                 }
@@ -108,9 +142,22 @@ pub async fn run_on<B: Backend<Error = std::io::Error>>(
     result
 }
 
-fn take(model: &mut ClusterModel, feed: Feed) {
+/// The keys that rewind the live view: Space (pause here), Shift+← / `[` (back to the last
+/// notable moment).
+fn rewinds(key: KeyEvent) -> bool {
+    match key.code {
+        KeyCode::Char(' ') | KeyCode::Char('[') => true,
+        KeyCode::Left => key.modifiers.contains(KeyModifiers::SHIFT),
+        _ => false,
+    }
+}
+
+fn take(model: &mut ClusterModel, buffer: &mut rewind::Buffer, feed: Feed) {
     match feed {
-        Feed::Record(r) => model.apply(&r),
+        Feed::Record(r) => {
+            model.apply(&r);
+            buffer.push(*r);
+        }
         Feed::Down(id, _) => model.set_connected(id, false),
     }
 }

@@ -118,10 +118,10 @@ impl ViewState {
             return None;
         }
         let page = self.page.max(1);
-        if self.replay.is_none() {
-            if let Some(effect) = self.on_step_key(key, model) {
-                return effect;
-            }
+        if self.replay.is_none()
+            && let Some(effect) = self.on_step_key(key, model)
+        {
+            return effect;
         }
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => return Some(Effect::Quit),

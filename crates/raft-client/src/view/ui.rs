@@ -141,8 +141,8 @@ fn footer(frame: &mut Frame<'_>, area: Rect, replay: bool) {
         " Space play · ←→ a record · Shift+←→ moments · +- speed · h heartbeats · t types · \
          Tab panels · <> log · ? help · q leave"
     } else {
-        " Space pause · ↑↓ PgUp PgDn scroll · f follow · h heartbeats · t types · \
-         Tab panels · ←→ log · ? help · q leave"
+        " Space rewind · Shift+← last moment · ↑↓ scroll · f follow · h heartbeats · \
+         t types · s step · Tab panels · ←→ log · ? help · q leave"
     };
     frame.render_widget(Paragraph::new(Line::from(keys).fg(Color::DarkGray)), area);
 }
@@ -704,7 +704,10 @@ const HELP: &str = "\
 The cluster view: every node of the cluster, from the watch streams of all of them.
 
 Keys
-  Space          pause the view (not the cluster); again: live
+  Space          rewind: the whole view stands at this moment (the cluster goes
+                 on), with a replay's keys over what just happened (← → a record,
+                 Shift+← → or [ ] notable moments, Space plays); f: live again
+  Shift+←, [     rewind to the last notable moment (election, leader, fault, ...)
   ↑ ↓            one message back / forward in what is buffered (pauses)
   PgUp PgDn      a page back / forward; Home: the oldest buffered
   f, End         follow live again
