@@ -259,6 +259,15 @@ fn step_mode_lists_the_held_messages_and_enter_delivers_the_chosen_one() {
     s.held = vec![held(1, 1, 20), held(2, 3, 21)];
     s.held_count = 2;
     model.apply(&rec(20, 2, Kind::State(s)));
+    model.apply(&rec(
+        22,
+        3,
+        Kind::Event(pb::Event {
+            text: "node 2 asks for a pre-vote, term 3: no answer, it heard from leader 1 2 \
+                   ticks ago, within the election timeout (check-quorum's lease)"
+                .into(),
+        }),
+    ));
     assert!(model.stepping());
     let mut st = ViewState::default();
     let text = render(&model, &mut st, 120, 40).to_string();
@@ -267,6 +276,7 @@ fn step_mode_lists_the_held_messages_and_enter_delivers_the_chosen_one() {
         "› n2 #1   MsgRequestPreVote 2→1 t3",
         "n2 #2   MsgRequestPreVote 2→3 t3",
         "Enter deliver",
+        "n3: node 2 asks for a pre-vote, term 3: no answer",
     ] {
         assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
     }

@@ -85,7 +85,9 @@ pub fn draw_in(
     if rows[3].height > 0 {
         let mut area = rows[3];
         if stepping && area.height >= 8 {
-            let shown = model.held().len().clamp(1, 8) as u16 + 2;
+            // The held messages, then the latest events (a refusal, a vote, a new
+            // leader: what each delivery did).
+            let shown = model.held().len().clamp(1, 8) as u16 + 2 + STEP_EVENTS as u16;
             let [top, bottom] =
                 Layout::vertical([Constraint::Min(4), Constraint::Length(shown)]).areas(area);
             area = top;
@@ -147,11 +149,15 @@ fn footer(frame: &mut Frame<'_>, area: Rect, replay: bool) {
     frame.render_widget(Paragraph::new(Line::from(keys).fg(Color::DarkGray)), area);
 }
 
-/// Step mode's held messages, oldest first (the chosen one marked), and what the last
-/// step command said.
+/// Events shown under the held messages in step mode.
+const STEP_EVENTS: usize = 3;
+
+/// Step mode's held messages, oldest first (the chosen one marked), the latest events
+/// (what the last delivery or tick did: a vote granted, a request ignored in check-quorum's
+/// lease, a new leader), and what the last step command said.
 fn held_panel(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState) {
     let held = model.held();
-    let rows = usize::from(area.height.saturating_sub(2));
+    let rows = usize::from(area.height.saturating_sub(2)).saturating_sub(STEP_EVENTS);
     let sel = st.held_sel.min(held.len().saturating_sub(1));
     let first = sel.saturating_sub(rows.saturating_sub(1));
     let mut lines: Vec<Line<'_>> = held
@@ -191,6 +197,11 @@ fn held_panel(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &View
             Line::from(" nothing held: tick a node (1-9, then t) to fire its timer")
                 .fg(Color::DarkGray),
         );
+    }
+    let events = model.events();
+    let latest: Vec<&(u64, u64, String)> = events.iter().rev().take(STEP_EVENTS).collect();
+    for (_, node, text) in latest.into_iter().rev() {
+        lines.push(Line::from(format!("   n{node}: {text}")).fg(Color::Yellow));
     }
     let title = match &st.said {
         Some(said) => format!(" held {} · {said} ", held.len()),
