@@ -13,6 +13,7 @@ use raft_client::client::DEFAULT_PEERS;
 use raft_client::faults::{self, FaultCommand};
 use raft_client::members::{self, MemberCommand};
 use raft_client::output::{status_json, status_table};
+use raft_client::step::StepCommand;
 use raft_client::trace::Trace;
 use raft_client::{ClientError, SmartClient};
 
@@ -95,7 +96,12 @@ enum Command {
     Chaos(ChaosArgs),
     /// The cluster view: every node's state and election timer, the logs side by side, the
     /// messages between the nodes as a diagram, live (? in it lists the keys).
-    Watch,
+    Watch {
+        /// Also record every member's watch stream to FILE while viewing (as `record`
+        /// does; `.zst`: compressed).
+        #[arg(long, value_name = "FILE")]
+        record: Option<std::path::PathBuf>,
+    },
     /// Record every member's watch stream to FILE (JSON lines), until Ctrl+C or --seconds.
     Record {
         /// Where to write the recording.
@@ -105,13 +111,22 @@ enum Command {
         seconds: Option<f64>,
     },
     /// The cluster view over a recording, with a timeline (Space plays, ←/→ a record,
-    /// Shift+←/→ the notable moments; ? lists the keys).
+    /// Shift+←/→ the notable moments; ? lists the keys); or, with --export svg|shiviz -o OUT,
+    /// the recording (--from/--to: a window of it) as a diagram or a ShiViz log, no terminal.
     Replay {
         /// The recording (from record, watch --record or chaos --record).
         file: std::path::PathBuf,
         /// Open at this many seconds after the recording's start.
         #[arg(long, value_name = "SECONDS")]
         at: Option<f64>,
+        #[command(flatten)]
+        export: raft_client::record::export::cli::ExportArgs,
+    },
+    /// Step mode: every node's clock stopped and every Raft message held, to deliver one at
+    /// a time (`on`, `next`, `drop`, `tick ID`, `off`).
+    Step {
+        #[command(subcommand)]
+        action: StepAction,
     },
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
@@ -123,6 +138,24 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `step ...`: exit 0 done, 3 a node unreachable, 4 refused (not in step mode, nothing held).
+#[derive(clap::Subcommand, Debug)]
+enum StepAction {
+    /// Stop every member's clock and hold every Raft message they send.
+    On,
+    /// Send what is held, in order, and start the clocks again.
+    Off,
+    /// Deliver the oldest held message (the one held first, on any node).
+    Next,
+    /// Drop the oldest held message.
+    Drop,
+    /// Advance node ID's clock by one tick (its election or heartbeat timer).
+    Tick {
+        /// The node.
+        id: u64,
     },
 }
 
@@ -362,9 +395,15 @@ fn main() -> ExitCode {
         }
     };
     match args.command {
-        Some(Command::Watch) => watch(client, &rt),
+        Some(Command::Watch { record }) => watch(client, record.as_deref(), &rt),
         Some(Command::Record { file, seconds }) => rt.block_on(record(client, &file, seconds)),
-        Some(Command::Replay { file, at }) => replay(&file, at, &rt),
+        Some(Command::Replay { file, at, export }) => {
+            if export.wanted() {
+                ExitCode::from(raft_client::record::export::cli::run(&file, at, &export))
+            } else {
+                replay(&file, at, &rt)
+            }
+        }
         Some(command) => rt.block_on(run(&client, command, args.verbose)),
         None => interactive(client, &rt, args.tour.map(|n| n - 1)),
     }
@@ -441,14 +480,61 @@ fn replay(file: &std::path::Path, at: Option<f64>, rt: &tokio::runtime::Runtime)
 }
 
 /// `watch`: the cluster view, when stdout is a terminal.
-fn watch(client: SmartClient, rt: &tokio::runtime::Runtime) -> ExitCode {
+fn watch(
+    client: SmartClient,
+    record: Option<&std::path::Path>,
+    rt: &tokio::runtime::Runtime,
+) -> ExitCode {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() {
         eprintln!("error: the cluster view needs a terminal");
         return ExitCode::from(EXIT_USAGE);
     }
-    match rt.block_on(raft_client::view::run(std::sync::Arc::new(client))) {
-        Ok(()) => ExitCode::SUCCESS,
+    if let Some(file) = record
+        && let Err(e) = std::fs::File::create(file)
+    {
+        eprintln!(
+            "error: cannot write the recording {}: {e}: give a file in a writable directory",
+            file.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let client = std::sync::Arc::new(client);
+    // The recording runs beside the view, on streams of its own, until the view closes.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let recording = record.map(|file| {
+        let (client, file) = (std::sync::Arc::clone(&client), file.to_path_buf());
+        rt.spawn(async move {
+            let stop = async {
+                let _ = stopped.await;
+            };
+            raft_client::record::record(client, &file, None, stop).await
+        })
+    });
+    let viewed = rt.block_on(raft_client::view::run(client));
+    let _ = stop.send(());
+    let mut code = ExitCode::SUCCESS;
+    if let (Some(task), Some(file)) = (recording, record) {
+        match rt.block_on(task) {
+            Ok(Ok(s)) => eprintln!(
+                "recorded {} records of {} nodes into {} ({})",
+                s.records,
+                s.nodes,
+                file.display(),
+                s.size()
+            ),
+            Ok(Err(e)) => {
+                eprintln!("error: the recording failed: {e}");
+                code = ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("error: the recording failed: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    match viewed {
+        Ok(()) => code,
         Err(e) => {
             eprintln!("error: terminal: {e}");
             ExitCode::FAILURE
@@ -547,10 +633,20 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         Command::Bench(bench) => ExitCode::from(raft_client::bench::run_cli(client, bench).await),
         Command::Chaos(args) => chaos(client, args).await,
         // Handled in main: they own the client.
-        Command::Watch => ExitCode::from(EXIT_USAGE),
+        Command::Watch { .. } => ExitCode::from(EXIT_USAGE),
         Command::Record { .. } | Command::Replay { .. } => ExitCode::from(EXIT_USAGE),
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
+        }
+        Command::Step { action } => {
+            let cmd = match action {
+                StepAction::On => StepCommand::On,
+                StepAction::Off => StepCommand::Off,
+                StepAction::Next => StepCommand::Next(None),
+                StepAction::Drop => StepCommand::Drop(None),
+                StepAction::Tick { id } => StepCommand::Tick(id),
+            };
+            print_report(&raft_client::step::run(client, cmd).await)
         }
         Command::Member { action } => {
             // Each step is printed as it happens; the report repeats them, so only its

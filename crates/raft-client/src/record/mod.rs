@@ -2,11 +2,14 @@
 //!
 //! - [`format`]: the header and the record lines, to and from the watch records.
 //! - [`file`]: writing a file (zstd for a `.zst` name) and reading one back.
+//! - [`export`]: a window of a recording as an SVG diagram or a ShiViz log
+//!   (`raft-client replay FILE --export svg|shiviz -o OUT`).
 //!
 //! [`record`] writes one (`raft-client record FILE`): the streams of the view's source
 //! (which follows the membership), each held until the others have passed its records'
 //! time, so that records of several nodes go out in time order.
 
+pub mod export;
 pub mod file;
 pub mod format;
 
@@ -159,6 +162,7 @@ pub async fn record(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tokio::pin!(stop);
     let mut stopping = false;
+    let mut last_sync = Instant::now();
     let result = loop {
         let until_end = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
@@ -181,6 +185,13 @@ pub async fn record(
                 let ripe = held.ripe(crate::view::now_us());
                 if let Err(e) = flush(&mut held, Some(ripe), &mut out, &mut summary) {
                     break Err(write_err(e));
+                }
+                // To the file once a second: a recorder killed loses at most that much.
+                if last_sync.elapsed() >= Duration::from_secs(1) {
+                    last_sync = Instant::now();
+                    if let Err(e) = std::io::Write::flush(&mut out) {
+                        break Err(write_err(e));
+                    }
                 }
             }
         }
