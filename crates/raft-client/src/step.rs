@@ -55,6 +55,9 @@ pub async fn run(client: &SmartClient, cmd: StepCommand) -> Report {
             let action = if cmd == StepCommand::On { "on" } else { "off" };
             for id in map.ids() {
                 match call(client, &map, id, action, 0).await {
+                    Ok(a) if a.said.starts_with("frozen") => {
+                        report.fail(Ending::Refused, format!("node {id} refused: {}", a.said));
+                    }
                     Ok(a) => report.say(format!("node {id}: {}", a.said)),
                     Err((ending, text)) => report.fail(ending, text),
                 }
@@ -69,6 +72,9 @@ pub async fn run(client: &SmartClient, cmd: StepCommand) -> Report {
                     Ending::Refused,
                     format!("node {id} refused: {} (run `step on`)", a.said),
                 ),
+                Ok(a) if !a.said.starts_with("one tick") => {
+                    report.fail(Ending::Refused, format!("node {id} refused: {}", a.said));
+                }
                 Ok(a) => report.say(format!(
                     "node {id} ({} in term {}): {}",
                     a.role, a.term, a.said

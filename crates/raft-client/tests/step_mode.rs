@@ -258,4 +258,18 @@ fn step_commands_say_what_is_wrong() {
     assert!(text(&out).contains("step on"), "{}", text(&out));
     let out = c.client(&["step", "sideways"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // A frozen node does not tick, but what it holds is in the network: step off sends it.
+    assert_ok(&c.client(&["step", "on"]), "step on");
+    assert_ok(&c.client(&["fault", "freeze", "1"]), "freeze 1");
+    let out = c.client(&["step", "tick", "1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("frozen"), "{}", text(&out));
+    assert_ok(&c.client(&["step", "off"]), "step off with node 1 frozen");
+    assert_ok(&c.client(&["fault", "thaw", "1"]), "thaw 1");
+    for s in c.status() {
+        assert_eq!(s["step_mode"], false, "{s}");
+    }
+    c.wait_leader();
+    c.put("after", "thaw");
 }

@@ -48,7 +48,7 @@ impl Timeline {
         }
         // A recording of a whole number of intervals (none, too) has its end as a
         // checkpoint: `seek(len)` starts there.
-        if records.len() % CHECKPOINT_EVERY == 0 {
+        if records.len().is_multiple_of(CHECKPOINT_EVERY) {
             checkpoints.push(model);
         }
         let model = checkpoints[0].clone();

@@ -391,13 +391,15 @@ impl NodeDriver {
                     return Ok(false);
                 }
             }
-            // Step mode needs a running node: said at once rather than held.
+            // What step mode holds is the network's, not the paused process's: it can be
+            // delivered, dropped or released while the node is frozen. A tick is the
+            // node's own clock, which a freeze stops: refused.
             Some(DriverMsg::Step { ctl, reply }) => {
                 self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
-                let answer = if ctl == StepControl::List {
-                    self.step_control(ctl)
+                let answer = if ctl == StepControl::Tick {
+                    self.step_refused("frozen: thaw it first, a frozen node does not tick")
                 } else {
-                    self.step_refused("frozen: thaw it first (step mode works on a running node)")
+                    self.step_and_say(ctl)
                 };
                 let _ = reply.send(answer);
             }
@@ -501,18 +503,7 @@ impl NodeDriver {
                 let _ = reply.send(self.transfer(to));
             }
             DriverMsg::Step { ctl, reply } => {
-                let answer = self.step_control(ctl);
-                if !answer.said.is_empty() && ctl != StepControl::List {
-                    if matches!(ctl, StepControl::On | StepControl::Off) {
-                        self.shared
-                            .watch
-                            .publish(Kind::Fault(kv_proto::watch::FaultChange {
-                                text: answer.said.clone(),
-                            }));
-                    }
-                    self.event(answer.said.clone());
-                }
-                let _ = reply.send(answer);
+                let _ = reply.send(self.step_and_say(ctl));
             }
             DriverMsg::RemovedByPeer { index } => {
                 let me = self.raw.raft.id;

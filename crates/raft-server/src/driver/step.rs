@@ -239,6 +239,23 @@ impl NodeDriver {
         self.step_answer(said)
     }
 
+    /// [`NodeDriver::step_control`], said in the events; step mode going on or off is a
+    /// `fault` record too (a notable moment of a recording).
+    pub(super) fn step_and_say(&mut self, ctl: StepControl) -> StepAnswer {
+        let answer = self.step_control(ctl);
+        if !answer.said.is_empty() && ctl != StepControl::List {
+            if matches!(ctl, StepControl::On | StepControl::Off) {
+                self.shared
+                    .watch
+                    .publish(pb::watch_record::Kind::Fault(pb::FaultChange {
+                        text: answer.said.clone(),
+                    }));
+            }
+            self.event(answer.said.clone());
+        }
+        answer
+    }
+
     fn step_answer(&self, said: String) -> StepAnswer {
         let raft = &self.raw.raft;
         let role: crate::status::Role = raft.state.into();
