@@ -935,10 +935,11 @@ mod tests {
     #[test]
     fn completes_command_names() {
         assert_eq!(complete("pu"), line("put "));
-        assert_eq!(complete("st"), line("status "));
+        assert_eq!(complete("sta"), line("status "));
+        assert_eq!(complete("ste"), line("step "));
         assert_eq!(
             complete("s"),
-            Completion::Choices(vec!["sget", "status", "slow"]),
+            Completion::Choices(vec!["sget", "status", "slow", "step"]),
             "an ambiguous prefix shows the candidates"
         );
         assert_eq!(complete("q"), line("quit "));
