@@ -447,9 +447,9 @@ fn tab_on_an_ambiguous_prefix_shows_the_candidates() {
     typed(&mut app, "s");
     key(&mut app, KeyCode::Tab);
     let screen = render(&mut app).to_string();
-    assert!(screen.contains("Tab: sget  status  slow"), "{screen}");
-    // The next key takes the hint away.
-    typed(&mut app, "t");
+    assert!(screen.contains("Tab: sget  status  slow  step"), "{screen}");
+    // The next keys take the hint away.
+    typed(&mut app, "ta");
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.input.text(), "status ");
     assert!(app.hint.is_none());
