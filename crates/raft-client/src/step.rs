@@ -132,6 +132,29 @@ pub async fn run(client: &SmartClient, cmd: StepCommand) -> Report {
     report
 }
 
+/// Delivers (`deliver`) or drops the message `hold_id` held on `node`; what the node said.
+pub async fn act(
+    client: &SmartClient,
+    map: &ClusterMap,
+    node: u64,
+    hold_id: u64,
+    deliver: bool,
+) -> Result<String, String> {
+    let action = if deliver { "next" } else { "drop" };
+    call(client, map, node, action, hold_id)
+        .await
+        .map(|a| a.said)
+        .map_err(|(_, why)| why)
+}
+
+/// One tick of `node`; what it said.
+pub async fn tick(client: &SmartClient, map: &ClusterMap, node: u64) -> Result<String, String> {
+    call(client, map, node, "tick", 0)
+        .await
+        .map(|a| a.said)
+        .map_err(|(_, why)| why)
+}
+
 /// Every message held on the reachable members, oldest first; and whether any member is
 /// in step mode.
 pub async fn held_all(client: &SmartClient, map: &ClusterMap) -> (Vec<HeldAt>, bool) {

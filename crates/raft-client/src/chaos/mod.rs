@@ -11,7 +11,8 @@
 //! - [`timeline`]: a picture of a violation, one row per client.
 //! - [`cause`]: with `--record`, who answered each operation of a failing window, in what
 //!   role and term, how far behind the leader, and the `replay --at` command for the moment.
-//! - `workload`: the clients. `nemesis`: the faults. `spawned`: `--spawn`'s own cluster.
+//! - `workload`: the clients. `nemesis`: the faults (`stepping`: the step fault).
+//!   `spawned`: `--spawn`'s own cluster.
 
 pub mod cause;
 pub mod checker;
@@ -19,6 +20,7 @@ pub mod history;
 mod nemesis;
 mod reshape;
 mod spawned;
+mod stepping;
 pub mod timeline;
 mod workload;
 

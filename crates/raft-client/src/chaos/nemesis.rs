@@ -43,13 +43,16 @@ pub enum FaultKind {
     Membership,
     /// A voter's data dir is lost; it is brought back as the README says (`--spawn` only).
     Wipe,
+    /// Step mode on every member; held messages delivered in a random order, some dropped,
+    /// nodes ticked by hand (see `stepping`).
+    Step,
 }
 
 /// How long a membership change may take (a new node catches up first).
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Every kind, in the order `--faults` lists them.
-pub const ALL: [FaultKind; 9] = [
+pub const ALL: [FaultKind; 10] = [
     FaultKind::Isolate,
     FaultKind::Cut,
     FaultKind::Drop,
@@ -59,6 +62,7 @@ pub const ALL: [FaultKind; 9] = [
     FaultKind::Kill,
     FaultKind::Membership,
     FaultKind::Wipe,
+    FaultKind::Step,
 ];
 
 impl FaultKind {
@@ -84,6 +88,7 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Membership => "membership",
             FaultKind::Wipe => "wipe",
+            FaultKind::Step => "step",
         }
     }
 }
@@ -223,6 +228,16 @@ pub async fn run(
             FaultKind::Transfer => {
                 let _ = members::run(&client, &MemberCommand::Transfer(None), &mut |_| {}).await;
                 "transfer leadership".to_string()
+            }
+            FaultKind::Step => {
+                let stopped = || shared.stop.load(Ordering::Relaxed);
+                let hold = Duration::from_millis(hold);
+                let s = super::stepping::run(&client, &mut rng, hold, &stopped).await;
+                warnings.extend(s.warnings);
+                format!(
+                    "step mode: {} held messages delivered out of order, {} dropped, {} ticks",
+                    s.delivered, s.dropped, s.ticks
+                )
             }
             FaultKind::Kill => {
                 let Some(cluster) = spawned.as_deref_mut() else {
