@@ -172,7 +172,8 @@ struct ChaosArgs {
     #[arg(long, default_value_t = 5)]
     keys: usize,
     /// Faults to inject, comma separated, of isolate,cut,drop,delay,freeze,transfer,kill,
-    /// membership,wipe [default: all that apply; kill, membership and wipe only with --spawn]
+    /// membership,wipe,step [default: all that apply; kill, membership and wipe only with
+    /// --spawn]
     #[arg(long, value_delimiter = ',', value_parser = parse_fault_kind)]
     faults: Option<Vec<FaultKind>>,
     /// Start a cluster of N nodes of its own (the raft-server beside raft-client, in a temp
