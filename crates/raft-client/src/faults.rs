@@ -26,6 +26,8 @@ pub enum FaultCommand {
     Isolate(u64),
     /// Cut the link between two nodes, both directions.
     Cut(u64, u64),
+    /// Drop the first node's messages to the second only (`cut A B --one-way`).
+    CutOneWay(u64, u64),
     /// A node drops this percentage of its peer messages.
     Drop(u64, i64),
     /// A node delays its peer messages by this many ms.
@@ -88,6 +90,11 @@ pub async fn run(client: &SmartClient, cmd: &FaultCommand) -> Report {
         FaultCommand::Cut(a, b) => {
             send(client, &map, a, Action::Cut(b), &mut report).await;
             send(client, &map, b, Action::Cut(a), &mut report).await;
+        }
+        // Set on both sides, so that both say so and either one drops them.
+        FaultCommand::CutOneWay(a, b) => {
+            send(client, &map, a, Action::CutOut(b), &mut report).await;
+            send(client, &map, b, Action::CutIn(a), &mut report).await;
         }
         FaultCommand::Drop(id, p) => {
             let p = u32::try_from(p).unwrap_or(u32::MAX);
@@ -154,7 +161,7 @@ fn check_numbers(cmd: &FaultCommand) -> Option<String> {
         FaultCommand::Slow(f) if !(1..=MAX_SLOW_FACTOR).contains(&f) => Some(format!(
             "slow-motion factor {f} is out of range: give 1 (normal speed) to {MAX_SLOW_FACTOR}"
         )),
-        FaultCommand::Cut(a, b) if a == b => Some(format!(
+        FaultCommand::Cut(a, b) | FaultCommand::CutOneWay(a, b) if a == b => Some(format!(
             "cannot cut node {a} from itself: name two different nodes"
         )),
         _ => None,
@@ -169,7 +176,7 @@ fn named_ids(cmd: &FaultCommand) -> Vec<u64> {
         | FaultCommand::Freeze(id)
         | FaultCommand::Thaw(id)
         | FaultCommand::Heal(Some(id)) => vec![id],
-        FaultCommand::Cut(a, b) => vec![a, b],
+        FaultCommand::Cut(a, b) | FaultCommand::CutOneWay(a, b) => vec![a, b],
         FaultCommand::Heal(None) | FaultCommand::List { .. } | FaultCommand::Slow(_) => vec![],
     }
 }
@@ -308,6 +315,12 @@ pub fn faults_text(s: &pb::FaultState) -> String {
     if !s.cut.is_empty() {
         let ids: Vec<String> = s.cut.iter().map(u64::to_string).collect();
         parts.push(format!("cut from {}", ids.join(",")));
+    }
+    for peer in &s.cut_out {
+        parts.push(format!("one-way cut: its messages to {peer} dropped"));
+    }
+    for peer in &s.cut_in {
+        parts.push(format!("one-way cut: messages from {peer} dropped"));
     }
     if s.drop_percent > 0 {
         parts.push(format!("drop {}%", s.drop_percent));

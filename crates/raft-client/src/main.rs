@@ -260,12 +260,16 @@ enum FaultAction {
         /// The node.
         id: u64,
     },
-    /// Cut the link between nodes A and B, both directions.
+    /// Cut the link between nodes A and B, both directions (--one-way: A's messages to B
+    /// only; B's still reach A).
     Cut {
         /// One node.
         a: u64,
         /// The other.
         b: u64,
+        /// Drop A's messages to B only.
+        #[arg(long)]
+        one_way: bool,
     },
     /// Node ID drops PERCENT (0-100) of its peer messages, in and out (0 stops it).
     Drop {
@@ -310,7 +314,16 @@ impl From<FaultAction> for FaultCommand {
     fn from(action: FaultAction) -> Self {
         match action {
             FaultAction::Isolate { id } => FaultCommand::Isolate(id),
-            FaultAction::Cut { a, b } => FaultCommand::Cut(a, b),
+            FaultAction::Cut {
+                a,
+                b,
+                one_way: false,
+            } => FaultCommand::Cut(a, b),
+            FaultAction::Cut {
+                a,
+                b,
+                one_way: true,
+            } => FaultCommand::CutOneWay(a, b),
             FaultAction::Drop { id, percent } => FaultCommand::Drop(id, percent),
             FaultAction::Delay { id, ms } => FaultCommand::Delay(id, ms),
             FaultAction::Freeze { id } => FaultCommand::Freeze(id),

@@ -61,8 +61,32 @@ pub struct StatusJson<'a> {
     step_mode: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     held_messages: Option<u32>,
+    /// Raft's protections as the node runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protections: Option<ProtectionsJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+}
+
+/// `"protections":{"pre_vote":true,"check_quorum":true,"read_mode":"safe","unsafe":[]}`.
+#[derive(Debug, Serialize)]
+struct ProtectionsJson<'a> {
+    pre_vote: bool,
+    check_quorum: bool,
+    read_mode: &'a str,
+    #[serde(rename = "unsafe")]
+    unsafe_modes: Vec<&'a str>,
+}
+
+impl Default for ProtectionsJson<'_> {
+    fn default() -> Self {
+        Self {
+            pre_vote: true,
+            check_quorum: true,
+            read_mode: "safe",
+            unsafe_modes: Vec::new(),
+        }
+    }
 }
 
 /// The `status --json` document.
@@ -94,6 +118,16 @@ pub fn status_json(reports: &[NodeReport]) -> String {
                 refused: Some(s.refused.as_str()).filter(|r| !r.is_empty()),
                 step_mode: Some(s.step_mode),
                 held_messages: Some(s.held_messages),
+                protections: Some(match &s.protections {
+                    Some(p) => ProtectionsJson {
+                        pre_vote: p.pre_vote,
+                        check_quorum: p.check_quorum,
+                        read_mode: p.read_mode.as_str(),
+                        unsafe_modes: p.r#unsafe.iter().map(String::as_str).collect(),
+                    },
+                    // An older server: it has them all.
+                    None => ProtectionsJson::default(),
+                }),
                 error: None,
             },
             Err(e) => StatusJson {
@@ -147,5 +181,39 @@ pub fn status_table(reports: &[NodeReport]) -> String {
             Err(e) => out.push_str(&format!("{:<4} {:<22} unreachable: {e}\n", "-", r.api_addr)),
         }
     }
+    if let Some(line) = liveness_line(reports) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
+}
+
+/// `liveness: 2 elections, 1 leader change in the last minute; leader known` (or
+/// `no leader known for 3.2 s`): the busiest node's counts, the longest wait.
+pub fn liveness_line(reports: &[NodeReport]) -> Option<String> {
+    let up: Vec<&kv_proto::kv::StatusResponse> = reports
+        .iter()
+        .filter_map(|r| r.status.as_ref().ok())
+        .filter(|s| s.removed_at == 0 && !s.joining)
+        .collect();
+    if up.is_empty() {
+        return None;
+    }
+    let elections: u32 = up.iter().map(|s| s.elections_last_minute).sum();
+    let changes = up
+        .iter()
+        .map(|s| s.leader_changes_last_minute)
+        .max()
+        .unwrap_or(0);
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let leader = match up.iter().map(|s| s.leaderless_ms).max().unwrap_or(0) {
+        0 => "every node knows a leader".to_string(),
+        ms if ms < 0 => "no leader known yet".to_string(),
+        ms => format!("a node has known no leader for {:.1} s", ms as f64 / 1000.0),
+    };
+    Some(format!(
+        "liveness: {} and {} in the last minute; {leader}",
+        plural(elections, "election started", "elections started"),
+        plural(changes, "leader change", "leader changes"),
+    ))
 }

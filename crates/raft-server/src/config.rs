@@ -198,6 +198,91 @@ impl Default for Timing {
     }
 }
 
+/// How a leader confirms it still leads before it answers a linearizable read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// ReadIndex: a heartbeat round to a majority for each batch of reads (raft-rs `Safe`).
+    #[default]
+    Safe,
+    /// A lease: no round, as long as the leader heard from a majority within the election
+    /// timeout (raft-rs `LeaseBased`); wrong when a leader is paused past it.
+    Lease,
+}
+
+impl ReadMode {
+    /// `safe` or `lease`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::Safe => "safe",
+            ReadMode::Lease => "lease",
+        }
+    }
+}
+
+/// Raft's protections, each of which a lab may switch off (`--no-pre-vote`,
+/// `--no-check-quorum`, `--read-mode lease`, `--unsafe ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protections {
+    /// raft-rs's `pre_vote`: a node asks whether it could win before it raises its term.
+    pub pre_vote: bool,
+    /// raft-rs's `check_quorum`: a leader that has not heard from a majority within an
+    /// election timeout steps down, and a follower that heard from its leader within one
+    /// ignores (pre-)vote requests.
+    pub check_quorum: bool,
+    /// How linearizable reads are confirmed.
+    pub read_mode: ReadMode,
+    /// UNSAFE: the vote is not written to disk (restarted, the node may vote again in a
+    /// term it already voted in).
+    pub forget_vote: bool,
+    /// UNSAFE: a write is acknowledged once the leader has appended it, before it commits.
+    pub ack_on_append: bool,
+}
+
+impl Default for Protections {
+    fn default() -> Self {
+        Self {
+            pre_vote: true,
+            check_quorum: true,
+            read_mode: ReadMode::Safe,
+            forget_vote: false,
+            ack_on_append: false,
+        }
+    }
+}
+
+impl Protections {
+    /// The unsafe modes on, by their flag names.
+    pub fn unsafe_modes(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.forget_vote {
+            out.push("forget-vote");
+        }
+        if self.ack_on_append {
+            out.push("ack-on-append");
+        }
+        out
+    }
+
+    /// What is off, as the dashboard's header and the cluster view say it (red):
+    /// `NO PRE-VOTE`, `NO CHECK-QUORUM`, `LEASE READS`, `UNSAFE: forget-vote`.
+    pub fn badges(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.pre_vote {
+            out.push("NO PRE-VOTE".to_string());
+        }
+        if !self.check_quorum {
+            out.push("NO CHECK-QUORUM".to_string());
+        }
+        if self.read_mode == ReadMode::Lease {
+            out.push("LEASE READS".to_string());
+        }
+        for m in self.unsafe_modes() {
+            out.push(format!("UNSAFE: {m}"));
+        }
+        out
+    }
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -221,6 +306,8 @@ pub struct NodeConfig {
     /// address (behind NAT, in a container: `0.0.0.0:6001`). The client API listens on the
     /// same host at port + 1000. The others keep reaching the node at its `--peers` address.
     pub listen: Option<HostPort>,
+    /// Raft's protections (all on unless a lab switches one off).
+    pub protections: Protections,
 }
 
 /// The default of [`NodeConfig::snapshot_every`].
@@ -331,6 +418,7 @@ mod tests {
             faults_enabled: true,
             join: false,
             listen: None,
+            protections: Default::default(),
         };
         let shown = |cfg: &NodeConfig| {
             let (peer, api) = cfg.listen_addrs().expect("addresses");

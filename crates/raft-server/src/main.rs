@@ -11,7 +11,8 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser};
 use raft_server::addr::HostPort;
 use raft_server::config::{
-    DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Timing, api_addr_of,
+    DEFAULT_PEERS, DEFAULT_SNAPSHOT_EVERY, NodeConfig, PeerMap, Protections, ReadMode, Timing,
+    api_addr_of,
 };
 use raft_server::dashboard::{self, view::NodeInfo};
 use raft_server::fault_control::FaultControl;
@@ -72,6 +73,24 @@ struct Args {
     /// says how to bring it back).
     #[arg(long)]
     exit_when_removed: bool,
+    /// Lab: no pre-vote. A node whose election timer fires raises its term at once, so one
+    /// cut off for a while comes back with a higher term and deposes a healthy leader.
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// Lab: no check-quorum. A leader that cannot reach a majority keeps calling itself
+    /// leader, and followers answer vote requests even while they hear from a leader.
+    #[arg(long)]
+    no_check_quorum: bool,
+    /// How a leader confirms it still leads before a linearizable read: safe (a heartbeat
+    /// round, raft-rs ReadIndex) or lease (no round while its lease lasts; a leader paused
+    /// past its election timeout then serves stale reads). lease needs check-quorum.
+    #[arg(long, value_enum, default_value_t = ReadModeArg::Safe)]
+    read_mode: ReadModeArg,
+    /// Lab, UNSAFE: forget-vote (the vote is not written to disk: restarted, the node may
+    /// vote twice in one term) or ack-on-append (a write is acknowledged once the leader
+    /// has appended it, before it commits). May be given twice.
+    #[arg(long = "unsafe", value_enum, value_name = "MODE")]
+    unsafe_modes: Vec<UnsafeArg>,
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     completions: Option<clap_complete::Shell>,
@@ -111,6 +130,40 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--read-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReadModeArg {
+    Safe,
+    Lease,
+}
+
+/// `--unsafe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum UnsafeArg {
+    ForgetVote,
+    AckOnAppend,
+}
+
+fn protections(args: &Args) -> anyhow::Result<Protections> {
+    let read_mode = match args.read_mode {
+        ReadModeArg::Safe => ReadMode::Safe,
+        ReadModeArg::Lease => ReadMode::Lease,
+    };
+    if read_mode == ReadMode::Lease && args.no_check_quorum {
+        anyhow::bail!(
+            "--read-mode lease needs check-quorum (a lease holds only while a leader that \
+             loses its majority steps down): drop --no-check-quorum or use --read-mode safe"
+        );
+    }
+    Ok(Protections {
+        pre_vote: !args.no_pre_vote,
+        check_quorum: !args.no_check_quorum,
+        read_mode,
+        forget_vote: args.unsafe_modes.contains(&UnsafeArg::ForgetVote),
+        ack_on_append: args.unsafe_modes.contains(&UnsafeArg::AckOnAppend),
+    })
 }
 
 fn config(args: &Args) -> anyhow::Result<NodeConfig> {
@@ -157,6 +210,7 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
         faults_enabled: !args.no_faults,
         join: args.join,
         listen,
+        protections: protections(args)?,
     })
 }
 

@@ -187,6 +187,10 @@ pub struct NodeStatus {
     pub step_mode: bool,
     pub held: Vec<kv_proto::watch::HeldMessage>,
     pub held_count: usize,
+    /// Raft's protections as this node runs.
+    pub protections: crate::config::Protections,
+    /// Elections and leader changes in the last minute, time without a leader.
+    pub liveness: crate::driver::LivenessView,
 }
 
 impl NodeStatus {

@@ -140,6 +140,7 @@ impl WatchHub {
             step_mode: s.step_mode,
             held_count: u32::try_from(s.held_count).unwrap_or(u32::MAX),
             held: s.held.clone(),
+            protections_off: s.protections.badges(),
         }
     }
 

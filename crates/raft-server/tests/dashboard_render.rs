@@ -569,6 +569,7 @@ fn header_and_cluster_show_faults() {
         cut: [3].into_iter().collect(),
         drop_percent: 30,
         delay_ms: 200,
+        ..NetFaults::default()
     };
     let status = NodeStatus {
         frozen: true,

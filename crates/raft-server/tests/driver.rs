@@ -73,6 +73,7 @@ impl TestCluster {
             faults_enabled: true,
             join: false,
             listen: None,
+            protections: Default::default(),
         };
         let peers = &self.peers;
         let (storage, recovered) =

@@ -68,6 +68,7 @@ impl Node {
             faults_enabled: true,
             join: false,
             listen: None,
+            protections: Default::default(),
         };
         let shutdown = CancellationToken::new();
         let running = server::start(cfg, shutdown.clone())

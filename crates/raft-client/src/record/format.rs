@@ -133,6 +133,8 @@ pub struct StateLine {
     pub held_count: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<HeldLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protections_off: Vec<String>,
 }
 
 /// A message held in step mode (in a state record's `held`).
@@ -270,6 +272,7 @@ impl From<&pb::NodeState> for StateLine {
             step_mode: s.step_mode,
             held_count: s.held_count,
             held: s.held.iter().map(HeldLine::from).collect(),
+            protections_off: s.protections_off.clone(),
         }
     }
 }
@@ -301,6 +304,7 @@ impl From<StateLine> for pb::NodeState {
             step_mode: s.step_mode,
             held_count: s.held_count,
             held: s.held.into_iter().map(pb::HeldMessage::from).collect(),
+            protections_off: s.protections_off,
         }
     }
 }

@@ -115,7 +115,10 @@ pub const HELP_FAULTS: &[(&str, &str)] = &[
         "fault isolate <id>",
         "cut every link of a node (both directions)",
     ),
-    ("fault cut <a> <b>", "cut the link between two nodes"),
+    (
+        "fault cut <a> <b> [--one-way]",
+        "cut the link between two nodes (or a's messages to b)",
+    ),
     (
         "fault drop <id> <percent>",
         "a node loses that share of its messages",
@@ -568,7 +571,11 @@ fn parse_fault(args: &[String]) -> Result<FaultCommand, String> {
         ("cut", [a, b]) => {
             FaultCommand::Cut(id(a, "fault cut <a> <b>")?, id(b, "fault cut <a> <b>")?)
         }
-        ("cut", _) => return wrong("fault cut <a> <b>"),
+        ("cut", [a, b, w]) if w == "--one-way" => {
+            let u = "fault cut <a> <b> [--one-way]";
+            FaultCommand::CutOneWay(id(a, u)?, id(b, u)?)
+        }
+        ("cut", _) => return wrong("fault cut <a> <b> [--one-way]"),
         ("drop", [a, p]) => FaultCommand::Drop(
             id(a, "fault drop <id> <percent>")?,
             number(p, "fault drop <id> <percent>")?,

@@ -80,7 +80,26 @@ pub struct ClusterModel {
     events: VecDeque<(u64, u64, String)>,
     /// Records taken in.
     records: u64,
+    /// Liveness: when a node began to campaign and when a node's leader changed (µs, the
+    /// last minute's), and when a node last said it knew a leader.
+    elections: VecDeque<u64>,
+    leader_changes: VecDeque<u64>,
+    leader_seen_us: u64,
 }
+
+/// Liveness as the records tell it (see [`ClusterModel::liveness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// Elections started in the last minute (by any node).
+    pub elections: usize,
+    /// Times a node's leader changed to another in the last minute.
+    pub leader_changes: usize,
+    /// Microseconds since a node last said it knew a leader (0: one leads now).
+    pub leaderless_us: u64,
+}
+
+/// What liveness counts back over.
+pub const LIVENESS_WINDOW_US: u64 = 60_000_000;
 
 impl ClusterModel {
     /// An empty model.
@@ -96,7 +115,26 @@ impl ClusterModel {
         node.last_us = node.last_us.max(r.t_us);
         node.connected = true;
         match kind {
-            Kind::State(s) => node.state = Some(s.clone()),
+            Kind::State(s) => {
+                let campaigning = |role: &str| role == "PreCandidate" || role == "Candidate";
+                if let Some(was) = &node.state {
+                    if campaigning(&s.role) && !campaigning(&was.role) {
+                        self.elections.push_back(r.t_us);
+                    }
+                    if s.leader != 0 && was.leader != 0 && s.leader != was.leader {
+                        self.leader_changes.push_back(r.t_us);
+                    }
+                }
+                if s.leader != 0 {
+                    self.leader_seen_us = self.leader_seen_us.max(r.t_us);
+                }
+                for q in [&mut self.elections, &mut self.leader_changes] {
+                    while q.front().is_some_and(|t| t + LIVENESS_WINDOW_US < r.t_us) {
+                        q.pop_front();
+                    }
+                }
+                node.state = Some(s.clone());
+            }
             Kind::Entry(e) => {
                 node.log.insert(
                     e.index,
@@ -291,6 +329,25 @@ impl ClusterModel {
     /// Records taken in so far.
     pub fn records(&self) -> u64 {
         self.records
+    }
+
+    /// Elections and leader changes in the minute before `now_us`, and how long no node
+    /// has known a leader.
+    pub fn liveness(&self, now_us: u64) -> Liveness {
+        let recent = |q: &VecDeque<u64>| {
+            q.iter()
+                .filter(|t| **t + LIVENESS_WINDOW_US >= now_us)
+                .count()
+        };
+        Liveness {
+            elections: recent(&self.elections),
+            leader_changes: recent(&self.leader_changes),
+            leaderless_us: if self.leader().is_some() {
+                0
+            } else {
+                now_us.saturating_sub(self.leader_seen_us)
+            },
+        }
     }
 
     /// Recent events, oldest first.

@@ -76,7 +76,7 @@ pub fn draw_in(
         .direction(LayoutDir::Vertical)
         .constraints(constraints)
         .split(area);
-    title(frame, rows[0], model, st);
+    title(frame, rows[0], model, st, now_us);
     nodes_panel(frame, rows[1], model, &members);
     if rows[2].height > 0 {
         logs_panel(frame, rows[2], model, &members, st);
@@ -107,7 +107,7 @@ pub fn draw_in(
     }
 }
 
-fn title(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState) {
+fn title(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState, now_us: u64) {
     let leader = match model
         .leader()
         .and_then(|l| Some((l, model.node(l)?.state.as_ref()?)))
@@ -127,14 +127,38 @@ fn title(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, st: &ViewState
             Style::new().fg(Color::Yellow).bold(),
         ),
     };
-    let line = Line::from(vec![
+    let mut spans = vec![
         Span::styled(" Cluster view ", Style::new().bold()),
         "· ".into(),
         leader.into(),
         " · ".into(),
         mode,
-        format!(" · {} records", model.records()).fg(Color::DarkGray),
-    ]);
+    ];
+    // Liveness: churn in the last minute, and a cluster without a leader.
+    let live = model.liveness(now_us);
+    if live.leaderless_us >= 1_000_000 && model.records() > 0 {
+        spans.push(Span::styled(
+            format!(" · no leader for {:.1} s", live.leaderless_us as f64 / 1e6),
+            Style::new().fg(Color::Red).bold(),
+        ));
+    }
+    if live.elections + live.leader_changes > 0 {
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        spans.push(Span::styled(
+            format!(
+                " · last minute: {}, {}",
+                plural(live.elections, "election"),
+                plural(live.leader_changes, "leader change")
+            ),
+            Style::new().fg(if live.elections > 3 {
+                Color::Yellow
+            } else {
+                Color::DarkGray
+            }),
+        ));
+    }
+    spans.push(format!(" · {} records", model.records()).fg(Color::DarkGray));
+    let line = Line::from(spans);
     frame.render_widget(Paragraph::new(line), area);
 }
 
@@ -269,6 +293,12 @@ fn nodes_panel(frame: &mut Frame<'_>, area: Rect, model: &ClusterModel, members:
             }
             if s.slow_factor > 1 {
                 spans.push(format!(" slow x{}", s.slow_factor).fg(Color::Yellow));
+            }
+            for off in &s.protections_off {
+                spans.push(Span::styled(
+                    format!(" {off}"),
+                    Style::new().fg(Color::Red).bold(),
+                ));
             }
             if wide {
                 if s.voters_outgoing.is_empty() {

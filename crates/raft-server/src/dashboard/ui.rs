@@ -322,6 +322,18 @@ fn faults_line(data: &FrameData) -> Line<'static> {
         ));
         return Line::from(spans);
     }
+    // A lab's switched-off protections: said first, as long as the node runs.
+    for off in s.protections.badges() {
+        spans.push(badge(&off));
+        spans.push(" ".into());
+    }
+    if s.step_mode {
+        spans.push(Span::styled(
+            format!(" STEP MODE: {} held ", s.held_count),
+            Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
+        ));
+        spans.push(" ".into());
+    }
     if s.frozen {
         spans.push(badge("FROZEN"));
         spans.push(" ".into());
@@ -334,7 +346,7 @@ fn faults_line(data: &FrameData) -> Line<'static> {
     if s.slow_factor > 1 {
         words.push(format!("slow motion x{}", s.slow_factor));
     }
-    let any = s.frozen || f.isolated || !words.is_empty();
+    let any = s.frozen || f.isolated || !words.is_empty() || s.step_mode;
     if !words.is_empty() {
         spans.push(Span::styled(
             words.join(" · "),

@@ -16,10 +16,12 @@
 //! - `members`: membership changes (checked, proposed, applied, answered) and removal.
 //! - `admin`: operator commands (campaign, transfer leadership) and the time faults (freeze,
 //!   thaw, slow motion), which live here because ticks come from here.
+//! - `liveness`: elections and leader changes in the last minute, time without a leader.
 //! - `step`: step mode (the clock stopped, every message held for the learner to deliver).
 
 mod admin;
 mod handle;
+mod liveness;
 mod lost_log;
 mod members;
 mod pending;
@@ -47,6 +49,7 @@ pub use handle::{
     ReadOutcome, RequestError, TimeControl, WriteOutcome,
 };
 use handle::{DriverMsg, Shared};
+pub use liveness::LivenessView;
 pub use members::MAX_PROMOTE_LAG;
 use pending::{PendingReads, PendingWrites};
 pub use step::{StepAnswer, StepControl};
@@ -113,6 +116,9 @@ pub struct NodeDriver {
     warned_wiped: Option<(u64, u64)>,
     /// The configured tick interval; slow motion multiplies it.
     tick: Duration,
+    /// Raft's protections, as the flags left them.
+    protections: crate::config::Protections,
+    liveness: liveness::Liveness,
     /// Slow-motion factor (1: normal speed).
     slow_factor: u32,
     /// While frozen, only time controls, notes and shutdown are handled; everything else
@@ -180,7 +186,8 @@ impl NodeDriver {
         }
         let snapshot = storage.latest_snapshot()?;
         let snapshot_index = snapshot.as_ref().map_or(0, |s| s.get_metadata().index);
-        let raft_cfg = raft_config::raft_config(cfg.id, &cfg.timing, snapshot_index);
+        let raft_cfg =
+            raft_config::raft_config(cfg.id, &cfg.timing, snapshot_index, &cfg.protections);
         raft_cfg.validate()?;
         let mut sm = KvStateMachine::new();
         let membership = match snapshot.as_ref() {
@@ -244,6 +251,8 @@ impl NodeDriver {
             last_joint: None,
             warned_wiped: None,
             tick,
+            protections: cfg.protections,
+            liveness: liveness::Liveness::default(),
             slow_factor: 1,
             frozen: None,
             held: VecDeque::new(),
@@ -282,6 +291,13 @@ impl NodeDriver {
                 recovered.last_index, recovered.term, recovered.commit, recovered.snapshot_index
             )
         });
+        let off = cfg.protections.badges();
+        if !off.is_empty() {
+            driver.event(format!(
+                "running with Raft's protections off (a lab): {}",
+                off.join(", ")
+            ));
+        }
         driver.publish();
         Ok((driver, handle))
     }
@@ -623,7 +639,8 @@ impl NodeDriver {
         // 2. A snapshot from the leader (we were too far behind): it replaces the log and
         //    the state machine, before any entry that follows it.
         if !ready.snapshot().is_empty() {
-            self.install_snapshot(ready.snapshot(), ready.hs())?;
+            let hs = ready.hs().map(|hs| self.written_hard_state(hs));
+            self.install_snapshot(ready.snapshot(), hs.as_ref())?;
         }
 
         // 3. Apply committed entries (raft-rs only hands out entries already on our disk).
@@ -640,7 +657,9 @@ impl NodeDriver {
                 self.storage.set_commit(hs.commit);
             }
         } else {
-            self.storage.persist(ready.entries(), ready.hs())?;
+            let hs = ready.hs().map(|hs| self.written_hard_state(hs));
+            self.storage.persist(ready.entries(), hs.as_ref())?;
+            self.acknowledge_early(ready.entries());
         }
 
         // ReadIndex confirmations: answered once the state machine reaches them.
@@ -664,6 +683,28 @@ impl NodeDriver {
             .answer_ready(&self.sm.read().unwrap_or_else(PoisonError::into_inner));
         self.observe_leadership();
         Ok(())
+    }
+
+    /// The hard state as it goes to disk: raft-rs's, but for `--unsafe forget-vote`, which
+    /// writes no vote (restarted, the node has voted for nobody in its term).
+    fn written_hard_state(&self, hs: &raft::eraftpb::HardState) -> raft::eraftpb::HardState {
+        let mut hs = hs.clone();
+        if self.protections.forget_vote {
+            hs.vote = 0;
+        }
+        hs
+    }
+
+    /// `--unsafe ack-on-append`: a leader answers the writes it just appended (and wrote)
+    /// as done, before a majority has them.
+    fn acknowledge_early(&mut self, entries: &[Entry]) {
+        if !self.protections.ack_on_append || self.raw.raft.state != StateRole::Leader {
+            return;
+        }
+        if let Some(last) = entries.last() {
+            self.writes
+                .acknowledge_appended(last.index, self.raw.raft.term);
+        }
     }
 
     /// Entries that start at or before our last stored index replace a conflicting suffix

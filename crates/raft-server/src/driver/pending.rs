@@ -56,6 +56,25 @@ impl PendingWrites {
         }
     }
 
+    /// UNSAFE (`--unsafe ack-on-append`): answers every proposal of `term` appended up to
+    /// `last` as if it were applied, before it is committed.
+    pub fn acknowledge_appended(&mut self, last: u64, term: u64) {
+        let rest = self.by_index.split_off(&(last + 1));
+        for (index, p) in std::mem::replace(&mut self.by_index, rest) {
+            let answer = if p.term == term {
+                Ok(WriteOutcome {
+                    index,
+                    term,
+                    existed: false,
+                    duplicate: false,
+                })
+            } else {
+                Err(RequestError::LeadershipLost)
+            };
+            let _ = p.reply.send(answer);
+        }
+    }
+
     /// Fails every pending proposal.
     pub fn fail_all(&mut self, err: &RequestError) {
         for (_, p) in std::mem::take(&mut self.by_index) {

@@ -125,8 +125,14 @@ impl NodeDriver {
             self.seen.term = term;
             self.event(format!("term {term} begins"));
         }
+        let now = std::time::Instant::now();
         if role != self.seen.role {
             let was = self.seen.role;
+            if matches!(role, Role::PreCandidate | Role::Candidate)
+                && !matches!(was, Role::PreCandidate | Role::Candidate)
+            {
+                self.liveness.campaign(now);
+            }
             self.seen.role = role;
             self.event(format!("became {role}"));
             if was == Role::Leader {
@@ -135,6 +141,7 @@ impl NodeDriver {
                 self.expire_change(std::time::Instant::now(), true);
             }
         }
+        self.liveness.leader(leader, now);
         if leader != self.seen.leader {
             self.seen.leader = leader;
             if leader == 0 {
@@ -282,6 +289,8 @@ impl NodeDriver {
             step_mode: self.stepping(),
             held: self.step.as_ref().map(|s| s.listed()).unwrap_or_default(),
             held_count: self.step.as_ref().map_or(0, |s| s.count()),
+            protections: self.protections,
+            liveness: self.liveness.view(std::time::Instant::now()),
         };
         let watch = &self.shared.watch;
         if watch.active() {

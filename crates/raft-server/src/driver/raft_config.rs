@@ -13,10 +13,15 @@
 
 use raft::ReadOnlyOption;
 
-use crate::config::Timing;
+use crate::config::{Protections, ReadMode, Timing};
 
 /// The configuration of node `id`, whose state machine has applied `applied`.
-pub(crate) fn raft_config(id: u64, timing: &Timing, applied: u64) -> raft::Config {
+pub(crate) fn raft_config(
+    id: u64,
+    timing: &Timing,
+    applied: u64,
+    protections: &Protections,
+) -> raft::Config {
     raft::Config {
         id,
         election_tick: timing.election_ticks,
@@ -29,9 +34,12 @@ pub(crate) fn raft_config(id: u64, timing: &Timing, applied: u64) -> raft::Confi
         max_inflight_msgs: 256,
         // See the module doc: unsafe in raft-rs 0.7; one proposal per loop instead.
         batch_append: false,
-        check_quorum: true,
-        pre_vote: true,
-        read_only_option: ReadOnlyOption::Safe,
+        check_quorum: protections.check_quorum,
+        pre_vote: protections.pre_vote,
+        read_only_option: match protections.read_mode {
+            ReadMode::Safe => ReadOnlyOption::Safe,
+            ReadMode::Lease => ReadOnlyOption::LeaseBased,
+        },
         // Lets the leader refuse proposals (-> "busy") instead of growing without bound
         // when followers cannot keep up.
         max_uncommitted_size: 64 * 1024 * 1024,

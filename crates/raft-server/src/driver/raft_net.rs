@@ -26,7 +26,12 @@ impl Net {
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let nodes = (1..=3)
             .map(|id| {
-                let mut cfg = raft_config(id, &Timing::default(), 0);
+                let mut cfg = raft_config(
+                    id,
+                    &Timing::default(),
+                    0,
+                    &crate::config::Protections::default(),
+                );
                 cfg.batch_append = batch_append;
                 let storage =
                     MemStorage::new_with_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
@@ -58,7 +63,12 @@ impl Net {
         storage.wl().append(&entries).expect("append");
         storage.wl().set_hardstate(hs);
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let cfg = raft_config(id, &Timing::default(), 0);
+        let cfg = raft_config(
+            id,
+            &Timing::default(),
+            0,
+            &crate::config::Protections::default(),
+        );
         let node = RawNode::new(&cfg, storage, &logger).expect("raw node");
         self.nodes.insert(id, node);
     }

@@ -156,6 +156,8 @@ impl AdminService {
             id: self.me,
             isolated: f.isolated,
             cut: f.cut.iter().copied().collect(),
+            cut_out: f.cut_out.iter().copied().collect(),
+            cut_in: f.cut_in.iter().copied().collect(),
             drop_percent: f.drop_percent,
             delay_ms: f.delay_ms,
             frozen,
@@ -237,6 +239,14 @@ impl Admin for AdminService {
                 c.network(FaultChange::Cut(peer))
             }
             Action::Uncut(peer) => c.network(FaultChange::Uncut(peer)),
+            Action::CutOut(peer) => {
+                self.require_member(peer)?;
+                c.network(FaultChange::CutOut(peer))
+            }
+            Action::CutIn(peer) => {
+                self.require_member(peer)?;
+                c.network(FaultChange::CutIn(peer))
+            }
             Action::DropPercent(p) => c.network(FaultChange::Drop(p)),
             Action::DelayMs(ms) => c.network(FaultChange::Delay(ms)),
             Action::Freeze(_) => c.time(TimeControl::Freeze).await,

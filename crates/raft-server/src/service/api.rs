@@ -219,6 +219,23 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
         refused: s.refused.clone().unwrap_or_default(),
         step_mode: s.step_mode,
         held_messages: u32::try_from(s.held_count).unwrap_or(u32::MAX),
+        elections_last_minute: s.liveness.elections,
+        leader_changes_last_minute: s.liveness.leader_changes,
+        leaderless_ms: s
+            .liveness
+            .leaderless_ms
+            .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+        protections: Some(pb::Protections {
+            pre_vote: s.protections.pre_vote,
+            check_quorum: s.protections.check_quorum,
+            read_mode: s.protections.read_mode.as_str().to_string(),
+            r#unsafe: s
+                .protections
+                .unsafe_modes()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }),
         peers: s
             .peers
             .iter()

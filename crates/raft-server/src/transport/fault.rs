@@ -28,6 +28,10 @@ pub struct NetFaults {
     pub isolated: bool,
     /// Peers whose link is cut.
     pub cut: BTreeSet<u64>,
+    /// Peers this node's messages to are dropped (a one-way cut, the sending side).
+    pub cut_out: BTreeSet<u64>,
+    /// Peers whose messages to this node are dropped (a one-way cut, the receiving side).
+    pub cut_in: BTreeSet<u64>,
     /// Percentage of messages dropped, in and out.
     pub drop_percent: u32,
     /// Milliseconds every message is held, in and out.
@@ -44,6 +48,16 @@ impl NetFaults {
     pub fn link_cut(&self, peer: u64) -> bool {
         self.isolated || self.cut.contains(&peer)
     }
+
+    /// True when messages in direction `dir` on the link to `peer` are cut, both ways or
+    /// this way only.
+    pub fn cut_towards(&self, dir: Direction, peer: u64) -> bool {
+        self.link_cut(peer)
+            || match dir {
+                Direction::Out => self.cut_out.contains(&peer),
+                Direction::In => self.cut_in.contains(&peer),
+            }
+    }
 }
 
 /// A change to this node's network faults.
@@ -53,8 +67,13 @@ pub enum FaultChange {
     Isolate,
     /// Cut the link to this peer.
     Cut(u64),
-    /// Restore the link to this peer (isolation, which cuts every link, stays).
+    /// Restore the link to this peer, both ways and one way (isolation, which cuts every
+    /// link, stays).
     Uncut(u64),
+    /// Drop this node's messages to this peer only (a one-way cut, A's side).
+    CutOut(u64),
+    /// Drop this peer's messages to this node only (a one-way cut, B's side).
+    CutIn(u64),
     /// Drop this percentage of messages (0 stops dropping).
     Drop(u32),
     /// Delay messages by this many milliseconds (0 stops delaying).
@@ -190,6 +209,7 @@ impl FaultFilter {
         let verdict = if inner.active.load(Ordering::Relaxed) {
             decide(
                 &inner.faults.read().unwrap_or_else(PoisonError::into_inner),
+                dir,
                 peer,
             )
         } else {
@@ -236,11 +256,25 @@ impl FaultFilter {
                 format!("link to node {peer} cut, both directions")
             }
             FaultChange::Uncut(peer) => {
-                if f.cut.remove(&peer) {
+                let both = f.cut.remove(&peer);
+                let out = f.cut_out.remove(&peer);
+                let inn = f.cut_in.remove(&peer);
+                if both || out || inn {
                     format!("link to node {peer} restored")
                 } else {
                     String::new()
                 }
+            }
+            FaultChange::CutOut(peer) | FaultChange::CutIn(peer) if peer == me => {
+                return Err(FaultError::SelfLink(me));
+            }
+            FaultChange::CutOut(peer) => {
+                f.cut_out.insert(peer);
+                format!("messages to node {peer} cut, one way (node {peer}'s still arrive)")
+            }
+            FaultChange::CutIn(peer) => {
+                f.cut_in.insert(peer);
+                format!("messages from node {peer} cut, one way (ours still reach it)")
             }
             FaultChange::Drop(p) if p > 100 => return Err(FaultError::BadPercent(p)),
             FaultChange::Drop(p) => {
@@ -304,9 +338,9 @@ impl FaultFilter {
     }
 }
 
-/// The verdict for a message on the link to `peer` under `f`.
-fn decide(f: &NetFaults, peer: u64) -> Verdict {
-    if f.link_cut(peer) {
+/// The verdict for a message going `dir` on the link to `peer` under `f`.
+fn decide(f: &NetFaults, dir: Direction, peer: u64) -> Verdict {
+    if f.cut_towards(dir, peer) {
         return Verdict::Drop;
     }
     if f.drop_percent > 0 && rand::random::<u32>() % 100 < f.drop_percent {
@@ -337,6 +371,12 @@ pub fn describe_links(f: &NetFaults) -> Vec<String> {
     if !f.cut.is_empty() {
         let ids: Vec<String> = f.cut.iter().map(u64::to_string).collect();
         out.push(format!("cut from {}", ids.join(",")));
+    }
+    for peer in &f.cut_out {
+        out.push(format!("one-way cut: no messages to {peer}"));
+    }
+    for peer in &f.cut_in {
+        out.push(format!("one-way cut: no messages from {peer}"));
     }
     if f.drop_percent > 0 {
         out.push(format!("drop {}%", f.drop_percent));
