@@ -53,6 +53,11 @@ struct FaultJson<'a> {
     id: u64,
     isolated: bool,
     cut: &'a [u64],
+    /// One-way cuts: its messages to these nodes dropped, and theirs to it.
+    #[serde(skip_serializing_if = "<[u64]>::is_empty")]
+    cut_out: &'a [u64],
+    #[serde(skip_serializing_if = "<[u64]>::is_empty")]
+    cut_in: &'a [u64],
     drop_percent: u32,
     delay_ms: u32,
     frozen: bool,
@@ -264,6 +269,8 @@ async fn list(client: &SmartClient, map: &ClusterMap, json: bool, report: &mut R
                 id: s.id,
                 isolated: s.isolated,
                 cut: &s.cut,
+                cut_out: &s.cut_out,
+                cut_in: &s.cut_in,
                 drop_percent: s.drop_percent,
                 delay_ms: s.delay_ms,
                 frozen: s.frozen,

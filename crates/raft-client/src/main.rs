@@ -183,6 +183,10 @@ struct ChaosArgs {
     /// Mix in get --stale (one node's own copy): expected to fail the check.
     #[arg(long)]
     stale_reads: bool,
+    /// With --spawn: more arguments for every raft-server it starts, in one string (a lab:
+    /// "--read-mode lease", "--unsafe ack-on-append", "--no-pre-vote").
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    server_args: Option<String>,
     /// Seed of every random choice [default: a random one, printed].
     #[arg(long)]
     seed: Option<u64>,
@@ -699,6 +703,11 @@ async fn chaos(client: &SmartClient, args: ChaosArgs) -> ExitCode {
         stale_reads: args.stale_reads,
         seed: args.seed,
         record: args.record,
+        server_args: args
+            .server_args
+            .as_deref()
+            .map(|a| a.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = |line: &str| eprintln!("{line}");

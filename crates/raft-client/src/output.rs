@@ -64,8 +64,33 @@ pub struct StatusJson<'a> {
     /// Raft's protections as the node runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     protections: Option<ProtectionsJson<'a>>,
+    /// Liveness: elections it started and leader changes in the last minute, ms without
+    /// a known leader (0: it knows one; -1: never knew one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elections_last_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leader_changes_last_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leaderless_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+}
+
+/// What a node runs without, as its dashboard says it: `NO PRE-VOTE`, `NO CHECK-QUORUM`,
+/// `LEASE READS`, `UNSAFE: forget-vote`, ...
+pub fn protections_off(p: &kv_proto::kv::Protections) -> Vec<String> {
+    let mut out = Vec::new();
+    if !p.pre_vote {
+        out.push("NO PRE-VOTE".to_string());
+    }
+    if !p.check_quorum {
+        out.push("NO CHECK-QUORUM".to_string());
+    }
+    if p.read_mode == "lease" {
+        out.push("LEASE READS".to_string());
+    }
+    out.extend(p.r#unsafe.iter().map(|m| format!("UNSAFE: {m}")));
+    out
 }
 
 /// `"protections":{"pre_vote":true,"check_quorum":true,"read_mode":"safe","unsafe":[]}`.
@@ -118,6 +143,9 @@ pub fn status_json(reports: &[NodeReport]) -> String {
                 refused: Some(s.refused.as_str()).filter(|r| !r.is_empty()),
                 step_mode: Some(s.step_mode),
                 held_messages: Some(s.held_messages),
+                elections_last_minute: Some(s.elections_last_minute),
+                leader_changes_last_minute: Some(s.leader_changes_last_minute),
+                leaderless_ms: Some(s.leaderless_ms),
                 protections: Some(match &s.protections {
                     Some(p) => ProtectionsJson {
                         pre_vote: p.pre_vote,

@@ -69,6 +69,8 @@ pub struct ChaosOptions {
     pub seed: Option<u64>,
     /// Record every member's watch stream here for the whole run (`raft-client record`).
     pub record: Option<std::path::PathBuf>,
+    /// With `spawn`: more arguments for every raft-server (a lab's `--read-mode lease`).
+    pub server_args: Vec<String>,
 }
 
 impl Default for ChaosOptions {
@@ -82,6 +84,7 @@ impl Default for ChaosOptions {
             stale_reads: false,
             seed: None,
             record: None,
+            server_args: Vec::new(),
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct ChaosResult {
     /// With `--record` and a violation: what the recording says of each failing window
     /// (boxed: a result travels in the TUI's messages, which stay small).
     pub causes: Box<Causes>,
+    /// The protections the cluster ran without (`LEASE READS`, ...), as its nodes said.
+    pub protections_off: Vec<String>,
 }
 
 /// What a recording says of the failing windows ([`cause`]).
@@ -241,8 +246,13 @@ impl ChaosResult {
             ));
         }
         out.extend(self.warnings.iter().map(|w| format!("note: {w}")));
+        let off = if self.protections_off.is_empty() {
+            String::new()
+        } else {
+            format!("; protections off: {}", self.protections_off.join(", "))
+        };
         let checked = format!(
-            "checked {} operations on {} keys in {:.1} ms",
+            "checked {} operations on {} keys in {:.1} ms{off}",
             self.report.ops_checked,
             self.report.keys.len(),
             self.check_time.as_secs_f64() * 1000.0
@@ -353,7 +363,7 @@ pub async fn run(
         0
     };
     let mut spawned = match opts.spawn {
-        Some(n) => Some(SpawnedCluster::start(n, spares)?),
+        Some(n) => Some(SpawnedCluster::start(n, spares, &opts.server_args)?),
         None => None,
     };
     let peers = spawned.as_ref().map_or(peers, SpawnedCluster::api_addrs);
@@ -378,7 +388,24 @@ pub async fn run(
             }
         ));
     }
-    wait_leader(&admin, Duration::from_secs(20)).await?;
+    if let Err(e) = wait_leader(&admin, Duration::from_secs(20)).await {
+        if let Some((id, line)) = spawned.as_mut().and_then(SpawnedCluster::exited) {
+            return Err(ChaosError::Usage(format!(
+                "node {id} did not start: {line}"
+            )));
+        }
+        return Err(e);
+    }
+    // A lab's cluster: the protections it runs without, for the verdict line.
+    let mut protections_off: Vec<String> = admin
+        .status_all()
+        .await
+        .iter()
+        .filter_map(|r| r.status.as_ref().ok()?.protections.as_ref())
+        .flat_map(crate::output::protections_off)
+        .collect();
+    protections_off.sort();
+    protections_off.dedup();
     let mut map = ClusterMap::discover(&admin).await;
     if let Some(cluster) = &spawned {
         // The spares too: stale reads may go to them once they are members.
@@ -545,6 +572,7 @@ pub async fn run(
         readds: log.readds,
         start_unix_us: shared.start_unix_us,
         causes,
+        protections_off,
     })
 }
 
@@ -580,6 +608,12 @@ fn check(opts: &ChaosOptions) -> Result<(), ChaosError> {
         .filter(|k| k.needs_spawn())
         .map(|k| k.name())
         .collect();
+    if !opts.server_args.is_empty() && opts.spawn.is_none() {
+        return usage(
+            "--server-args needs --spawn N: they go to the raft-servers chaos starts itself"
+                .to_string(),
+        );
+    }
     if !needs_spawn.is_empty() && opts.spawn.is_none() {
         return usage(format!(
             "--faults {} needs --spawn N: only a cluster of its own can be SIGKILLed, wiped \

@@ -35,11 +35,13 @@ pub struct SpawnedCluster {
     /// Started with `--join` (a spare, or a node wiped and added again): it keeps that
     /// command line on every restart.
     joined: Vec<bool>,
+    /// More arguments for every node (`--server-args`).
+    extra: Vec<String>,
 }
 
 impl SpawnedCluster {
     /// Starts `n` nodes, with room for `spares` more ids.
-    pub fn start(n: usize, spares: usize) -> Result<Self, SpawnError> {
+    pub fn start(n: usize, spares: usize, extra: &[String]) -> Result<Self, SpawnError> {
         let exe = std::env::current_exe()?;
         let server = exe.with_file_name(format!("raft-server{}", std::env::consts::EXE_SUFFIX));
         if !server.exists() {
@@ -60,11 +62,32 @@ impl SpawnedCluster {
             initial: n,
             children: (0..slots).map(|_| None).collect(),
             joined: vec![false; slots],
+            extra: extra.to_vec(),
         };
         for id in 1..=n as u64 {
             cluster.spawn(id)?;
         }
         Ok(cluster)
+    }
+
+    /// A node that has exited (a server argument it refused, say): its id and the last
+    /// line of its log.
+    pub fn exited(&mut self) -> Option<(u64, String)> {
+        for (slot, child) in self.children.iter_mut().enumerate() {
+            let Some(c) = child else { continue };
+            if let Ok(Some(_)) = c.try_wait() {
+                let id = slot as u64 + 1;
+                let log = std::fs::read_to_string(self.dir.join(format!("node-{id}.log")))
+                    .unwrap_or_default();
+                let last = log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                return Some((id, last.to_string()));
+            }
+        }
+        None
     }
 
     /// The client API addresses of every id, spares included.
@@ -123,6 +146,7 @@ impl SpawnedCluster {
         if joined {
             cmd.arg("--join");
         }
+        cmd.args(&self.extra);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

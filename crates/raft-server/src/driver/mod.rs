@@ -366,7 +366,7 @@ impl NodeDriver {
                 // the loop keeps sleeping between ticks rather than spinning. In step mode
                 // only the learner ticks Raft (requests still expire by the real clock).
                 if self.removed.is_none() && !self.stepping() {
-                    self.raw.tick();
+                    self.tick_raft();
                 }
                 self.expire_change(now, false);
                 self.record_incarnations(now);
@@ -382,6 +382,18 @@ impl NodeDriver {
             self.send_waiting_reads();
             self.maybe_snapshot()?;
             self.publish();
+        }
+    }
+
+    /// One Raft tick; an election timer that fires starts an election (counted for the
+    /// liveness line: raft-rs sets the timer back to 0 as it campaigns).
+    fn tick_raft(&mut self) {
+        self.raw.tick();
+        let raft = &self.raw.raft;
+        if matches!(raft.state, StateRole::PreCandidate | StateRole::Candidate)
+            && raft.election_elapsed == 0
+        {
+            self.liveness.campaign(Instant::now());
         }
     }
 

@@ -128,11 +128,6 @@ impl NodeDriver {
         let now = std::time::Instant::now();
         if role != self.seen.role {
             let was = self.seen.role;
-            if matches!(role, Role::PreCandidate | Role::Candidate)
-                && !matches!(was, Role::PreCandidate | Role::Candidate)
-            {
-                self.liveness.campaign(now);
-            }
             self.seen.role = role;
             self.event(format!("became {role}"));
             if was == Role::Leader {

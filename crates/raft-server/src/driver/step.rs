@@ -215,7 +215,7 @@ impl NodeDriver {
             StepControl::Tick => {
                 let leader = self.raw.raft.state == raft::StateRole::Leader;
                 let heartbeat_before = self.raw.raft.heartbeat_elapsed();
-                self.raw.tick();
+                self.tick_raft();
                 let raft = &self.raw.raft;
                 let mut s = format!(
                     "one tick: election timer {} of {}",
