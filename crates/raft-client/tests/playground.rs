@@ -354,6 +354,36 @@ fn the_playground_starts_any_number_of_nodes_from_3_to_7() {
 }
 
 #[test]
+fn a_lab_playground_runs_every_node_without_the_protection_and_says_so() {
+    let base = free_port_base(3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux::new();
+    let out = run_playground_args(&tmux, base, dir.path(), &["--no-pre-vote"]);
+    assert!(out.status.success(), "./playground --no-pre-vote: {out:?}");
+    // Every dashboard says it in red, at a glance.
+    wait_for("three dashboards saying NO PRE-VOTE", || {
+        let screens: Vec<String> = (1..=3)
+            .map(|i| tmux.screen(&format!("raft-playground:node-{i}")))
+            .collect();
+        if screens.iter().all(|s| s.contains("NO PRE-VOTE")) {
+            Ok(())
+        } else {
+            Err(screens.join("\n----\n"))
+        }
+    });
+    let out = run_playground_args(
+        &tmux,
+        base,
+        dir.path(),
+        &["--read-mode", "lease", "--no-check-quorum"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs check-quorum"));
+    let out = run_playground_args(&tmux, base, dir.path(), &["--unsafe", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
 fn a_wide_screen_shows_the_cluster_view_beside_the_dashboards() {
     let base = free_port_base(3);
     let dir = tempfile::tempdir().expect("temp dir");
