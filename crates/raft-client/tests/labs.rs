@@ -218,10 +218,18 @@ fn without_ack_on_append_the_isolated_leader_never_acknowledges() {
 fn with_forget_vote_a_restarted_voter_has_voted_for_nobody() {
     for (args, forgets) in [(&["--unsafe", "forget-vote"][..], true), (&[][..], false)] {
         let mut c = Cluster::start_with(3, args);
-        let leader = c.wait_leader();
-        let f = (1..=3).find(|i| *i != leader).unwrap_or(1);
-        let term = c.term_of(f);
-        assert_eq!(c.node_status(f)["vote"].as_u64(), Some(leader));
+        // A follower that voted for the leader it follows (read in one status).
+        let (f, leader, term) = wait_for("a follower that voted for its leader", || {
+            let l = c.wait_leader();
+            let f = (1..=3).find(|i| *i != l).unwrap_or(1);
+            let s = c.node_status(f);
+            let (vote, leader) = (s["vote"].as_u64(), s["leader_id"].as_u64());
+            match (vote, leader) {
+                (Some(v), Some(l)) if v == l && v != 0 => Ok((f, l, s["term"].as_u64())),
+                _ => Err(format!("{s}")),
+            }
+        });
+        let term = term.unwrap_or(0);
         c.kill(f);
         c.spawn(f);
         wait_for("the follower back", || {
@@ -273,4 +281,147 @@ fn a_lease_without_check_quorum_is_refused_in_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("check-quorum"), "{err}");
+}
+
+/// Node `id`'s step-mode answer to `action` (`list`, `next` with a hold id, ...).
+fn try_step_rpc(
+    c: &Cluster,
+    id: u64,
+    action: &str,
+    hold_id: u64,
+) -> Result<kv_proto::admin::StepReply, String> {
+    use kv_proto::admin::admin_client::AdminClient;
+    block_on(async {
+        let mut admin = AdminClient::connect(format!("http://{}", c.api_addr(id)))
+            .await
+            .map_err(|e| e.to_string())?;
+        admin
+            .step(kv_proto::admin::StepRequest {
+                action: action.to_string(),
+                hold_id,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn step_rpc(c: &Cluster, id: u64, action: &str, hold_id: u64) -> kv_proto::admin::StepReply {
+    try_step_rpc(c, id, action, hold_id)
+        .unwrap_or_else(|e| panic!("step {action} on node {id}: {e}"))
+}
+
+/// Waits until node `from`'s link to node `to` is connected (after `to` restarted, the
+/// link reconnects within its backoff; a message delivered before would be lost, and in
+/// step mode nothing sends it again).
+fn wait_link(c: &Cluster, from: u64, to: u64) {
+    use kv_proto::kv::kv_api_client::KvApiClient;
+    wait_for(&format!("node {from}'s link to node {to}"), || {
+        block_on(async {
+            let mut kv = KvApiClient::connect(format!("http://{}", c.api_addr(from)))
+                .await
+                .map_err(|e| e.to_string())?;
+            let s = kv
+                .status(kv_proto::kv::StatusRequest {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            match s.peers.iter().find(|p| p.id == to) {
+                Some(p) if p.link_up => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+    });
+}
+
+/// Delivers the message of type `t` that node `from` holds for node `to`.
+fn deliver(c: &Cluster, from: u64, t: &str, to: u64) {
+    wait_link(c, from, to);
+    let held = step_rpc(c, from, "list", 0).held;
+    let h = held
+        .iter()
+        .find(|h| {
+            h.msg
+                .as_ref()
+                .is_some_and(|m| m.msg_type == t && m.to == to)
+        })
+        .unwrap_or_else(|| panic!("node {from} holds no {t} to {to}: {held:?}"));
+    let said = step_rpc(c, from, "next", h.hold_id).said;
+    assert!(said.starts_with("delivered"), "{said}");
+}
+
+/// Ticks `id` until its election timer fires.
+fn campaign_by_hand(c: &Cluster, id: u64) {
+    for _ in 0..200 {
+        if step_rpc(c, id, "tick", 0)
+            .said
+            .contains("the election timer fired")
+        {
+            return;
+        }
+    }
+    panic!("node {id}'s timer never fired");
+}
+
+/// Restarts `id` and puts it in step mode at once (its clock runs from its start).
+fn restart_into_step_mode(c: &mut Cluster, id: u64) {
+    c.kill(id);
+    c.spawn(id);
+    wait_for("the node back, in step mode", || {
+        match try_step_rpc(c, id, "on", 0) {
+            Ok(a) if a.step_mode && a.role == "Follower" => Ok(()),
+            Ok(a) => Err(format!("{a:?}")),
+            Err(e) => Err(e),
+        }
+    });
+}
+
+/// Two candidates in one term and one voter asked by both, a restart between the two
+/// requests, staged in step mode; the role each candidate ends with.
+fn a_vote_asked_twice_in_one_term(forget_vote: bool) -> (String, String, u64, u64) {
+    // Slow ticks (2-4 s elections): a restarted node is in step mode before its timer runs
+    // out. No pre-vote, so that a fired timer is a vote request straight away.
+    let mut args = vec!["--no-pre-vote", "--tick-ms", "200"];
+    if forget_vote {
+        args.extend(["--unsafe", "forget-vote"]);
+    }
+    let mut c = Cluster::start_with(3, &args);
+    let voter = c.wait_leader();
+    let (b, cc) = {
+        let rest: Vec<u64> = (1..=3).filter(|i| *i != voter).collect();
+        (rest[0], rest[1])
+    };
+    assert_ok(&c.client(&["step", "on"]), "step on");
+    // The old leader comes back as a follower that knows no leader: it will grant a vote.
+    restart_into_step_mode(&mut c, voter);
+    campaign_by_hand(&c, b);
+    campaign_by_hand(&c, cc);
+    assert_eq!(c.term_of(b), c.term_of(cc), "both candidates in one term");
+    deliver(&c, b, "MsgRequestVote", voter);
+    deliver(&c, voter, "MsgRequestVoteResponse", b);
+    assert_eq!(role(&c, b), "Leader", "node {b} won with the voter's vote");
+    // The voter restarts: with forget-vote it no longer knows it voted in this term.
+    restart_into_step_mode(&mut c, voter);
+    deliver(&c, cc, "MsgRequestVote", voter);
+    deliver(&c, voter, "MsgRequestVoteResponse", cc);
+    (role(&c, b), role(&c, cc), c.term_of(b), c.term_of(cc))
+}
+
+#[test]
+fn with_forget_vote_a_restarted_voter_makes_two_leaders_in_one_term() {
+    let (b, c, tb, tc) = a_vote_asked_twice_in_one_term(true);
+    assert_eq!(
+        (b.as_str(), c.as_str()),
+        ("Leader", "Leader"),
+        "two leaders"
+    );
+    assert_eq!(tb, tc, "in one term");
+}
+
+#[test]
+fn with_its_vote_on_disk_the_restarted_voter_refuses_the_second_candidate() {
+    let (b, c, tb, tc) = a_vote_asked_twice_in_one_term(false);
+    assert_eq!(b, "Leader");
+    assert_eq!(c, "Candidate", "refused: the voter remembers its vote");
+    assert_eq!(tb, tc);
 }

@@ -250,6 +250,7 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
                     i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)
                 }),
                 role: p.role.map_or("", |r| r.as_str()).to_string(),
+                link_up: p.link_up.unwrap_or(true),
             })
             .collect(),
     }
