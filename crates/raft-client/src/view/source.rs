@@ -92,24 +92,37 @@ async fn members_now(client: &SmartClient) -> BTreeMap<u64, String> {
     out
 }
 
+/// Pauses between attempts to reach a node whose stream broke: a node that restarts is
+/// watched again within half a second (what it does before that is not seen).
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_millis(500);
+
 /// Node `id`'s stream at `addr`, forever: every record to `tx`, a `Down` when it breaks,
-/// then again after a pause.
+/// then again after a pause (short again once a stream has worked).
 async fn stream(id: u64, addr: String, tx: mpsc::Sender<Feed>) {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = RETRY_MIN;
     loop {
-        let why = match watch_once(&addr, &tx).await {
+        let mut streamed = false;
+        let why = match watch_once(&addr, &tx, &mut streamed).await {
             Ok(()) => "the node ended the stream".to_string(),
             Err(why) => why,
         };
         if tx.send(Feed::Down(id, why)).await.is_err() {
             return;
         }
+        if streamed {
+            backoff = RETRY_MIN;
+        }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff = (backoff * 2).min(RETRY_MAX);
     }
 }
 
-async fn watch_once(addr: &str, tx: &mpsc::Sender<Feed>) -> Result<(), String> {
+async fn watch_once(
+    addr: &str,
+    tx: &mpsc::Sender<Feed>,
+    streamed: &mut bool,
+) -> Result<(), String> {
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_millis(800))
@@ -121,6 +134,7 @@ async fn watch_once(addr: &str, tx: &mpsc::Sender<Feed>) -> Result<(), String> {
         .await
         .map_err(|s| s.message().to_string())?
         .into_inner();
+    *streamed = true;
     while let Some(batch) = stream
         .message()
         .await

@@ -663,7 +663,6 @@ impl NodeDriver {
         //      disk later: it rides with the next write (a restart learns it again), and
         //      no fsync is spent on it.
         self.note_replaced(ready.entries());
-        self.watch_entries(ready.entries());
         if ready.entries().is_empty() && !ready.must_sync() {
             if let Some(hs) = ready.hs() {
                 self.storage.set_commit(hs.commit);
@@ -673,6 +672,9 @@ impl NodeDriver {
             self.storage.persist(ready.entries(), hs.as_ref())?;
             self.acknowledge_early(ready.entries());
         }
+        // Told to the watchers once stored: a watcher that starts now reads its log's tail
+        // from the storage, so an entry is either in that tail or in a record it gets.
+        self.watch_entries(ready.entries());
 
         // ReadIndex confirmations: answered once the state machine reaches them.
         for rs in ready.take_read_states() {

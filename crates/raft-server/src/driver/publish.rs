@@ -288,13 +288,9 @@ impl NodeDriver {
             liveness: self.liveness.view(std::time::Instant::now()),
         };
         let watch = &self.shared.watch;
-        if watch.active() {
-            let state = watch.state_of(&status);
-            if self.watched_state.as_ref() != Some(&state) {
-                self.watched_state = Some(state.clone());
-                watch.publish(Kind::State(state));
-            }
-        }
+        let state = watch.active().then(|| watch.state_of(&status));
+        // The status first: a watcher that starts in between reads its first state from it,
+        // so it has this state either there or in the record below.
         self.status_tx.send_if_modified(|old| {
             if *old == status {
                 false
@@ -303,5 +299,11 @@ impl NodeDriver {
                 true
             }
         });
+        if let Some(state) = state
+            && self.watched_state.as_ref() != Some(&state)
+        {
+            self.watched_state = Some(state.clone());
+            watch.publish(Kind::State(state));
+        }
     }
 }

@@ -39,7 +39,13 @@ impl WatchService {
                 term: 0,
             }));
         }
-        let last = status.last_index;
+        // The stored log, not the status (published at the end of the driver's loop): an
+        // entry stored and told to the watchers already is in this tail.
+        let last = self
+            .node
+            .storage()
+            .last_index_stored()
+            .max(status.last_index);
         let low = last.saturating_sub(tail).max(status.first_index).max(1);
         if last >= low {
             match self.node.storage().read_entries(low, last + 1) {
