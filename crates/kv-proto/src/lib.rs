@@ -13,6 +13,26 @@
 /// The client API and the replicated command.
 pub mod kv {
     tonic::include_proto!("kv");
+
+    impl Protections {
+        /// What a node runs without, as the dashboard, the cluster view and chaos's verdict
+        /// say it (in red): `NO PRE-VOTE`, `NO CHECK-QUORUM`, `LEASE READS`,
+        /// `UNSAFE: forget-vote`, ...
+        pub fn off(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            if !self.pre_vote {
+                out.push("NO PRE-VOTE".to_string());
+            }
+            if !self.check_quorum {
+                out.push("NO CHECK-QUORUM".to_string());
+            }
+            if self.read_mode == "lease" {
+                out.push("LEASE READS".to_string());
+            }
+            out.extend(self.r#unsafe.iter().map(|m| format!("UNSAFE: {m}")));
+            out
+        }
+    }
 }
 
 /// The admin API: faults and slow motion (later membership and leader transfer).

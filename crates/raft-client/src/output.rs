@@ -76,23 +76,6 @@ pub struct StatusJson<'a> {
     error: Option<&'a str>,
 }
 
-/// What a node runs without, as its dashboard says it: `NO PRE-VOTE`, `NO CHECK-QUORUM`,
-/// `LEASE READS`, `UNSAFE: forget-vote`, ...
-pub fn protections_off(p: &kv_proto::kv::Protections) -> Vec<String> {
-    let mut out = Vec::new();
-    if !p.pre_vote {
-        out.push("NO PRE-VOTE".to_string());
-    }
-    if !p.check_quorum {
-        out.push("NO CHECK-QUORUM".to_string());
-    }
-    if p.read_mode == "lease" {
-        out.push("LEASE READS".to_string());
-    }
-    out.extend(p.r#unsafe.iter().map(|m| format!("UNSAFE: {m}")));
-    out
-}
-
 /// `"protections":{"pre_vote":true,"check_quorum":true,"read_mode":"safe","unsafe":[]}`.
 #[derive(Debug, Serialize)]
 struct ProtectionsJson<'a> {

@@ -263,23 +263,28 @@ impl Protections {
         out
     }
 
+    /// As the `Status` RPC reports them.
+    pub fn to_pb(&self) -> kv_proto::kv::Protections {
+        kv_proto::kv::Protections {
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
+            read_mode: self.read_mode.as_str().to_string(),
+            r#unsafe: self
+                .unsafe_modes()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
     /// What is off, as the dashboard's header and the cluster view say it (red):
     /// `NO PRE-VOTE`, `NO CHECK-QUORUM`, `LEASE READS`, `UNSAFE: forget-vote`.
     pub fn badges(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !self.pre_vote {
-            out.push("NO PRE-VOTE".to_string());
+        // Every publish asks while someone watches: nothing to build in the usual case.
+        if *self == Self::default() {
+            return Vec::new();
         }
-        if !self.check_quorum {
-            out.push("NO CHECK-QUORUM".to_string());
-        }
-        if self.read_mode == ReadMode::Lease {
-            out.push("LEASE READS".to_string());
-        }
-        for m in self.unsafe_modes() {
-            out.push(format!("UNSAFE: {m}"));
-        }
-        out
+        self.to_pb().off()
     }
 }
 

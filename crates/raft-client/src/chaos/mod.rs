@@ -402,7 +402,7 @@ pub async fn run(
         .await
         .iter()
         .filter_map(|r| r.status.as_ref().ok()?.protections.as_ref())
-        .flat_map(crate::output::protections_off)
+        .flat_map(kv_proto::kv::Protections::off)
         .collect();
     protections_off.sort();
     protections_off.dedup();

@@ -225,17 +225,7 @@ pub fn status_to_pb(s: &NodeStatus) -> pb::StatusResponse {
             .liveness
             .leaderless_ms
             .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-        protections: Some(pb::Protections {
-            pre_vote: s.protections.pre_vote,
-            check_quorum: s.protections.check_quorum,
-            read_mode: s.protections.read_mode.as_str().to_string(),
-            r#unsafe: s
-                .protections
-                .unsafe_modes()
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        }),
+        protections: Some(s.protections.to_pb()),
         peers: s
             .peers
             .iter()
