@@ -23,6 +23,7 @@ pub mod bench;
 pub mod chaos;
 pub mod client;
 pub mod faults;
+pub mod lab;
 pub mod members;
 pub mod output;
 pub mod record;

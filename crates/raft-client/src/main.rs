@@ -128,6 +128,19 @@ enum Command {
         #[command(subcommand)]
         action: StepAction,
     },
+    /// A lab on the running cluster: every node (or --node ID) runs from now on as if started
+    /// with these server flags (--no-pre-vote, --no-check-quorum, --read-mode safe|lease,
+    /// --unsafe forget-vote|ack-on-append); `lab none` turns every protection back on, `lab`
+    /// alone shows each node's. Exit 0 done, 3 a node unreachable, 4 refused.
+    Lab {
+        /// `none`, or the flags.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "FLAGS"
+        )]
+        flags: Vec<String>,
+    },
     /// Slow motion: every node's tick interval times FACTOR (1 = normal speed, up to 100).
     Slow {
         /// The factor; election and heartbeat timeouts stretch with it.
@@ -656,6 +669,13 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
         Command::Slow { factor } => {
             print_report(&faults::run(client, &FaultCommand::Slow(factor)).await)
         }
+        Command::Lab { flags } => match raft_client::lab::parse(&flags) {
+            Ok(cmd) => print_report(&raft_client::lab::run(client, &cmd).await),
+            Err(e) => {
+                eprintln!("raft-client lab: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Command::Step { action } => {
             let cmd = match action {
                 StepAction::On => StepCommand::On,

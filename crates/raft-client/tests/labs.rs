@@ -425,3 +425,46 @@ fn with_its_vote_on_disk_the_restarted_voter_refuses_the_second_candidate() {
     assert_eq!(c, "Candidate", "refused: the voter remembers its vote");
     assert_eq!(tb, tc);
 }
+
+/// `lab` on a running cluster (started with every protection on) switches a protection
+/// off on every node at once, with the same symptom as the server's flag; `lab none`
+/// switches it back; bad flags are refused in one line.
+#[test]
+fn lab_switches_a_running_cluster_and_none_switches_it_back() {
+    let c = Cluster::start_with(3, &["--election-ticks", "30"]);
+    let out = c.client(&["lab", "--read-mode", "lease"]);
+    assert_ok(&out, "lab --read-mode lease");
+    for s in c.status() {
+        assert_eq!(s["protections"]["read_mode"], "lease", "{s}");
+    }
+    let read = read_at_a_paused_old_leader(&c);
+    assert_ok(&read, "the lease read");
+    assert_eq!(stdout_line(&read), "before", "stale: {}", text(&read));
+    c.client(&["fault", "heal"]);
+    assert_ok(&c.client(&["lab", "none"]), "lab none");
+    for s in c.status() {
+        assert_eq!(s["protections"]["read_mode"], "safe", "{s}");
+    }
+    let shown = c.client(&["lab"]);
+    assert_ok(&shown, "lab");
+    assert_eq!(
+        text(&shown).matches("every protection on").count(),
+        3,
+        "{}",
+        text(&shown)
+    );
+    let bad = c.client(&["lab", "--read-mode", "lease", "--no-check-quorum"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert_eq!(text(&bad).trim().lines().count(), 1, "{}", text(&bad));
+    assert!(text(&bad).contains("needs check-quorum"), "{}", text(&bad));
+    let unknown = c.client(&["lab", "--node", "9", "--no-pre-vote"]);
+    assert_eq!(unknown.status.code(), Some(4), "{}", text(&unknown));
+}
+
+#[test]
+fn lab_no_pre_vote_on_a_running_cluster_lets_a_node_back_depose_the_leader() {
+    let c = Cluster::start_with(3, &[]);
+    assert_ok(&c.client(&["lab", "--no-pre-vote"]), "lab --no-pre-vote");
+    let (_, before, after) = a_follower_away_and_back(&c);
+    assert!(after >= before + 2, "term {before} before, {after} after");
+}

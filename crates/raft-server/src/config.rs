@@ -277,6 +277,49 @@ impl Protections {
         }
     }
 
+    /// Refuses the combination that cannot work: a lease needs check-quorum.
+    pub fn check(&self) -> Result<(), String> {
+        if self.read_mode == ReadMode::Lease && !self.check_quorum {
+            return Err(
+                "--read-mode lease needs check-quorum (a lease holds only while a leader \
+                        that loses its majority steps down): drop --no-check-quorum or use \
+                        --read-mode safe"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// From the `SetProtections` request (the client's `lab` command), checked as the
+    /// server's flags are.
+    pub fn from_pb(pb: &kv_proto::kv::Protections) -> Result<Self, String> {
+        let read_mode = match pb.read_mode.as_str() {
+            "" | "safe" => ReadMode::Safe,
+            "lease" => ReadMode::Lease,
+            other => return Err(format!("unknown read mode {other:?}: give safe or lease")),
+        };
+        let mut p = Self {
+            pre_vote: pb.pre_vote,
+            check_quorum: pb.check_quorum,
+            read_mode,
+            forget_vote: false,
+            ack_on_append: false,
+        };
+        for mode in &pb.r#unsafe {
+            match mode.as_str() {
+                "forget-vote" => p.forget_vote = true,
+                "ack-on-append" => p.ack_on_append = true,
+                other => {
+                    return Err(format!(
+                        "unknown unsafe mode {other:?}: give forget-vote or ack-on-append"
+                    ));
+                }
+            }
+        }
+        p.check()?;
+        Ok(p)
+    }
+
     /// What is off, as the dashboard's header and the cluster view say it (red):
     /// `NO PRE-VOTE`, `NO CHECK-QUORUM`, `LEASE READS`, `UNSAFE: forget-vote`.
     pub fn badges(&self) -> Vec<String> {

@@ -151,19 +151,15 @@ fn protections(args: &Args) -> anyhow::Result<Protections> {
         ReadModeArg::Safe => ReadMode::Safe,
         ReadModeArg::Lease => ReadMode::Lease,
     };
-    if read_mode == ReadMode::Lease && args.no_check_quorum {
-        anyhow::bail!(
-            "--read-mode lease needs check-quorum (a lease holds only while a leader that \
-             loses its majority steps down): drop --no-check-quorum or use --read-mode safe"
-        );
-    }
-    Ok(Protections {
+    let p = Protections {
         pre_vote: !args.no_pre_vote,
         check_quorum: !args.no_check_quorum,
         read_mode,
         forget_vote: args.unsafe_modes.contains(&UnsafeArg::ForgetVote),
         ack_on_append: args.unsafe_modes.contains(&UnsafeArg::AckOnAppend),
-    })
+    };
+    p.check().map_err(anyhow::Error::msg)?;
+    Ok(p)
 }
 
 fn config(args: &Args) -> anyhow::Result<NodeConfig> {

@@ -86,6 +86,7 @@ pub enum Request {
     Fault(FaultCommand),
     /// A step-mode command.
     Step(crate::step::StepCommand),
+    Lab(crate::lab::LabCommand),
     /// A membership command or a leader transfer.
     Member(crate::members::MemberCommand),
     /// A chaos run; setting the flag stops its workload early (it still heals and checks).
@@ -459,6 +460,7 @@ impl App {
             Command::Status => Request::Status,
             Command::Fault(f) => Request::Fault(f),
             Command::Step(s) => Request::Step(s),
+            Command::Lab(l) => Request::Lab(l),
             Command::Member(m) => Request::Member(m),
             Command::Chaos(opts) => {
                 let stop = StopFlag::default();

@@ -41,6 +41,8 @@ pub enum Command {
     Member(MemberCommand),
     /// `step on|off|next|drop`, `step tick <id>`: step mode.
     Step(crate::step::StepCommand),
+    /// `lab ...`: Raft's protections switched on the running cluster.
+    Lab(crate::lab::LabCommand),
     /// `chaos [...]`: a workload under faults, checked for linearizability.
     Chaos(ChaosOptions),
     /// `tour [<chapter>]`: the guided tour, from chapter 1 or the one given (numbered from 1).
@@ -63,7 +65,7 @@ pub enum Command {
 
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
-    "put", "get", "sget", "delete", "status", "fault", "slow", "step", "member", "transfer",
+    "put", "get", "sget", "delete", "status", "fault", "slow", "step", "lab", "member", "transfer",
     "chaos", "tour", "view", "leader", "clear", "help", "quit",
 ];
 
@@ -324,6 +326,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             _ => return Err("usage: transfer [<id>]".to_string()),
         },
         "step" => Command::Step(parse_step(args)?),
+        "lab" => Command::Lab(crate::lab::parse(args)?),
         "slow" => match args {
             [f] => Command::Fault(FaultCommand::Slow(number(f, "slow <factor>")?)),
             _ => return Err("usage: slow <factor> (1 = normal speed, up to 100)".to_string()),

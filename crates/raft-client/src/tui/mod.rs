@@ -259,6 +259,7 @@ fn spawn_request(
             Request::Status => Outcome::Status(client.status_all().await),
             Request::Fault(cmd) => Outcome::Admin(crate::faults::run(&client, &cmd).await),
             Request::Step(cmd) => Outcome::Admin(crate::step::run(&client, cmd).await),
+            Request::Lab(cmd) => Outcome::Admin(crate::lab::run(&client, &cmd).await),
             Request::Chaos(opts, stop) => {
                 let steps = done.clone();
                 let progress = move |text: &str| {

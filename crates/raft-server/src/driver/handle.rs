@@ -128,6 +128,12 @@ pub(crate) enum DriverMsg {
         ctl: super::StepControl,
         reply: oneshot::Sender<super::StepAnswer>,
     },
+    /// A lab: switch Raft's protections to these from now on (the client's `lab` command);
+    /// handled even while frozen. The reply says what changed.
+    Protect {
+        set: crate::config::Protections,
+        reply: oneshot::Sender<String>,
+    },
     /// A member said it applied this node's removal at `index`.
     RemovedByPeer { index: u64 },
     /// A node this one has no address for sent from this address.
@@ -309,6 +315,20 @@ impl NodeHandle {
     pub async fn time_control(&self, ctl: TimeControl) -> Result<String, RequestError> {
         let (reply, rx) = oneshot::channel();
         self.enqueue(DriverMsg::Time { ctl, reply })?;
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RequestError::ShuttingDown),
+            Err(_) => Err(RequestError::Timeout),
+        }
+    }
+
+    /// A lab: runs with these protections from now on, as if started with their flags.
+    pub async fn set_protections(
+        &self,
+        set: crate::config::Protections,
+    ) -> Result<String, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(DriverMsg::Protect { set, reply })?;
         match tokio::time::timeout(Duration::from_secs(2), rx).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(RequestError::ShuttingDown),

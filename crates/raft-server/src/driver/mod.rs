@@ -17,10 +17,12 @@
 //! - `admin`: operator commands (campaign, transfer leadership) and the time faults (freeze,
 //!   thaw, slow motion), which live here because ticks come from here.
 //! - `liveness`: elections and leader changes in the last minute, time without a leader.
+//! - `lab`: Raft's protections switched on a running node (the client's `lab` command).
 //! - `step`: step mode (the clock stopped, every message held for the learner to deliver).
 
 mod admin;
 mod handle;
+mod lab;
 mod liveness;
 mod lost_log;
 mod members;
@@ -414,7 +416,12 @@ impl NodeDriver {
             return Ok(false);
         }
         match msg {
-            Some(msg @ (DriverMsg::Time { .. } | DriverMsg::Note(_) | DriverMsg::Shutdown)) => {
+            Some(
+                msg @ (DriverMsg::Time { .. }
+                | DriverMsg::Note(_)
+                | DriverMsg::Protect { .. }
+                | DriverMsg::Shutdown),
+            ) => {
                 if !self.handle(msg) {
                     return Ok(false);
                 }
@@ -452,6 +459,7 @@ impl NodeDriver {
                 | DriverMsg::Member { .. }
                 | DriverMsg::Transfer { .. }
                 | DriverMsg::Step { .. }
+                | DriverMsg::Protect { .. }
         ) {
             self.shared.queued_requests.fetch_sub(1, Ordering::Relaxed);
         }
@@ -463,6 +471,7 @@ impl NodeDriver {
                 | DriverMsg::Time { .. }
                 | DriverMsg::Member { .. }
                 | DriverMsg::Transfer { .. }
+                | DriverMsg::Protect { .. }
                 | DriverMsg::Shutdown
         ) {
             self.flush_proposals();
@@ -532,6 +541,11 @@ impl NodeDriver {
             }
             DriverMsg::Step { ctl, reply } => {
                 let _ = reply.send(self.step_and_say(ctl));
+            }
+            DriverMsg::Protect { set, reply } => {
+                let answer = self.set_protections(set);
+                self.event(answer.clone());
+                let _ = reply.send(answer);
             }
             DriverMsg::RemovedByPeer { index } => {
                 let me = self.raw.raft.id;

@@ -354,6 +354,28 @@ impl Admin for AdminService {
         }
     }
 
+    async fn set_protections(
+        &self,
+        request: Request<kv_proto::kv::Protections>,
+    ) -> Result<Response<pb::ProtectionsReply>, Status> {
+        let set = crate::config::Protections::from_pb(&request.into_inner())
+            .map_err(Status::invalid_argument)?;
+        if !self.control.filter().enabled() {
+            return Err(Status::permission_denied(
+                FaultError::Disabled(self.me).to_string(),
+            ));
+        }
+        let said = self
+            .node
+            .set_protections(set)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::ProtectionsReply {
+            said,
+            protections: Some(set.to_pb()),
+        }))
+    }
+
     async fn step(
         &self,
         request: Request<pb::StepRequest>,
