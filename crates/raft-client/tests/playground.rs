@@ -488,13 +488,21 @@ fn play_the_tour(
             break;
         }
         // A prompt not answered yet (each names its chapter and step, so each differs).
-        if footer.starts_with("tour · ") && footer.contains(" · Enter: ") && footer != answered {
+        if footer.starts_with("tour · ")
+            && (footer.contains(" · Enter: ") || footer.contains(": your prediction"))
+            && footer != answered
+        {
             let (prompt, since, wait) = reading
                 .take()
                 .filter(|(p, _, _)| *p == footer)
                 .unwrap_or_else(|| (footer.clone(), std::time::Instant::now(), pause(pressed)));
             if since.elapsed() >= wait {
-                tmux.key(pane, "Enter");
+                // A question is answered as a reader would: a guess, by its number (the
+                // step runs either way; the tour then says whether it held).
+                match prediction_keys(&footer) {
+                    Some(n) => tmux.key(pane, &(1 + pressed % n).to_string()),
+                    None => tmux.key(pane, "Enter"),
+                }
                 pressed += 1;
                 answered = prompt;
             } else {
@@ -533,6 +541,12 @@ fn play_the_tour(
             && n["slow_factor"] == 1;
         assert!(healthy, "a fault outlived the tour: {n}");
     }
+}
+
+/// How many answers the footer's question has (`1-3: your prediction ...`), if it asks one.
+fn prediction_keys(footer: &str) -> Option<usize> {
+    let (before, _) = footer.split_once(": your prediction")?;
+    before.rsplit("1-").next()?.trim().parse().ok()
 }
 
 /// A reader who reads each step for a few seconds before pressing Enter, at 80x24.

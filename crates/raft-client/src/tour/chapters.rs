@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::engine::{Act, Chapter, Expect, Pick, Step, Var};
+use super::engine::{Act, Ask, Chapter, Expect, Pick, Step, Var};
 
 const SHORT: Duration = Duration::from_secs(15);
 /// Slow-motion elections take 5-10 s after the last heartbeat, pre-vote and vote on top.
@@ -21,17 +21,26 @@ pub fn chapters() -> Vec<Chapter> {
         membership(),
         exactly_once(),
         restriction(),
-        chaos(),
     ]
+    .into_iter()
+    .chain(super::labs::chapters())
+    .chain([chaos()])
+    .collect()
 }
 
-fn step(say: &'static str, acts: Vec<Act>, expect: Expect, within: Duration) -> Step {
+pub(super) fn step(say: &'static str, acts: Vec<Act>, expect: Expect, within: Duration) -> Step {
     Step {
         say,
         acts,
         expect,
         within,
+        ask: None,
     }
+}
+
+/// A step that asks a question before it acts.
+pub(super) fn asking(step: Step, ask: Ask) -> Step {
+    step.with(ask)
 }
 
 fn election() -> Chapter {
@@ -67,14 +76,29 @@ fn election() -> Chapter {
                 },
                 SLOW,
             ),
-            step(
-                "Node {old_leader} thaws. It still believes it leads, in the term before \
-                 {term}. The vote requests that waited for it are ignored (a leader does not \
-                 answer them while its check-quorum lease holds); the first append or heartbeat \
-                 of term {term} from the new leader makes it a follower (its events say so).",
-                vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
-                Expect::FollowsInHigherTerm(Var::OldLeader),
-                SLOW,
+            asking(
+                step(
+                    "Node {old_leader} thaws. It still believes it leads, in the term before \
+                     {term}.",
+                    vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
+                    Expect::FollowsInHigherTerm(Var::OldLeader),
+                    SLOW,
+                ),
+                Ask {
+                    question: "two nodes now say Leader. What happens?",
+                    answers: &[
+                        "node {old_leader} leads again: it was leader first",
+                        "node {old_leader} becomes a follower once it hears term {term}",
+                        "the cluster splits in two",
+                    ],
+                    right: 1,
+                    why: "Terms order leaders: a node that sees a higher term adopts it and \
+                          steps down. The vote requests that waited for it are ignored (a \
+                          leader does not answer them while its check-quorum lease holds); the \
+                          first append or heartbeat of term {term} from the new leader makes it \
+                          a follower (its events say so). At most one leader per term, and the \
+                          old one could not commit anything once a majority had moved on.",
+                },
             ),
         ],
     }
@@ -149,19 +173,34 @@ fn journey() -> Chapter {
                 Expect::Nothing,
                 SHORT,
             ),
-            step(
-                "Now the write. Watch node {leader}'s log panel: the new entry is yellow until \
-                 a majority has it; then the followers' panels: theirs stays yellow until the \
-                 leader's next message tells them the commit index.",
-                vec![
-                    Act::Background("put journey step-by-step"),
-                    Act::Until(Expect::Uncommitted(Var::Leader)),
-                ],
-                Expect::All(vec![
-                    Expect::Background { duplicate: false },
-                    Expect::Converged,
-                ]),
-                SLOW,
+            asking(
+                step(
+                    "Now the write. Watch node {leader}'s log panel: the new entry is yellow \
+                     until a majority has it; then the followers' panels: theirs stays yellow \
+                     until the leader's next message tells them the commit index.",
+                    vec![
+                        Act::Background("put journey step-by-step"),
+                        Act::Until(Expect::Uncommitted(Var::Leader)),
+                    ],
+                    Expect::All(vec![
+                        Expect::Background { duplicate: false },
+                        Expect::Converged,
+                    ]),
+                    SLOW,
+                ),
+                Ask {
+                    question: "every message to and from the followers takes a second. Will \
+                               the write be acknowledged?",
+                    answers: &[
+                        "no: the client gives up before every node has it",
+                        "yes, once one follower has stored it: with the leader, a majority",
+                        "yes, at once: the leader has it",
+                    ],
+                    right: 1,
+                    why: "Slow messages are late, not lost. The leader counts itself: one \
+                          follower's acknowledgement makes two of three, the entry commits, \
+                          the leader applies it and answers, about two seconds after the send.",
+                },
             ),
             step(
                 "Back to normal speed and timing.",
@@ -199,7 +238,19 @@ fn partition() -> Chapter {
                 ],
                 Expect::Uncommitted(Var::OldLeader),
                 SHORT,
-            ),
+            )
+            .with(Ask {
+                question: "node {old_leader} still leads, cut off. Will the write sent to it \
+                           commit?",
+                answers: &[
+                    "yes: it is the leader",
+                    "no: it is appended, but no majority can store it",
+                    "it is refused at once",
+                ],
+                right: 1,
+                why: "A leader commits an entry only once a majority has stored it; alone, \
+                      node {old_leader} cannot count to two.",
+            }),
             step(
                 "Within 5-10 s node {old_leader} steps down (check-quorum: it heard from no \
                  majority), and the other two elect a leader in a new term.",
@@ -222,7 +273,15 @@ fn partition() -> Chapter {
                     Expect::StaleAt(Var::OldLeader, "x", Some("old")),
                 ]),
                 SHORT,
-            ),
+            )
+            .with(Ask {
+                question: "x is now new on the majority side. What will a stale read (get \
+                           --stale) at node {old_leader} return?",
+                answers: &["new", "old", "lost"],
+                right: 1,
+                why: "A stale read answers from the node's own state machine: lost was \
+                      never committed, so never applied, and new has not reached it.",
+            }),
             step(
                 "Healed: node {old_leader} hears of the new term and follows. Its uncommitted \
                  write is replaced by the leader's entries (its events say which). Press m in \

@@ -254,6 +254,84 @@ impl<C: TourCluster> Tour<'_, C> {
                     Err(format!("it said: {}", self.last_said.join(" / ")))
                 }
             }
+            Expect::Succeeded => {
+                if self.last_ok {
+                    Ok(format!("it said: {}", self.last_said.join(" / ")))
+                } else {
+                    Err(format!("it failed: {}", self.last_said.join(" / ")))
+                }
+            }
+            Expect::Campaigned(v, n) => {
+                let id = self.var(*v);
+                match node(id) {
+                    Some(x)
+                        if u64::from(x.elections) >= self.var(Var::Elections) + u64::from(*n) =>
+                    {
+                        Ok(format!(
+                            "node {id} has started {} elections in the last minute (its liveness \
+                             line in status)",
+                            x.elections
+                        ))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::TermAbove(v, by) => {
+                let (id, term) = (self.var(*v), self.var(Var::Term));
+                match node(id) {
+                    Some(x) if x.term >= term + by => {
+                        Ok(format!("node {id} is in term {} (it was {term})", x.term))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::Steady(v) => {
+                let (id, term, l) = (self.var(*v), self.var(Var::Term), self.var(Var::Leader));
+                match (node(l), node(id)) {
+                    (Some(a), Some(b))
+                        if a.role == "Leader" && a.term == term && b.term == term =>
+                    {
+                        Ok(format!(
+                            "node {l} still leads in term {term}, and node {id} is still in term                              {term}: nothing changed"
+                        ))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
+            Expect::OthersLead(v) | Expect::StillLeads(v) => {
+                let (id, term) = (self.var(*v), self.var(Var::Term));
+                let others: Vec<&NodeView> = nodes
+                    .iter()
+                    .filter(|n| n.up && !n.frozen && n.member && n.id != id)
+                    .collect();
+                let new = others
+                    .first()
+                    .map(|n| n.leader)
+                    .filter(|l| *l != 0 && *l != id);
+                let agreed = new.filter(|l| {
+                    others.iter().all(|n| n.leader == *l && n.term > term)
+                        && others.iter().any(|n| n.id == *l && n.role == "Leader")
+                });
+                let old = node(id);
+                let still = matches!(expect, Expect::StillLeads(_));
+                match (agreed, old) {
+                    (Some(l), Some(o)) if still && o.role == "Leader" && o.term == term => {
+                        self.vars.insert(Var::Leader, l);
+                        Ok(format!(
+                            "node {l} leads the others in term {}, and node {id} still says                              Leader, in term {term}: two leaders, in two terms",
+                            others[0].term
+                        ))
+                    }
+                    (Some(l), _) if !still => {
+                        self.vars.insert(Var::Leader, l);
+                        Ok(format!(
+                            "the others follow node {l} in term {}",
+                            others[0].term
+                        ))
+                    }
+                    _ => Err(describe_nodes(&nodes)),
+                }
+            }
         }
     }
 
@@ -287,6 +365,19 @@ impl<C: TourCluster> Tour<'_, C> {
             Expect::NotMember(n) => format!("node {} to leave the cluster", v(n)),
             Expect::Background { .. } => "the background command to finish".into(),
             Expect::Said(t) => format!("the command to say {t:?}"),
+            Expect::Succeeded => "the command to succeed".into(),
+            Expect::Campaigned(n, k) => format!("node {} to start {k} elections", v(n)),
+            Expect::TermAbove(n, by) => format!("node {}'s term to rise by {by}", v(n)),
+            Expect::Steady(n) => format!(
+                "node {} to keep leading, and node {} to keep its term",
+                v(&Var::Leader),
+                v(n)
+            ),
+            Expect::OthersLead(n) => format!("the nodes but {} to elect a leader", v(n)),
+            Expect::StillLeads(n) => format!(
+                "the others to elect a leader while node {} still says Leader",
+                v(n)
+            ),
         }
     }
 }

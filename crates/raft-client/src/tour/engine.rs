@@ -43,6 +43,8 @@ pub struct NodeView {
     pub snapshot: u64,
     /// A member of the cluster (not a node waiting to be added).
     pub member: bool,
+    /// Elections it started (pre-vote or vote) in the last minute.
+    pub elections: u32,
 }
 
 /// What typing a command did.
@@ -93,6 +95,8 @@ pub enum Var {
     NewPeerPort,
     /// A log index noted.
     Index,
+    /// A node's election count (last minute) noted.
+    Elections,
 }
 
 impl Var {
@@ -106,6 +110,7 @@ impl Var {
             Var::NewNode => "new",
             Var::NewPeerPort => "new_peer_port",
             Var::Index => "index",
+            Var::Elections => "elections",
         }
     }
 }
@@ -125,6 +130,8 @@ pub enum Pick {
     LastIndexOf(Var),
     /// One more than the highest node id known.
     NextId,
+    /// The elections a node (by var) started in the last minute.
+    ElectionsOf(Var),
 }
 
 /// What a step types or waits for, in order.
@@ -194,6 +201,22 @@ pub enum Expect {
     },
     /// The last command typed printed this.
     Said(&'static str),
+    /// The last command typed succeeded.
+    Succeeded,
+    /// Node `node` started at least this many elections (pre-vote or vote) since
+    /// [`Var::Elections`] was noted (counted over the last minute).
+    Campaigned(Var, u32),
+    /// Node `node`'s term is at least [`Var::Term`] plus this.
+    TermAbove(Var, u64),
+    /// The noted [`Var::Leader`] still leads in [`Var::Term`], and node `node` has not
+    /// raised its term: nothing changed.
+    Steady(Var),
+    /// The nodes other than `node` follow one leader, not `node`, in a term above
+    /// [`Var::Term`]; it becomes [`Var::Leader`].
+    OthersLead(Var),
+    /// [`Expect::OthersLead`], while node `node` still says it leads, in [`Var::Term`]:
+    /// two leaders, in two terms.
+    StillLeads(Var),
 }
 
 /// A step of a chapter.
@@ -207,6 +230,33 @@ pub struct Step {
     pub expect: Expect,
     /// How long the claim may take to come true.
     pub within: Duration,
+    /// A question the learner may answer before the step acts ("predict, then watch").
+    pub ask: Option<Ask>,
+}
+
+impl Step {
+    /// This step, asking `ask` before it acts.
+    pub fn with(self, ask: Ask) -> Self {
+        Self {
+            ask: Some(ask),
+            ..self
+        }
+    }
+}
+
+/// "Predict, then watch": a question a step asks before it acts, answered by key (1-4);
+/// once the step's check has passed, the tour says whether the prediction held and why.
+/// The right answer is the one the step's check proves.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// The question (`{vars}` filled in).
+    pub question: &'static str,
+    /// Two to four answers (`{vars}` filled in).
+    pub answers: &'static [&'static str],
+    /// The right one (from 0).
+    pub right: usize,
+    /// Why, said after the check.
+    pub why: &'static str,
 }
 
 /// A chapter: a short story in steps.
@@ -227,6 +277,8 @@ pub enum Key {
     Back,
     /// q or Esc: leave the tour.
     Leave,
+    /// 1-9: an answer to the step's question (from 1).
+    Answer(u8),
 }
 
 /// The kind of a line the tour shows.
@@ -281,6 +333,8 @@ pub async fn play<C: TourCluster>(
         background: None,
         background_ran: None,
         last_said: Vec::new(),
+        last_ok: false,
+        lab: false,
         show,
     };
     let mut chapter = start.min(chapters.len());
@@ -305,6 +359,8 @@ pub async fn play<C: TourCluster>(
                 .unwrap_or(step.acts.len());
             let (notes, acts) = step.acts.split_at(first);
             let mut attempt = 0;
+            // The learner's answer to the step's question (from 0), once given.
+            let mut predicted: Option<Option<usize>> = None;
             loop {
                 attempt += 1;
                 let deadline = Instant::now() + step.within;
@@ -320,14 +376,20 @@ pub async fn play<C: TourCluster>(
                             Tone::Text,
                             format!("[{}/{}] {}", i + 1, ch.steps.len(), tour.fill(step.say)),
                         );
+                        if let Some(ask) = &step.ask {
+                            tour.ask(ask);
+                        }
                     }
                     let doing = tour
                         .typed(acts)
                         .map_or("check".to_string(), |t| format!("type {t}"));
-                    if attempt == 1 {
-                        format!("Enter: {doing}")
-                    } else {
-                        format!("Enter: try the step again ({doing})")
+                    match &step.ask {
+                        Some(ask) if predicted.is_none() => format!(
+                            "1-{}: your prediction · Enter: {doing} without one",
+                            ask.answers.len()
+                        ),
+                        _ if attempt == 1 => format!("Enter: {doing}"),
+                        _ => format!("Enter: try the step again ({doing})"),
                     }
                 };
                 tour.say(
@@ -341,8 +403,28 @@ pub async fn play<C: TourCluster>(
                         ch.steps.len()
                     ),
                 );
-                match keys.recv().await {
+                let answers = step.ask.as_ref().map_or(0, |a| a.answers.len());
+                let key = loop {
+                    match keys.recv().await {
+                        // An answer only counts where there is a question to answer.
+                        Some(Key::Answer(n)) if noted && predicted.is_none() => {
+                            let n = usize::from(n);
+                            if (1..=answers).contains(&n) {
+                                tour.say(Tone::Output, format!("  your prediction: {n}"));
+                                predicted = Some(Some(n - 1));
+                                break Some(Key::Next);
+                            }
+                        }
+                        Some(Key::Answer(_)) => {}
+                        other => break other,
+                    }
+                };
+                if noted && predicted.is_none() {
+                    predicted = Some(None);
+                }
+                match key {
                     Some(Key::Next) => {}
+                    Some(Key::Answer(_)) => {}
                     Some(Key::Back) => {
                         tour.heal().await;
                         chapter = chapter.saturating_sub(1);
@@ -357,7 +439,12 @@ pub async fn play<C: TourCluster>(
                 let deadline = Instant::now() + step.within;
                 let run = tour.run_step(acts, &step.expect, deadline);
                 match unless_left(run, &mut keys).await {
-                    Some(true) => break,
+                    Some(true) => {
+                        if let Some(ask) = &step.ask {
+                            tour.tell(ask, predicted.flatten());
+                        }
+                        break;
+                    }
                     Some(false) => {}
                     None => return tour.leave().await,
                 }
@@ -399,6 +486,10 @@ pub(super) struct Tour<'a, C: TourCluster> {
     pub(super) background_ran: Option<Ran>,
     /// What the last command typed printed.
     pub(super) last_said: Vec<String>,
+    /// Whether the last command typed succeeded.
+    pub(super) last_ok: bool,
+    /// A lab command was typed: the heal turns every protection back on.
+    pub(super) lab: bool,
     pub(super) show: &'a (dyn Fn(Line) + Sync),
 }
 
@@ -418,6 +509,46 @@ impl<C: TourCluster> Tour<'_, C> {
             out = out.replace(&format!("{{{}}}", v.name()), &value.to_string());
         }
         out
+    }
+
+    /// Shows a step's question and its numbered answers.
+    fn ask(&self, ask: &Ask) {
+        self.say(
+            Tone::Text,
+            format!(
+                "Predict (a number; Enter goes on without): {}",
+                self.fill(ask.question)
+            ),
+        );
+        for (n, a) in ask.answers.iter().enumerate() {
+            self.say(Tone::Text, format!("  {}. {}", n + 1, self.fill(a)));
+        }
+    }
+
+    /// Once the step's check passed: whether the prediction held, and why.
+    fn tell(&self, ask: &Ask, predicted: Option<usize>) {
+        let right = self.fill(ask.answers.get(ask.right).copied().unwrap_or_default());
+        let why = self.fill(ask.why);
+        match predicted {
+            Some(p) if p == ask.right => {
+                self.say(
+                    Tone::Passed,
+                    format!("✓ your prediction held: {right}. {why}"),
+                );
+            }
+            Some(p) => self.say(
+                Tone::Text,
+                format!(
+                    "✗ not this time: you said {}, and it was {}: {right}. {why}",
+                    p + 1,
+                    ask.right + 1
+                ),
+            ),
+            None => self.say(
+                Tone::Text,
+                format!("The answer was {}: {right}. {why}", ask.right + 1),
+            ),
+        }
     }
 
     /// Does a step's acts, then checks its claim; false (having said why) when either fails.
@@ -455,11 +586,13 @@ impl<C: TourCluster> Tour<'_, C> {
                 Act::Type(c) => {
                     let line = self.fill(c);
                     self.say(Tone::Command, format!("› {line}"));
+                    self.lab |= line.starts_with("lab");
                     let ran = self.cluster.run(&line).await;
                     for l in &ran.lines {
                         self.say(Tone::Output, format!("  {l}"));
                     }
                     self.last_said = ran.lines;
+                    self.last_ok = ran.ok;
                 }
                 Act::Background(c) => {
                     let line = self.fill(c);
@@ -575,6 +708,13 @@ impl<C: TourCluster> Tour<'_, C> {
                 let id = self.var(v);
                 nodes.iter().find(|n| n.id == id && n.up).map(|n| n.last)
             }
+            Pick::ElectionsOf(v) => {
+                let id = self.var(v);
+                nodes
+                    .iter()
+                    .find(|n| n.id == id && n.up)
+                    .map(|n| u64::from(n.elections))
+            }
             Pick::NextId => nodes
                 .iter()
                 .filter(|n| n.member)
@@ -584,13 +724,17 @@ impl<C: TourCluster> Tour<'_, C> {
         }
     }
 
-    /// Clears every fault and slow motion: the state every chapter leaves.
+    /// Clears every fault and slow motion, and a lab's switched protections: the state
+    /// every chapter leaves.
     async fn heal(&mut self) {
         if let Some(h) = self.background.take() {
             h.abort();
         }
         for line in ["fault heal", "slow 1"] {
             self.cluster.run(line).await;
+        }
+        if std::mem::take(&mut self.lab) {
+            self.cluster.run("lab none").await;
         }
     }
 }
@@ -609,5 +753,6 @@ fn pick_name(p: Pick) -> &'static str {
         Pick::Follower | Pick::OtherFollower => "followers",
         Pick::LastIndexOf(_) => "node's log",
         Pick::NextId => "next node id",
+        Pick::ElectionsOf(_) => "node's elections",
     }
 }

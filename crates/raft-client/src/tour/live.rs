@@ -116,6 +116,7 @@ impl TourCluster for LiveCluster {
                     frozen: s.frozen,
                     snapshot: s.snapshot_index,
                     member: members.contains(&s.id),
+                    elections: s.elections_last_minute,
                 },
             );
         }
@@ -168,6 +169,7 @@ impl TourCluster for LiveCluster {
                 }
             }
             Command::Fault(f) => report(faults::run(&self.client, &f).await),
+            Command::Lab(l) => report(crate::lab::run(&self.client, &l).await),
             Command::Member(m) => report(members::run(&self.client, &m, &mut |_| {}).await),
             Command::Chaos(opts) => {
                 let stop = Arc::new(AtomicBool::new(false));

@@ -5,11 +5,13 @@
 //! - [`engine`]: steps and the loop that shows, waits for keys, acts and checks.
 //! - `claims`: what each claim means, checked against the cluster and put in words.
 //! - [`chapters`]: the chapters, as data.
+//! - `labs`: the chapters that switch one of Raft's protections off, and back on.
 //! - [`live`]: the real cluster behind the engine.
 
 pub mod chapters;
 mod claims;
 pub mod engine;
+mod labs;
 pub mod live;
 
 #[cfg(test)]

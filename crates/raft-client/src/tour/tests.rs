@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 
 use super::chapters::chapters;
 use super::engine::{
-    Act, Chapter, Ended, Expect, Key, Line, NodeView, Pick, Ran, Step, Tone, TourCluster, Var, play,
+    Act, Ask, Chapter, Ended, Expect, Key, Line, NodeView, Pick, Ran, Step, Tone, TourCluster, Var,
+    play,
 };
 
 /// Three nodes, node 1 leading in term 2; every command succeeds; `k` holds `value`.
@@ -142,6 +143,7 @@ fn step(acts: Vec<Act>, expect: Expect, within_ms: u64) -> Step {
         acts,
         expect,
         within: Duration::from_millis(within_ms),
+        ask: None,
     }
 }
 
@@ -377,7 +379,11 @@ fn every_value_a_chapter_names_is_noted_in_that_chapter_first() {
         for (i, st) in ch.steps.iter().enumerate() {
             let leading = st.acts.iter().take_while(|a| matches!(a, Act::Note(..)));
             leading.for_each(|a| notes(a, &mut known));
-            for name in names(st.say) {
+            let asked = st
+                .ask
+                .iter()
+                .flat_map(|a| a.answers.iter().copied().chain([a.question]));
+            for name in asked.chain([st.say]).flat_map(names) {
                 assert!(
                     known.contains(&name.as_str()),
                     "{:?} step {}: its text names {{{name}}} before it is noted",
@@ -404,4 +410,103 @@ fn every_value_a_chapter_names_is_noted_in_that_chapter_first() {
             expects(&st.expect, &mut known);
         }
     }
+}
+
+fn predicting(right: usize) -> Vec<Chapter> {
+    vec![chapter(
+        "predict",
+        vec![
+            step(
+                vec![Act::Note(Var::Leader, Pick::Leader), Act::Type("put a b")],
+                Expect::Nothing,
+                1000,
+            )
+            .with(Ask {
+                question: "will node {leader} answer?",
+                answers: &["no", "yes, node {leader} does"],
+                right,
+                why: "it leads.",
+            }),
+        ],
+    )]
+}
+
+#[tokio::test]
+async fn a_prediction_is_asked_before_the_step_and_told_after_its_check() {
+    let tour = start(predicting(1), 0);
+    tour.wait_for(Tone::Text, "will node 1 answer?").await;
+    tour.wait_for(Tone::Text, "2. yes, node 1 does").await;
+    tour.wait_for(Tone::Prompt, "1-2: your prediction").await;
+    // A digit out of range and Enter-less keys do nothing; the step waits for an answer.
+    tour.keys.send(Key::Answer(7)).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(tour.runs().is_empty(), "{:?}", tour.runs());
+    tour.keys.send(Key::Answer(2)).unwrap();
+    tour.wait_for(
+        Tone::Passed,
+        "your prediction held: yes, node 1 does. it leads.",
+    )
+    .await;
+    assert_eq!(tour.runs()[0], "put a b");
+    assert_eq!(tour.ended().await, Ended::Finished);
+}
+
+#[tokio::test]
+async fn a_wrong_prediction_and_none_are_told_the_right_answer() {
+    let tour = start(predicting(0), 0);
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Answer(2)).unwrap();
+    tour.wait_for(Tone::Text, "not this time: you said 2, and it was 1: no.")
+        .await;
+    assert_eq!(tour.ended().await, Ended::Finished);
+    let tour = start(predicting(1), 0);
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Next).unwrap();
+    tour.wait_for(Tone::Text, "The answer was 2: yes, node 1 does.")
+        .await;
+    assert_eq!(tour.ended().await, Ended::Finished);
+}
+
+#[tokio::test]
+async fn a_chapter_that_switched_a_protection_off_ends_with_every_protection_on() {
+    let tour = start(
+        vec![chapter(
+            "lab",
+            vec![step(
+                vec![Act::Type("lab --no-pre-vote")],
+                Expect::Nothing,
+                1000,
+            )],
+        )],
+        0,
+    );
+    tour.wait_prompt(1).await;
+    tour.keys.send(Key::Next).unwrap();
+    let cluster = Arc::clone(&tour.cluster);
+    assert_eq!(tour.ended().await, Ended::Finished);
+    let runs = cluster.runs.lock().unwrap().clone();
+    assert_eq!(
+        runs,
+        ["lab --no-pre-vote", "fault heal", "slow 1", "lab none"]
+    );
+}
+
+#[test]
+fn every_chapter_of_the_labs_and_chapters_1_3_4_asks_for_a_prediction() {
+    let all = chapters();
+    for (i, ch) in all.iter().enumerate() {
+        let asks = ch.steps.iter().filter(|s| s.ask.is_some()).count();
+        if [0, 2, 3].contains(&i) || ch.title.starts_with("Lab:") {
+            assert!(asks >= 1, "chapter {} ({}) asks nothing", i + 1, ch.title);
+        }
+        for s in ch.steps.iter().filter_map(|s| s.ask.as_ref()) {
+            assert!(
+                (2..=4).contains(&s.answers.len()) && s.right < s.answers.len(),
+                "{}: {:?}",
+                ch.title,
+                s.question
+            );
+        }
+    }
+    assert!(all.iter().filter(|c| c.title.starts_with("Lab:")).count() >= 4);
 }

@@ -303,6 +303,10 @@ impl App {
             KeyCode::Enter => TourKey::Next,
             KeyCode::Char('b') => TourKey::Back,
             KeyCode::Char('q') => TourKey::Leave,
+            // Digits answer a step's question (the engine ignores them elsewhere).
+            KeyCode::Char(c @ '1'..='9') if self.tour_prompt.is_some() => {
+                TourKey::Answer(c as u8 - b'0')
+            }
             KeyCode::Esc if self.in_flight.is_none() => TourKey::Leave,
             _ => return None,
         };

@@ -141,6 +141,10 @@ pub const HELP_FAULTS: &[(&str, &str)] = &[
         "step next|drop; tick <id>",
         "deliver/drop the oldest held; one tick of a node",
     ),
+    (
+        "lab [--no-pre-vote ...]; lab none",
+        "switch Raft's protections off (raft-server's flags); on",
+    ),
 ];
 
 /// `help member`: the membership commands.
@@ -303,7 +307,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 node: opts.node,
             }
         }
-        "help" | "?" if matches!(args, [w] if w.starts_with("fault") || w == "slow" || w == "step") => {
+        "help" | "?" if matches!(args, [w] if w.starts_with("fault") || w == "slow" || w == "step" || w == "lab") => {
             Command::HelpFaults
         }
         "help" | "?" if matches!(args, [w] if w.starts_with("member") || w == "transfer") => {
