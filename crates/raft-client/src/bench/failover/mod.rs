@@ -213,7 +213,11 @@ async fn run_range(
             }
         }
     }
-    Ok(RangeResult::new(range, times_us))
+    Ok(RangeResult::new(
+        range,
+        times_us,
+        streams.heartbeat_interval_us(),
+    ))
 }
 
 /// Ctrl+C or SIGTERM.

@@ -13,6 +13,9 @@ pub struct RangeResult {
     pub range: TimeoutRange,
     /// Microseconds from the kill to the new leader, one per trial, sorted.
     times_us: Vec<u64>,
+    /// The heartbeat interval as measured on the watch streams (median), in microseconds:
+    /// it shows how long the ticks really were.
+    pub heartbeat_measured_us: Option<u64>,
 }
 
 /// The `bench --op failover --json` object, in the contract's field order.
@@ -29,9 +32,17 @@ struct Json {
 
 impl RangeResult {
     /// The result of `range`'s trials (times in any order).
-    pub fn new(range: TimeoutRange, mut times_us: Vec<u64>) -> Self {
+    pub fn new(
+        range: TimeoutRange,
+        mut times_us: Vec<u64>,
+        heartbeat_measured_us: Option<u64>,
+    ) -> Self {
         times_us.sort_unstable();
-        Self { range, times_us }
+        Self {
+            range,
+            times_us,
+            heartbeat_measured_us,
+        }
     }
 
     /// The times, sorted, in microseconds.
@@ -68,11 +79,16 @@ impl RangeResult {
         serde_json::to_string(&json).unwrap_or_default()
     }
 
-    /// One line for people: the range, its heartbeat, and the numbers.
+    /// One line for people: the range, its heartbeat (as set, and as it was), and the
+    /// numbers.
     pub fn line(&self) -> String {
+        let measured = self.heartbeat_measured_us.map_or_else(
+            || "?".to_string(),
+            |us| format!("{:.1}", us as f64 / 1000.0),
+        );
         format!(
-            "{:>9} ms (heartbeat {:>3} ms)  {:>4} trials  min {:>7.1}  p50 {:>7.1}  p90 {:>7.1}  \
-             max {:>7.1}  mean {:>7.1} ms",
+            "{:>9} ms (heartbeat {:>3} ms, measured {measured:>5})  {:>4} trials  min {:>7.1}  \
+             p50 {:>7.1}  p90 {:>7.1}  max {:>7.1}  mean {:>7.1} ms",
             self.range.to_string(),
             self.range.heartbeat_ms(),
             self.times_us.len(),
@@ -99,14 +115,19 @@ mod tests {
             min_ms: 12,
             max_ms: 24,
         };
-        let r = RangeResult::new(range, vec![30_000, 10_500, 20_250, 40_000, 15_000]);
+        let r = RangeResult::new(
+            range,
+            vec![30_000, 10_500, 20_250, 40_000, 15_000],
+            Some(7_512),
+        );
         assert_eq!(
             r.json(),
             r#"{"op":"failover","timeouts":"12-24","trials":5,"min_ms":10.5,"p50_ms":20.25,"p90_ms":40.0,"max_ms":40.0}"#
         );
         assert!((r.mean_ms() - 23.15).abs() < 1e-9);
         assert!(
-            r.line().contains("12-24 ms (heartbeat   6 ms)"),
+            r.line()
+                .contains("12-24 ms (heartbeat   6 ms, measured   7.5)"),
             "{}",
             r.line()
         );

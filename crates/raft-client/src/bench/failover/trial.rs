@@ -69,6 +69,10 @@ pub struct Streams {
     tasks: Vec<JoinHandle<()>>,
     latest: BTreeMap<u64, pb::NodeState>,
     nodes: usize,
+    /// The latest heartbeat from each leader to each follower: (from, to) -> (term, t_us).
+    last_heartbeat: BTreeMap<(u64, u64), (u64, u64)>,
+    /// Microseconds between one leader's successive heartbeats to one follower.
+    heartbeat_gaps_us: Vec<u64>,
 }
 
 /// The leader every node follows, and its term.
@@ -91,6 +95,8 @@ impl Streams {
             tasks,
             latest: BTreeMap::new(),
             nodes: nodes.len(),
+            last_heartbeat: BTreeMap::new(),
+            heartbeat_gaps_us: Vec::new(),
         }
     }
 
@@ -106,13 +112,35 @@ impl Streams {
                     self.latest.remove(&id);
                 }
                 Feed::Record(id, record) => {
-                    if let Some(Kind::State(s)) = &record.kind {
-                        self.latest.insert(id, s.clone());
+                    match &record.kind {
+                        Some(Kind::State(s)) => {
+                            self.latest.insert(id, s.clone());
+                        }
+                        Some(Kind::Send(m)) if m.msg_type == "MsgHeartbeat" => {
+                            let last = self
+                                .last_heartbeat
+                                .insert((m.from, m.to), (m.term, record.t_us));
+                            if let Some((term, t)) = last
+                                && term == m.term
+                            {
+                                self.heartbeat_gaps_us.push(record.t_us.saturating_sub(t));
+                            }
+                        }
+                        _ => {}
                     }
                     return Some((id, record));
                 }
             }
         }
+    }
+
+    /// The time between a leader's heartbeats as it was, in microseconds (the median, over
+    /// every leader and follower so far): `heartbeat_ms` ticks, each a little longer than
+    /// a tick's interval on a loaded machine.
+    pub fn heartbeat_interval_us(&self) -> Option<u64> {
+        let mut gaps = self.heartbeat_gaps_us.clone();
+        gaps.sort_unstable();
+        crate::bench::stats::nearest_rank(&gaps, 50.0)
     }
 
     /// One leader that every node follows in its term, every node holding its whole log.
