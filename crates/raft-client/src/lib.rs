@@ -9,6 +9,8 @@
 //! - [`faults`]: the fault commands (`fault ...`, `slow`).
 //! - [`members`]: the membership commands (`member ...`, `transfer`).
 //! - [`chaos`]: `chaos`: a workload under faults, checked for linearizability.
+//! - [`spawned`]: a cluster of raft-server processes of a command's own (`chaos --spawn`,
+//!   `bench --op failover`), killed and removed when dropped.
 //! - [`bench`]: `raft-client bench`, a closed-loop load generator for this cluster or etcd.
 //! - [`tour`]: the guided tour: Raft's classic scenarios, played and checked on the cluster.
 //! - [`tui`]: the interactive client (`raft-client` with no subcommand).
@@ -28,6 +30,7 @@ pub mod members;
 pub mod output;
 pub mod record;
 pub mod replay;
+pub mod spawned;
 pub mod step;
 pub mod tour;
 pub mod trace;

@@ -90,7 +90,9 @@ enum Command {
         /// The node to lead next.
         id: Option<u64>,
     },
-    /// Closed-loop throughput and latency of this cluster, or of etcd (--target etcd).
+    /// Closed-loop throughput and latency of this cluster, or of etcd (--target etcd); with
+    /// --op failover, the time without a leader after the leader crashes (the Raft paper's
+    /// Figure 16, on clusters of its own).
     Bench(raft_client::bench::BenchArgs),
     /// Jepsen in a box: a concurrent workload under faults, checked for linearizability.
     Chaos(ChaosArgs),

@@ -174,8 +174,9 @@ impl PeerMap {
     }
 }
 
-/// Raft timing: one tick every `tick`, elections after `election_ticks` (randomised up to
-/// twice that by raft-rs), heartbeats every `heartbeat_ticks`.
+/// Raft timing: one tick every `tick`, elections after a timeout that raft-rs draws at
+/// random from `[election_ticks, max_election_ticks)` (twice `election_ticks` unless
+/// given), heartbeats every `heartbeat_ticks`.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     /// Interval between `RawNode::tick` calls.
@@ -184,6 +185,8 @@ pub struct Timing {
     pub election_ticks: usize,
     /// Ticks between a leader's heartbeats.
     pub heartbeat_ticks: usize,
+    /// The end (exclusive) of the election timeout's range; `None`: `2 * election_ticks`.
+    pub max_election_ticks: Option<usize>,
 }
 
 impl Default for Timing {
@@ -194,6 +197,7 @@ impl Default for Timing {
             tick: Duration::from_millis(50),
             election_ticks: 10,
             heartbeat_ticks: 2,
+            max_election_ticks: None,
         }
     }
 }

@@ -49,9 +49,15 @@ struct Args {
     /// Milliseconds between Raft ticks.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     tick_ms: u64,
-    /// Ticks without a leader before a follower campaigns (randomised up to twice this).
+    /// Ticks without a leader before a follower campaigns: the least election timeout
+    /// (each one is drawn at random up to --max-election-ticks).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=1000))]
     election_ticks: u64,
+    /// The end of the election timeout's range: each timeout is drawn uniformly from
+    /// [--election-ticks, this), as raft-rs does; more than --election-ticks
+    /// [default: twice --election-ticks].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(3..=10_000))]
+    max_election_ticks: Option<u64>,
     /// Ticks between leader heartbeats; must be less than --election-ticks.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=1000))]
     heartbeat_ticks: u64,
@@ -170,6 +176,15 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
             args.election_ticks
         );
     }
+    if let Some(max) = args.max_election_ticks
+        && max <= args.election_ticks
+    {
+        anyhow::bail!(
+            "--max-election-ticks ({max}) must be more than --election-ticks ({}): timeouts \
+             are drawn from [--election-ticks, --max-election-ticks)",
+            args.election_ticks
+        );
+    }
     // clap requires --id unless --completions, which never gets here.
     let id = args.id.context("--id is required")?;
     let peers = PeerMap::parse(&args.peers)?;
@@ -200,6 +215,7 @@ fn config(args: &Args) -> anyhow::Result<NodeConfig> {
             tick: Duration::from_millis(args.tick_ms),
             election_ticks: usize::try_from(args.election_ticks)?,
             heartbeat_ticks: usize::try_from(args.heartbeat_ticks)?,
+            max_election_ticks: args.max_election_ticks.map(usize::try_from).transpose()?,
         },
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         snapshot_every: args.snapshot_every,

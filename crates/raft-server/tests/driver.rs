@@ -67,6 +67,7 @@ impl TestCluster {
                 tick: Duration::from_millis(10),
                 election_ticks: 10,
                 heartbeat_ticks: 2,
+                max_election_ticks: None,
             },
             request_timeout: Duration::from_secs(10),
             snapshot_every: self.snapshot_every,

@@ -62,6 +62,7 @@ impl Node {
                 tick: Duration::from_millis(10),
                 election_ticks: 10,
                 heartbeat_ticks: 2,
+                max_election_ticks: None,
             },
             request_timeout: Duration::from_secs(5),
             snapshot_every: 0,

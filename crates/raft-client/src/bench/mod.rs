@@ -6,8 +6,10 @@
 //! `--keys` keys; for `get` and `mixed` a warm-up first writes every key (not measured), so
 //! reads find what they look for. Every operation's latency is kept, so the percentiles are
 //! exact. Submodules: [`target`] (the two systems and their leaders), [`stats`] (the
-//! summary and its printing).
+//! summary and its printing), [`failover`] (`--op failover`, another kind of benchmark:
+//! the time without a leader after the leader crashes, the paper's Figure 16).
 
+pub mod failover;
 pub mod stats;
 pub mod target;
 
@@ -34,7 +36,9 @@ const MAX_KEYS: i64 = 10_000_000;
 /// clap, so that every bad value gets the same one-line error and exit code 2.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// What each client does: put, get (linearizable) or mixed.
+    /// What each client does: put, get (linearizable) or mixed; or failover: no clients,
+    /// but the Raft paper's Figure 16 (SIGKILL the leader of a cluster of its own at a
+    /// random point of its heartbeat interval, time until a survivor leads; see --timeouts).
     #[arg(long, default_value = "put")]
     pub op: String,
     /// For --op mixed: the percentage of operations that are reads (0-100).
@@ -56,8 +60,25 @@ pub struct BenchArgs {
     /// client addresses, host:2379,...).
     #[arg(long, default_value = "playground")]
     pub target: String,
+    /// For --op failover: leader kills per range [default: 100].
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub trials: Option<i64>,
+    /// For --op failover: election timeout ranges MIN-MAX in ms, comma separated
+    /// [default: 150-300,150-200,150-155,12-24, the paper's]. Each range gets a cluster
+    /// whose nodes tick every 1 ms, draw each election timeout uniformly from [MIN, MAX),
+    /// and send heartbeats every MIN/2 ms (as in the paper). The time without a leader runs
+    /// from the kill to the first state record (watch stream) of a survivor that says it
+    /// leads in a higher term: the survivors' remaining timeouts, pre-vote and vote rounds,
+    /// and the winner's fsync of its term.
+    #[arg(long, value_name = "RANGES")]
+    pub timeouts: Option<String>,
+    /// For --op failover: nodes of the cluster it starts for each range (the raft-server
+    /// beside raft-client, in a temp dir on free ports; --peers is not used) [default: 5].
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub spawn: Option<i64>,
     /// Print one JSON object: target, op, clients, ops, failed, ops_per_sec, p50_ms,
-    /// p99_ms, p999_ms, max_ms.
+    /// p99_ms, p999_ms, max_ms (--op failover: one per range: op, timeouts, trials, min_ms,
+    /// p50_ms, p90_ms, max_ms).
     #[arg(long)]
     pub json: bool,
 }
@@ -149,6 +170,15 @@ impl BenchArgs {
     /// Checks every flag; the error is one line naming the flag.
     pub fn validate(&self) -> Result<Config, BenchError> {
         let usage = |msg: String| Err(BenchError::Usage(msg));
+        for (given, flag) in [
+            (self.trials.is_some(), "--trials"),
+            (self.timeouts.is_some(), "--timeouts"),
+            (self.spawn.is_some(), "--spawn"),
+        ] {
+            if given {
+                return usage(format!("{flag} is for --op failover only"));
+            }
+        }
         let read_percent = match u32::try_from(self.read_percent) {
             Ok(p) if p <= 100 => p,
             _ => return usage(format!("--read-percent {} is not 0-100", self.read_percent)),
@@ -157,7 +187,11 @@ impl BenchArgs {
             "put" => Op::Put,
             "get" => Op::Get,
             "mixed" => Op::Mixed(read_percent),
-            other => return usage(format!("--op {other:?} is not one of put, get, mixed")),
+            other => {
+                return usage(format!(
+                    "--op {other:?} is not one of put, get, mixed, failover"
+                ));
+            }
         };
         let target = match self.target.as_str() {
             "playground" => TargetKind::Playground,
@@ -217,6 +251,9 @@ impl BenchArgs {
 /// summary (or the JSON object) to stdout and errors to stderr; returns the exit code (0, 2
 /// for bad flags, 3 when the system is unavailable or every operation failed).
 pub async fn run_cli(client: &SmartClient, args: BenchArgs) -> u8 {
+    if args.op == "failover" {
+        return failover::run_cli(&args).await;
+    }
     let config = match args.validate() {
         Ok(c) => c,
         Err(e) => {

@@ -89,14 +89,7 @@ impl Summary {
     /// The `p`th percentile (0-100) of the latencies by nearest rank, in microseconds;
     /// 0 when nothing succeeded.
     pub fn percentile_us(&self, p: f64) -> u32 {
-        let n = self.latencies_us.len();
-        if n == 0 {
-            return 0;
-        }
-        // Nearest rank: the smallest latency with at least p% of them at or below it. The
-        // epsilon keeps 99.9% of 1000 (999.0000000000001 in binary floating point) at 999.
-        let rank = (p * n as f64 / 100.0 - 1e-9).ceil() as usize;
-        self.latencies_us[rank.clamp(1, n) - 1]
+        nearest_rank(&self.latencies_us, p).unwrap_or(0)
     }
 
     fn mean_us(&self) -> f64 {
@@ -214,6 +207,15 @@ impl Summary {
         }
         s
     }
+}
+
+/// The `p`th percentile (0-100) of `sorted` by nearest rank: the smallest value with at
+/// least p% of them at or below it (0: the least); `None` when it is empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let n = sorted.len();
+    // The epsilon keeps 99.9% of 1000 (999.0000000000001 in binary floating point) at 999.
+    let rank = (p * n as f64 / 100.0 - 1e-9).ceil() as usize;
+    sorted.get(rank.clamp(1, n.max(1)) - 1).copied()
 }
 
 /// Microseconds as milliseconds for people.

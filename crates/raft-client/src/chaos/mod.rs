@@ -12,14 +12,13 @@
 //! - [`cause`]: with `--record`, who answered each operation of a failing window, in what
 //!   role and term, how far behind the leader, and the `replay --at` command for the moment.
 //! - `workload`: the clients. `nemesis`: the faults (`stepping`: the step fault).
-//!   `spawned`: `--spawn`'s own cluster.
+//!   `--spawn`'s own cluster is [`crate::spawned`].
 
 pub mod cause;
 pub mod checker;
 pub mod history;
 mod nemesis;
 mod reshape;
-mod spawned;
 mod stepping;
 pub mod timeline;
 mod workload;
@@ -30,11 +29,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::spawned::{SpawnError, SpawnedCluster};
 pub use checker::{Budget, Report, Verdict};
 pub use history::{OpKind, Operation, Outcome};
 pub use nemesis::{ALL as ALL_FAULTS, FaultKind, Injected};
 use serde::Serialize;
-use spawned::{SpawnError, SpawnedCluster};
 use workload::Shared;
 
 use crate::admin::ClusterMap;

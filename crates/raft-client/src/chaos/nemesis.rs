@@ -15,12 +15,12 @@ use rand::seq::IndexedRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 
 use super::reshape::{self, Reshaper};
-use super::spawned::SpawnedCluster;
 use super::workload::Shared;
 use crate::admin::Ending;
 use crate::client::SmartClient;
 use crate::faults::{self, FaultCommand};
 use crate::members::{self, MemberCommand};
+use crate::spawned::SpawnedCluster;
 
 /// A kind of fault the nemesis may inject (`--faults`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

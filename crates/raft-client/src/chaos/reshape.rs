@@ -12,10 +12,10 @@ use rand::Rng as _;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom as _;
 
-use super::spawned::SpawnedCluster;
 use crate::admin::{Ending, Report};
 use crate::client::SmartClient;
 use crate::members::{self, MemberCommand};
+use crate::spawned::SpawnedCluster;
 
 /// Fewer voters than this and a removal would leave no room for another fault.
 const MIN_VOTERS: usize = 3;

@@ -26,6 +26,8 @@ pub(crate) fn raft_config(
         id,
         election_tick: timing.election_ticks,
         heartbeat_tick: timing.heartbeat_ticks,
+        // raft-rs draws each timeout from [min, max); 0 is its default (2 * election_tick).
+        max_election_tick: timing.max_election_ticks.unwrap_or(0),
         // The state machine lives in memory: it is rebuilt from the latest snapshot plus
         // the committed log after it, so only the snapshot counts as applied.
         applied,

@@ -1,7 +1,9 @@
-//! `chaos --spawn N`: a cluster of its own, N `raft-server` processes (the binary beside
-//! `raft-client`) on free loopback ports in a temporary directory, which the nemesis may
-//! SIGKILL and restart, and spare ids beside them that it adds to the cluster (started with
-//! `--join`), removes and adds again. Everything is killed and removed when it is dropped.
+//! A cluster of a command's own (`chaos --spawn N`, `bench --op failover --spawn N`): N
+//! `raft-server` processes (the binary beside `raft-client`) on free loopback ports in a
+//! temporary directory, which the command may SIGKILL and restart, and spare ids beside
+//! them that chaos adds to the cluster (started with `--join`), removes and adds again.
+//! Everything is killed and removed when it is dropped. What the processes are asked to do
+//! is the command's business, not this module's.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
