@@ -377,6 +377,15 @@ impl SmartClient {
         self.watching(&|_| {}).put(key, value).await
     }
 
+    /// Sets `key` to `value`, asking every node to stamp its journey ([`crate::journey`]).
+    pub async fn put_timed(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Reply<pb::WriteResponse>, ClientError> {
+        self.watching(&|_| {}).put_with(key, value, true).await
+    }
+
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<Reply<pb::WriteResponse>, ClientError> {
         self.watching(&|_| {}).delete(key).await
@@ -897,6 +906,16 @@ impl Watched<'_> {
         key: &str,
         value: &[u8],
     ) -> Result<Reply<pb::WriteResponse>, ClientError> {
+        self.put_with(key, value, false).await
+    }
+
+    /// Sets `key` to `value`; with `timing`, every node stamps the write's journey.
+    pub async fn put_with(
+        &self,
+        key: &str,
+        value: &[u8],
+        timing: bool,
+    ) -> Result<Reply<pb::WriteResponse>, ClientError> {
         validate(key, Some(value))?;
         let c = self.client;
         let _one_write_at_a_time = c.writes.lock().await;
@@ -905,6 +924,7 @@ impl Watched<'_> {
             key: key.to_string(),
             value: value.to_vec(),
             id: Some(id),
+            timing,
         };
         c.call(Some(id), true, self.watch, move |mut api| {
             let req = req.clone();

@@ -25,6 +25,7 @@ pub mod bench;
 pub mod chaos;
 pub mod client;
 pub mod faults;
+pub mod journey;
 pub mod lab;
 pub mod members;
 pub mod output;

@@ -55,6 +55,15 @@ enum Command {
         /// Read the value from this file instead (for large or binary values).
         #[arg(long)]
         value_file: Option<std::path::PathBuf>,
+        /// The write's journey: every node stamps each step (received, proposed, appended
+        /// and fsynced, sent, stored and fsynced on each follower, acknowledged, committed,
+        /// applied, answered), printed after the result as `+<µs> node <id> <step>` from
+        /// the client's send.
+        #[arg(long)]
+        timing: bool,
+        /// One JSON object: index, term, node, and with --timing the steps.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the value of KEY (exit 1 if it does not exist).
     Get {
@@ -599,6 +608,8 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
             key,
             value,
             value_file,
+            timing,
+            json,
         } => {
             let value = match (value, value_file) {
                 (Some(v), _) => v.into_bytes(),
@@ -611,12 +622,35 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
                 },
                 (None, None) => Vec::new(),
             };
-            let result = client.put(&key, &value).await;
+            let sent_us = raft_client::journey::now_us();
+            let result = if timing {
+                client.put_timed(&key, &value).await
+            } else {
+                client.put(&key, &value).await
+            };
+            let steps = match (&result, timing) {
+                (Ok(r), true) => raft_client::journey::collect(client, &r.value, sent_us).await,
+                _ => Vec::new(),
+            };
             finish(result, verbose, |r| {
+                if json {
+                    let mut out = serde_json::json!({
+                        "index": r.index, "term": r.term, "node": r.node_id,
+                        "duplicate": r.duplicate,
+                    });
+                    if timing {
+                        out["timing"] = serde_json::json!(steps);
+                    }
+                    println!("{out}");
+                    return ExitCode::SUCCESS;
+                }
                 println!(
                     "OK (index {}, term {}, node {})",
                     r.index, r.term, r.node_id
                 );
+                for line in raft_client::journey::lines(&steps, &client.peers()) {
+                    println!("{line}");
+                }
                 ExitCode::SUCCESS
             })
         }

@@ -47,6 +47,7 @@ fn the_server_rejects_oversized_input_too() {
                 client_id: 1,
                 seq: 1,
             }),
+            timing: false,
         };
         for (what, req) in [
             ("empty key", put(String::new(), b"v".to_vec())),
@@ -171,6 +172,7 @@ fn the_server_applies_each_request_id_once_and_refuses_bad_ones() {
             key: "k".into(),
             value: value.as_bytes().to_vec(),
             id: Some(RequestId { client_id: 99, seq }),
+            timing: false,
         };
         let first = api.put(put(2, "two")).await.expect("seq 2").into_inner();
         assert!(!first.duplicate);
@@ -201,6 +203,7 @@ fn the_server_applies_each_request_id_once_and_refuses_bad_ones() {
                 key: "k".into(),
                 value: b"x".to_vec(),
                 id,
+                timing: false,
             };
             let err = api.put(req).await.expect_err("bad request id");
             assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");

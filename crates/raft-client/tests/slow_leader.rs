@@ -61,6 +61,7 @@ impl KvApi for FakeNode {
             existed: false,
             duplicate: false,
             node_id: 1,
+            timing: Vec::new(),
         }))
     }
 

@@ -122,6 +122,7 @@ fn a_put_that_follows_a_redirect() {
             existed: false,
             duplicate: false,
             node_id: 3,
+            timing: Vec::new(),
         },
         trace,
     };
@@ -292,6 +293,7 @@ fn a_request_in_flight_shows_its_first_hops() {
             existed: false,
             duplicate: false,
             node_id: 2,
+            timing: Vec::new(),
         },
         trace,
     };
@@ -480,6 +482,7 @@ fn a_busy_message_never_lands_between_a_command_and_its_result() {
             existed: false,
             duplicate: false,
             node_id: 1,
+            timing: Vec::new(),
         },
         trace: Trace {
             hops: vec![hop(1, Reason::KnownLeader, false, HopOutcome::Ok, 9)],

@@ -63,6 +63,8 @@ pub enum Request {
         value: String,
         /// Only this node's API address (no leader search), if given.
         at: Option<String>,
+        /// Stamp its journey and print it (`timing on`).
+        timed: bool,
     },
     /// Read a key.
     Get {
@@ -129,6 +131,8 @@ pub enum Effect {
 pub enum Outcome {
     /// A put or delete.
     Write(Result<Reply<WriteResponse>, ClientError>),
+    /// A timed put, and its journey's lines.
+    TimedWrite(Result<Reply<WriteResponse>, ClientError>, Vec<String>),
     /// A get.
     Read(Result<Reply<GetResponse>, ClientError>),
     /// A status round.
@@ -218,6 +222,8 @@ pub struct App {
     pub known_ids: std::collections::BTreeMap<String, u64>,
     /// The run of refused attempts being counted, if the last attempt shown was one.
     run: Option<RefusedRun>,
+    /// `timing on`: every put prints its journey.
+    pub timing: bool,
 }
 
 impl App {
@@ -449,8 +455,24 @@ impl App {
                 self.info(text);
                 return None;
             }
+            Command::Timing(on) => {
+                self.push(Tone::Command, format!("› {line}"));
+                self.timing = on;
+                self.info(if on {
+                    "  timing on: each put prints its journey, a stamp per step, as µs from the send"
+                        .to_string()
+                } else {
+                    "  timing off".to_string()
+                });
+                return None;
+            }
             Command::Put { key, value, node } => match self.address_of(node) {
-                Ok(at) => Request::Put { key, value, at },
+                Ok(at) => Request::Put {
+                    key,
+                    value,
+                    at,
+                    timed: self.timing,
+                },
                 Err(e) => return self.refuse(&line, e),
             },
             Command::Get { key, stale, node } => match self.address_of(node) {
@@ -506,33 +528,52 @@ impl App {
         }
     }
 
+    /// A put's or delete's result.
+    fn on_write(
+        &mut self,
+        result: Result<Reply<WriteResponse>, ClientError>,
+        elapsed: Duration,
+        shown: usize,
+    ) {
+        match result {
+            Ok(reply) => {
+                self.trace(&reply.trace, shown);
+                let r = &reply.value;
+                let dup = if r.duplicate {
+                    ", already applied: not applied again"
+                } else {
+                    ""
+                };
+                self.push(
+                    Tone::Ok,
+                    format!(
+                        "  ✓ OK (index {}, term {}, {}{}{dup})",
+                        r.index,
+                        r.term,
+                        ms(elapsed),
+                        summary(&reply.trace)
+                    ),
+                );
+            }
+            Err(e) => self.failure(e, elapsed, shown),
+        }
+    }
+
     /// A request finished.
     pub fn on_outcome(&mut self, outcome: Outcome, elapsed: Duration, leader_hint: Option<String>) {
         let shown = self.in_flight.take().map_or(0, |f| f.hops_shown);
         self.leader_hint = leader_hint;
         match outcome {
-            Outcome::Write(result) => match result {
-                Ok(reply) => {
-                    self.trace(&reply.trace, shown);
-                    let r = &reply.value;
-                    let dup = if r.duplicate {
-                        ", already applied: not applied again"
-                    } else {
-                        ""
-                    };
-                    self.push(
-                        Tone::Ok,
-                        format!(
-                            "  ✓ OK (index {}, term {}, {}{}{dup})",
-                            r.index,
-                            r.term,
-                            ms(elapsed),
-                            summary(&reply.trace)
-                        ),
-                    );
+            Outcome::TimedWrite(result, lines) => {
+                let ok = result.is_ok();
+                self.on_write(result, elapsed, shown);
+                if ok {
+                    for l in lines {
+                        self.info(format!("  {l}"));
+                    }
                 }
-                Err(e) => self.failure(e, elapsed, shown),
-            },
+            }
+            Outcome::Write(result) => self.on_write(result, elapsed, shown),
             Outcome::Read(result) => match result {
                 Ok(reply) => {
                     self.trace(&reply.trace, shown);

@@ -43,6 +43,8 @@ pub enum Command {
     Step(crate::step::StepCommand),
     /// `lab ...`: Raft's protections switched on the running cluster.
     Lab(crate::lab::LabCommand),
+    /// `timing on|off`: each put prints its journey.
+    Timing(bool),
     /// `chaos [...]`: a workload under faults, checked for linearizability.
     Chaos(ChaosOptions),
     /// `tour [<chapter>]`: the guided tour, from chapter 1 or the one given (numbered from 1).
@@ -65,8 +67,8 @@ pub enum Command {
 
 /// Command names, for Tab completion and help.
 pub const COMMANDS: &[&str] = &[
-    "put", "get", "sget", "delete", "status", "fault", "slow", "step", "lab", "member", "transfer",
-    "chaos", "tour", "view", "leader", "clear", "help", "quit",
+    "put", "get", "sget", "delete", "status", "fault", "slow", "step", "lab", "timing", "member",
+    "transfer", "chaos", "tour", "view", "leader", "clear", "help", "quit",
 ];
 
 /// `member` subcommands, for Tab completion.
@@ -96,6 +98,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "status, leader",
         "every node's state; the leader this client knows",
+    ),
+    (
+        "timing on|off",
+        "each put prints its journey: a stamp per step, in µs",
     ),
     (
         "fault, slow; member",
@@ -331,6 +337,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         },
         "step" => Command::Step(parse_step(args)?),
         "lab" => Command::Lab(crate::lab::parse(args)?),
+        "timing" => match args {
+            [w] if w == "on" => Command::Timing(true),
+            [w] if w == "off" => Command::Timing(false),
+            _ => return Err("usage: timing on|off (each put prints its journey)".to_string()),
+        },
         "slow" => match args {
             [f] => Command::Fault(FaultCommand::Slow(number(f, "slow <factor>")?)),
             _ => return Err("usage: slow <factor> (1 = normal speed, up to 100)".to_string()),

@@ -244,7 +244,27 @@ fn spawn_request(
             let _ = hops.send(FromRequest::Hop(id, hop.clone()));
         };
         let outcome = match req {
-            Request::Put { key, value, at } => match only(&client, at) {
+            Request::Put {
+                key,
+                value,
+                at,
+                timed,
+            } => match only(&client, at) {
+                Ok(c) if timed => {
+                    let sent_us = crate::journey::now_us();
+                    let result = c
+                        .watching(&watch)
+                        .put_with(&key, value.as_bytes(), true)
+                        .await;
+                    let lines = match &result {
+                        Ok(r) => {
+                            let steps = crate::journey::collect(&client, &r.value, sent_us).await;
+                            crate::journey::lines(&steps, &client.peers())
+                        }
+                        Err(_) => Vec::new(),
+                    };
+                    Outcome::TimedWrite(result, lines)
+                }
                 Ok(c) => Outcome::Write(c.watching(&watch).put(&key, value.as_bytes()).await),
                 Err(e) => Outcome::Write(Err(e)),
             },

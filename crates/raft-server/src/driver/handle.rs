@@ -88,6 +88,13 @@ pub(crate) enum DriverMsg {
         cmd: Command,
         reply: Reply<WriteOutcome>,
         deadline: Instant,
+        /// Stamp its journey (`put --timing`).
+        timed: bool,
+    },
+    /// A timed write's stamps on this node, by log index.
+    Stamps {
+        index: u64,
+        reply: oneshot::Sender<Vec<(String, u64)>>,
     },
     /// A linearizable read.
     Read {
@@ -256,12 +263,33 @@ pub struct NodeHandle {
 impl NodeHandle {
     /// Proposes a write; answers once it is committed and applied, or fails.
     pub async fn propose(&self, cmd: Command) -> Result<WriteOutcome, RequestError> {
+        self.propose_timed(cmd, false).await
+    }
+
+    /// [`Self::propose`], stamping its journey on every node when `timed`.
+    pub async fn propose_timed(
+        &self,
+        cmd: Command,
+        timed: bool,
+    ) -> Result<WriteOutcome, RequestError> {
         self.request(|reply, deadline| DriverMsg::Propose {
             cmd,
             reply,
             deadline,
+            timed,
         })
         .await
+    }
+
+    /// The stamps this node kept for the timed write at `index` (step, µs since the epoch).
+    pub async fn stamps(&self, index: u64) -> Result<Vec<(String, u64)>, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(DriverMsg::Stamps { index, reply })?;
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RequestError::ShuttingDown),
+            Err(_) => Err(RequestError::Timeout),
+        }
     }
 
     /// A linearizable read through ReadIndex on the leader.

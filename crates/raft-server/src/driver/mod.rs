@@ -18,6 +18,7 @@
 //!   thaw, slow motion), which live here because ticks come from here.
 //! - `liveness`: elections and leader changes in the last minute, time without a leader.
 //! - `lab`: Raft's protections switched on a running node (the client's `lab` command).
+//! - `timing`: a timed write's stamps (`put --timing`), on every node that handles it.
 //! - `step`: step mode (the clock stopped, every message held for the learner to deliver).
 
 mod admin;
@@ -34,6 +35,7 @@ mod raft_config;
 mod raft_net;
 mod snapshot;
 mod step;
+mod timing;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -131,6 +133,8 @@ pub struct NodeDriver {
     step: Option<step::Stepping>,
     writes: PendingWrites,
     reads: PendingReads,
+    /// Timed writes' stamps (`put --timing`); empty unless one was asked for.
+    timing: timing::Timing,
     /// Writes taken in this loop, proposed together at its end.
     proposals: propose::Proposals,
     /// Stamps commands with this leader's time (sessions expire by it).
@@ -261,6 +265,7 @@ impl NodeDriver {
             step: None,
             writes: PendingWrites::default(),
             reads: PendingReads::default(),
+            timing: timing::Timing::default(),
             proposals: propose::Proposals::default(),
             leader_clock: propose::LeaderClock::default(),
             last_heard: HashMap::new(),
@@ -453,6 +458,7 @@ impl NodeDriver {
         if matches!(
             msg,
             DriverMsg::Propose { .. }
+                | DriverMsg::Stamps { .. }
                 | DriverMsg::Read { .. }
                 | DriverMsg::Admin { .. }
                 | DriverMsg::Time { .. }
@@ -481,6 +487,8 @@ impl NodeDriver {
             DriverMsg::Raft(_) if self.removed.is_some() => {}
             DriverMsg::Raft(mut m) => {
                 self.last_heard.insert(m.from, Instant::now());
+                self.timing
+                    .received(&m, self.raw.raft.state == StateRole::Leader);
                 self.note_vote_traffic(&m, true);
                 self.clamp_heartbeat_commit(&mut m);
                 let lost = self.forget_lost_progress(&m);
@@ -495,7 +503,11 @@ impl NodeDriver {
                 cmd,
                 reply,
                 deadline,
-            } => self.propose(cmd, reply, deadline),
+                timed,
+            } => self.propose(cmd, reply, deadline, timed),
+            DriverMsg::Stamps { index, reply } => {
+                let _ = reply.send(self.timing.get(index));
+            }
             DriverMsg::Read {
                 key,
                 reply,
@@ -622,6 +634,7 @@ impl NodeDriver {
         for m in &msgs {
             self.note_vote_traffic(m, false);
         }
+        self.timing.sending(&msgs);
         self.hold(msgs);
     }
 
@@ -684,6 +697,12 @@ impl NodeDriver {
         } else {
             let hs = ready.hs().map(|hs| self.written_hard_state(hs));
             self.storage.persist(ready.entries(), hs.as_ref())?;
+            let step = if self.raw.raft.state == StateRole::Leader {
+                "appended and fsynced"
+            } else {
+                "stored and fsynced"
+            };
+            self.timing.stamp_entries(ready.entries(), step);
             self.acknowledge_early(ready.entries());
         }
         // Told to the watchers once stored: a watcher that starts now reads its log's tail
@@ -778,6 +797,15 @@ impl NodeDriver {
         if entries.is_empty() {
             return Ok(());
         }
+        if !self.timing.is_empty() {
+            let step = if self.raw.raft.state == StateRole::Leader {
+                "committed"
+            } else {
+                "learned it is committed"
+            };
+            let last = entries.last().map_or(0, |e| e.index);
+            self.timing.stamp_upto(last, step);
+        }
         let sm_lock = Arc::clone(&self.sm);
         let mut sm = sm_lock.write().unwrap_or_else(PoisonError::into_inner);
         for entry in entries {
@@ -794,6 +822,9 @@ impl NodeDriver {
                 EntryType::EntryNormal => match Command::decode(&entry.data) {
                     Ok(cmd) => {
                         let result = sm.apply(entry.index, entry.term, &cmd);
+                        if !self.timing.is_empty() {
+                            self.timing.stamp(entry.index, "applied");
+                        }
                         self.writes.applied(entry.index, entry.term, Some(result));
                     }
                     Err(e) => {

@@ -17,6 +17,8 @@ pub(super) struct Proposal {
     data: Vec<u8>,
     reply: handle::Reply<WriteOutcome>,
     deadline: Instant,
+    /// Stamp its journey (`put --timing`).
+    timed: bool,
 }
 
 /// The writes of one loop.
@@ -71,6 +73,7 @@ impl NodeDriver {
         mut cmd: Command,
         reply: handle::Reply<WriteOutcome>,
         deadline: Instant,
+        timed: bool,
     ) {
         if reply.is_closed() || deadline <= Instant::now() {
             // Waited out its deadline in the queue (e.g. while frozen): the client has been
@@ -92,6 +95,7 @@ impl NodeDriver {
             data,
             reply,
             deadline,
+            timed,
         });
         if self.proposals.bytes >= MAX_APPEND_BYTES {
             self.flush_proposals();
@@ -116,9 +120,15 @@ impl NodeDriver {
         let entries: Vec<Entry> = batch
             .into_iter()
             .map(|p| {
-                replies.push((p.reply, p.deadline));
+                replies.push((p.reply, p.deadline, p.timed));
                 Entry {
                     data: p.data.into(),
+                    // A timed write says so in its context, for the followers.
+                    context: if p.timed {
+                        super::timing::TIMED.to_vec().into()
+                    } else {
+                        Default::default()
+                    },
                     ..Entry::default()
                 }
             })
@@ -135,8 +145,12 @@ impl NodeDriver {
             tracing::debug!("proposal dropped: {e}");
         }
         let term = self.raw.raft.term;
-        for (index, (reply, deadline)) in (before + 1..).zip(replies) {
+        for (index, (reply, deadline, timed)) in (before + 1..).zip(replies) {
             if taken {
+                if timed {
+                    self.timing.open(index);
+                    self.timing.stamp(index, "proposed");
+                }
                 self.writes.insert(index, term, reply, deadline);
             } else {
                 let _ = reply.send(Err(RequestError::Busy));

@@ -376,6 +376,28 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn stamps(
+        &self,
+        request: Request<pb::StampsRequest>,
+    ) -> Result<Response<pb::StampsReply>, Status> {
+        let index = request.into_inner().index;
+        let steps = self
+            .node
+            .stamps(index)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::StampsReply {
+            stamps: steps
+                .into_iter()
+                .map(|(step, unix_us)| kv_proto::kv::Stamp {
+                    node: self.me,
+                    step,
+                    unix_us,
+                })
+                .collect(),
+        }))
+    }
+
     async fn step(
         &self,
         request: Request<pb::StepRequest>,

@@ -75,7 +75,9 @@ impl ApiService {
         key: String,
         op: Op,
         id: Option<pb::RequestId>,
+        timed: bool,
     ) -> Result<Response<pb::WriteResponse>, Status> {
+        let received = timed.then(|| self.stamp("received the request"));
         kv_proto::validate_key(&key).map_err(Status::invalid_argument)?;
         let id = id
             .filter(|id| id.client_id != 0 && id.seq != 0)
@@ -94,16 +96,45 @@ impl ApiService {
         };
         let out = self
             .node
-            .propose(cmd)
+            .propose_timed(cmd, timed)
             .await
             .map_err(|e| self.status_of(e))?;
+        // A timed write: what the driver stamped, between this handler's own two.
+        let timing = match received {
+            Some(received) => {
+                let mut stamps = vec![received];
+                if let Ok(steps) = self.node.stamps(out.index).await {
+                    stamps.extend(steps.into_iter().map(|(step, unix_us)| pb::Stamp {
+                        node: self.me,
+                        step,
+                        unix_us,
+                    }));
+                }
+                stamps.push(self.stamp("answered"));
+                stamps
+            }
+            None => Vec::new(),
+        };
         Ok(Response::new(pb::WriteResponse {
             index: out.index,
             term: out.term,
             existed: out.existed,
             duplicate: out.duplicate,
             node_id: self.me,
+            timing,
         }))
+    }
+
+    /// This node's stamp of `step`, now.
+    fn stamp(&self, step: &str) -> pb::Stamp {
+        let unix_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        pb::Stamp {
+            node: self.me,
+            step: step.to_string(),
+            unix_us,
+        }
     }
 }
 
@@ -119,7 +150,7 @@ impl KvApi for ApiService {
             key: req.key.clone(),
             value: req.value,
         };
-        self.write(req.key, op, req.id).await
+        self.write(req.key, op, req.id, req.timing).await
     }
 
     async fn delete(
@@ -130,7 +161,7 @@ impl KvApi for ApiService {
         let op = Op::Delete {
             key: req.key.clone(),
         };
-        self.write(req.key, op, req.id).await
+        self.write(req.key, op, req.id, false).await
     }
 
     async fn get(
