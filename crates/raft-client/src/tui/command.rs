@@ -97,14 +97,10 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "status, leader",
-        "every node's state; the leader this client knows",
+        "each node's state; the leader (timing on: put's journey)",
     ),
     (
-        "timing on|off",
-        "each put prints its journey: a stamp per step, in µs",
-    ),
-    (
-        "fault, slow; member",
+        "fault, lab; member",
         "break it: help fault; reshape it: help member",
     ),
     (
