@@ -99,9 +99,12 @@ impl ApiService {
             .propose_timed(cmd, timed)
             .await
             .map_err(|e| self.status_of(e))?;
-        // A timed write: what the driver stamped, between this handler's own two.
+        // A timed write: what the driver stamped, between this handler's own two. It is
+        // answered now, with the result; asking the driver for its stamps is extra, for a
+        // timed write only.
         let timing = match received {
             Some(received) => {
+                let answered = self.stamp("answered");
                 let mut stamps = vec![received];
                 if let Ok(steps) = self.node.stamps(out.index).await {
                     stamps.extend(steps.into_iter().map(|(step, unix_us)| pb::Stamp {
@@ -110,7 +113,7 @@ impl ApiService {
                         unix_us,
                     }));
                 }
-                stamps.push(self.stamp("answered"));
+                stamps.push(answered);
                 stamps
             }
             None => Vec::new(),
