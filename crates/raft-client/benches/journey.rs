@@ -5,7 +5,11 @@
 //! ```text
 //! JOURNEY_PEERS=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 cargo bench -p raft-client --bench journey
 //! JOURNEY_COUNT=500 ...                                       # default 200
+//! JOURNEY_BACK_TO_BACK=1 ...     # do not wait for the followers to apply between writes
 //! ```
+//! By default each write waits until the followers have applied it (they learn the commit
+//! with the leader's next heartbeat), so every write starts on an idle cluster; back to
+//! back, the next write follows at once (after the stamps are collected).
 //! Followers are named by their place (`F1` the first to store the entry), the leader `L`,
 //! so the medians of different writes line up.
 
@@ -31,6 +35,7 @@ async fn main() {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(200);
+    let back_to_back = std::env::var("JOURNEY_BACK_TO_BACK").is_ok_and(|v| v == "1");
     let client = SmartClient::new(peers, Duration::from_secs(5)).expect("peers");
     client
         .put("journey-warm", b"up")
@@ -48,7 +53,11 @@ async fn main() {
             .expect("timed put");
         totals.push(i64::try_from(journey::now_us() - sent).unwrap_or(0));
         let leader = r.value.node_id;
-        let steps = journey::collect(&client, &r.value, sent).await;
+        let steps = if back_to_back {
+            journey::collect_now(&client, &r.value, sent).await
+        } else {
+            journey::collect(&client, &r.value, sent).await
+        };
         // Followers by the order they stored the entry.
         let mut followers: Vec<u64> = Vec::new();
         for s in &steps {

@@ -50,6 +50,12 @@ pub async fn collect(client: &SmartClient, resp: &WriteResponse, sent_us: u64) -
     }
 }
 
+/// [`collect`] without waiting for the followers to apply: what every node has stamped
+/// by now (a benchmark's back-to-back writes).
+pub async fn collect_now(client: &SmartClient, resp: &WriteResponse, sent_us: u64) -> Vec<Step> {
+    order(ask_all(client, resp).await, sent_us)
+}
+
 /// How long the followers' "applied" stamps are waited for.
 const FOLLOWERS_APPLY_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
 
