@@ -286,3 +286,70 @@ fn take_expired<T>(
         .filter_map(|k| map.remove(&k).map(|v| (k, v)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tokio::sync::oneshot;
+
+    use super::PendingReads;
+    use crate::driver::handle::RequestError;
+
+    #[test]
+    fn a_followers_read_is_asked_again_and_refused_once_no_leader_is_known() {
+        let mut reads = PendingReads::new(2);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (tx, mut rx) = oneshot::channel();
+        reads.insert("k".into(), tx, deadline);
+        let asked = Instant::now();
+        let ctx = reads.take_unsent(Some((asked, 1)));
+        assert_eq!(ctx.len(), 1);
+        assert_eq!(
+            &ctx[0][..8],
+            &2u64.to_be_bytes(),
+            "the context names this node"
+        );
+        // Not answered in time: asked again; asked of a leader since replaced: too.
+        reads.requeue_unanswered(asked, 1);
+        assert!(!reads.has_unsent(), "asked just now of the leader");
+        reads.requeue_unanswered(asked + Duration::from_millis(1), 1);
+        assert_eq!(reads.take_unsent(Some((asked, 1))), ctx);
+        reads.requeue_unanswered(asked, 3);
+        assert_eq!(reads.take_unsent(Some((asked, 3))), ctx);
+        // Another node's context is not ours.
+        let mut other = ctx[0].clone();
+        other[7] = 9;
+        reads.confirmed(&other, 5);
+        assert!(reads.has_unconfirmed());
+        reads.fail_unconfirmed(&RequestError::NotLeader {
+            leader_id: None,
+            term: 4,
+        });
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Err(RequestError::NotLeader { .. }))
+        ));
+    }
+
+    #[test]
+    fn an_unanswered_followers_read_ends_at_its_deadline_retryable() {
+        let mut reads = PendingReads::new(2);
+        let now = Instant::now();
+        let (tx, mut rx) = oneshot::channel();
+        reads.insert("k".into(), tx, now);
+        let _ = reads.take_unsent(Some((now, 1)));
+        reads.expire(now);
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(Err(RequestError::NoReadIndex { leader_id: 1 }))
+        );
+        // A confirmed read keeps its index even when no leader is known any more.
+        let (tx, mut rx) = oneshot::channel();
+        reads.insert("k".into(), tx, now + Duration::from_secs(60));
+        let ctx = reads.take_unsent(Some((now, 1)));
+        reads.confirmed(&ctx[0], 7);
+        reads.fail_unconfirmed(&RequestError::Busy);
+        assert!(rx.try_recv().is_err(), "still waiting to be applied");
+    }
+}
