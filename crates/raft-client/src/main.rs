@@ -377,6 +377,7 @@ Examples:
   raft-client --tour                      the same, with the guided tour of Raft started
   raft-client put greeting 'hello world'  write a key; exit 0 once it is applied
   raft-client -v get greeting             read it, showing every node tried
+  raft-client get greeting --node 2       linearizable at node 2 (a follower asks the leader)
   raft-client status --json               every node's role, term and indexes
   raft-client completions bash > ~/.local/share/bash-completion/completions/raft-client
 
