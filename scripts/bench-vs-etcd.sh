@@ -2,21 +2,26 @@
 # etcd and raft-playground side by side on this machine: a 3-member etcd cluster, then a
 # 3-node release cluster of ours (one after the other, never at once), each driven by the
 # same load generator (`raft-client bench`, closed loop, clients on the leader) for puts and
-# linearizable gets at 1, 16 and 64 clients. Prints a table with the ratios.
+# linearizable gets at 1, 16 and 64 clients, and linearizable gets spread over every member
+# (`get-any`: ours with `--read-from any`, each get at a random node, which asks the leader
+# for its read index; etcd's clients one per member in turn, where a member serves a
+# linearizable get the same way). Prints a table with the ratios, and an fsync probe of the
+# disk the data dirs are on (scripts/fsync-probe.py: p50/p99 of a 4 KiB append +
+# fdatasync), the floor under every put.
 #
 #   scripts/bench-vs-etcd.sh [SECONDS [ROUNDS]]   seconds per cell (10), rounds (1)
 #
 # With several rounds, each round starts both systems afresh (etcd, then ours) and the
 # table shows each cell's median round, so one round disturbed by another job on the
 # machine does not decide the result; the ratio of every round is shown too.
-# Environment: BENCH_CLIENTS (default "1 16 64"), BENCH_OPS ("put get"),
+# Environment: BENCH_CLIENTS (default "1 16 64"), BENCH_OPS ("put get get-any"),
 # BENCH_VALUE_SIZE (100), BENCH_KEYS (1000). Needs etcd on PATH and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 rounds=${2:-1}
 clients_list=${BENCH_CLIENTS:-1 16 64}
-ops=${BENCH_OPS:-put get}
+ops=${BENCH_OPS:-put get get-any}
 value_size=${BENCH_VALUE_SIZE:-100}
 keys=${BENCH_KEYS:-1000}
 if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
@@ -141,13 +146,14 @@ bench_all() {
   for op in $ops; do
     for c in $clients_list; do
       echo "  $name $op, $c clients, ${seconds}s..." >&2
-      local out
-      if ! out=$("$bin/raft-client" --peers "$peers" bench --target "$target" --op "$op" \
+      local out how=(--op "$op")
+      if [[ $op == get-any ]]; then how=(--op get --read-from any); fi
+      if ! out=$("$bin/raft-client" --peers "$peers" bench --target "$target" "${how[@]}" \
         --clients "$c" --seconds "$seconds" --value-size "$value_size" --keys "$keys" --json); then
         echo "error: $name $op at $c clients failed" >&2
         exit 1
       fi
-      echo "$round $name $out" >>"$results"
+      echo "$round $name $op $out" >>"$results"
     done
   done
 }
@@ -190,20 +196,22 @@ run_ours() {
 }
 
 etcd_version=$(etcd --version | head -n 1 | sed "s/^etcd Version: /etcd /")
+# Before any server runs, on the disk the data dirs are on.
+fsync_line=$(python3 scripts/fsync-probe.py "$dir")
 for round in $(seq "$rounds"); do
   run_etcd "$round"
   run_ours "$round"
 done
 
-python3 - "$results" "$etcd_version" "$seconds" "$value_size" "$keys" "$rounds" <<'EOF'
+python3 - "$results" "$etcd_version" "$seconds" "$value_size" "$keys" "$rounds" "$fsync_line" <<'EOF'
 import json, sys
 from collections import defaultdict
-path, version, seconds, value_size, keys, rounds = sys.argv[1:]
+path, version, seconds, value_size, keys, rounds, fsync_line = sys.argv[1:]
 cells = defaultdict(dict)  # (op, clients) -> {(system, round): result}
 for line in open(path):
-    rnd, name, doc = line.split(" ", 2)
+    rnd, name, label, doc = line.split(" ", 3)
     r = json.loads(doc)
-    cells[(r["op"], r["clients"])][(name, int(rnd))] = r
+    cells[(label, r["clients"])][(name, int(rnd))] = r
 many = int(rounds) > 1
 
 def median(results):
@@ -221,7 +229,9 @@ print(f"{version} (3 members) vs raft-playground (3 nodes), one after the other 
 print(f"{value_size}-byte values, {keys} keys, {seconds} s per cell, closed loop, clients on the leader"
       + (f"; median of {rounds} rounds." if many else "."))
 print()
-print(f"{'op':<4} {'clients':>7} {'etcd ops/s':>11} {'ours ops/s':>11} {'ours/etcd':>10}"
+print("get-any: linearizable gets spread over every member (ours: --read-from any).")
+print()
+print(f"{'op':<7} {'clients':>7} {'etcd ops/s':>11} {'ours ops/s':>11} {'ours/etcd':>10}"
       f" {'etcd p50/p99 ms':>16} {'ours p50/p99 ms':>16}" + ("  ratio per round" if many else ""))
 failed = []
 for (op, clients), cell in cells.items():
@@ -231,7 +241,7 @@ for (op, clients), cell in cells.items():
         continue
     e = median([p[0] for p in pairs])
     o = median([p[1] for p in pairs])
-    line = (f"{op:<4} {clients:>7} {e['ops_per_sec']:>11.0f} {o['ops_per_sec']:>11.0f}"
+    line = (f"{op:<7} {clients:>7} {e['ops_per_sec']:>11.0f} {o['ops_per_sec']:>11.0f}"
             f" {ratio(e, o):>9.2f}x {lat(e):>16} {lat(o):>16}")
     if many:
         line += "  " + " ".join(f"{ratio(*p):.2f}" for p in pairs)
@@ -240,6 +250,8 @@ for (op, clients), cell in cells.items():
         for who, r in zip(("etcd", "ours"), pair):
             if r["failed"]:
                 failed.append(f"{who} {op} at {clients} clients: {r['failed']} failed")
+print()
+print(fsync_line)
 if failed:
     print("\nfailed operations: " + "; ".join(failed))
 EOF

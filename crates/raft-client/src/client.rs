@@ -39,6 +39,7 @@ use rand::Rng as _;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::read_from::ReadFrom;
 use crate::trace::{Hop, HopOutcome, Reason, Trace};
 
 /// The default client API addresses.
@@ -99,8 +100,8 @@ fn not_leader_here(said: &str, write: bool) -> String {
         format!("{said}; asked only that node: nothing was written")
     } else {
         format!(
-            "{said}; asked only that node: only the leader can confirm a value is current \
-             (get --stale reads it anyway)"
+            "{said}; asked only that node: it knows no leader to confirm with that its copy is \
+             current (get --stale reads its copy anyway)"
         )
     }
 }
@@ -249,6 +250,8 @@ pub struct SmartClient {
     channels: Mutex<HashMap<String, Channel>>,
     /// Ask only the nodes in `peers`, and take "not the leader" as the answer.
     pinned: bool,
+    /// Where linearizable reads go first.
+    read_from: ReadFrom,
 }
 
 impl SmartClient {
@@ -273,7 +276,19 @@ impl SmartClient {
             leader: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
             pinned: false,
+            read_from: ReadFrom::Leader,
         })
+    }
+
+    /// This client, sending linearizable reads first where `read_from` says.
+    pub fn with_read_from(mut self, read_from: ReadFrom) -> Self {
+        self.read_from = read_from;
+        self
+    }
+
+    /// Where this client sends linearizable reads first.
+    pub fn read_from(&self) -> ReadFrom {
+        self.read_from
     }
 
     /// This client, made to ask only its own nodes: a "not the leader" answer ends the
@@ -505,11 +520,13 @@ impl SmartClient {
 
     /// Runs `op` against nodes until one succeeds, the request is rejected, or the
     /// deadline passes; `watch` hears of each attempt as it ends. See the module doc for
-    /// the rules.
+    /// the rules. `first` is the node to ask first instead of the leader hint (a read from
+    /// any member).
     async fn call<T, F, Fut>(
         &self,
         write_id: Option<pb::RequestId>,
         only_leader_answers: bool,
+        first: Option<String>,
         watch: &(dyn Fn(&Hop) + Sync),
         op: F,
     ) -> Result<Reply<T>, ClientError>
@@ -526,9 +543,10 @@ impl SmartClient {
         self.take_learned();
         let mut peers = self.peers();
         let mut next_peer = rand::rng().random_range(0..peers.len());
-        let (mut target, mut reason) = match self.leader_hint() {
-            Some(addr) => (addr, Reason::KnownLeader),
-            None => (peers[next_peer].clone(), Reason::NextPeer),
+        let (mut target, mut reason) = match (first, self.leader_hint()) {
+            (Some(addr), _) => (addr, Reason::AnyMember),
+            (None, Some(addr)) => (addr, Reason::KnownLeader),
+            (None, None) => (peers[next_peer].clone(), Reason::NextPeer),
         };
         let mut backoff = BACKOFF_MIN;
         let mut last = String::from("no attempt made");
@@ -926,7 +944,7 @@ impl Watched<'_> {
             id: Some(id),
             timing,
         };
-        c.call(Some(id), true, self.watch, move |mut api| {
+        c.call(Some(id), true, None, self.watch, move |mut api| {
             let req = req.clone();
             async move { api.put(req).await }
         })
@@ -943,26 +961,36 @@ impl Watched<'_> {
             key: key.to_string(),
             id: Some(id),
         };
-        c.call(Some(id), true, self.watch, move |mut api| {
+        c.call(Some(id), true, None, self.watch, move |mut api| {
             let req = req.clone();
             async move { api.delete(req).await }
         })
         .await
     }
 
-    /// Reads `key`: linearizable through the leader, or from any node when `stale`.
+    /// Reads `key`: linearizable (first at the leader, or at a random member with
+    /// `--read-from any`; a pinned client's one node answers itself), or from any node's
+    /// own copy when `stale`.
     pub async fn get(&self, key: &str, stale: bool) -> Result<Reply<pb::GetResponse>, ClientError> {
         validate(key, None)?;
+        let c = self.client;
+        let any = !stale && (c.read_from == ReadFrom::Any || c.pinned);
         let req = pb::GetRequest {
             key: key.to_string(),
             stale,
+            any_member: any,
         };
-        // Any node answers a stale read, so its success says nothing about the leader.
-        self.client
-            .call(None, !stale, self.watch, move |mut api| {
-                let req = req.clone();
-                async move { api.get(req).await }
-            })
-            .await
+        let first = if stale || c.pinned {
+            None
+        } else {
+            c.read_from.first_member(&c.peers())
+        };
+        // Any node answers a stale read or a read from any member, so its success says
+        // nothing about the leader.
+        c.call(None, !stale && !any, first, self.watch, move |mut api| {
+            let req = req.clone();
+            async move { api.get(req).await }
+        })
+        .await
     }
 }

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`client`]: [`client::SmartClient`]: leader hints, redirects, retries with the same
 //!   request id, deadlines. Used by the one-shot commands and the TUI alike.
+//! - [`read_from`]: `--read-from leader|any`: where linearizable reads go first.
 //! - [`trace`]: the record of every node a request tried and what it said.
 //! - [`output`]: the `status` table and the `status --json` contract.
 //! - [`admin`]: what the admin commands share: ids -> addresses, reports and exit codes.
@@ -29,6 +30,7 @@ pub mod journey;
 pub mod lab;
 pub mod members;
 pub mod output;
+pub mod read_from;
 pub mod record;
 pub mod replay;
 pub mod spawned;

@@ -13,6 +13,7 @@ use raft_client::client::DEFAULT_PEERS;
 use raft_client::faults::{self, FaultCommand};
 use raft_client::members::{self, MemberCommand};
 use raft_client::output::{status_json, status_table};
+use raft_client::read_from::ReadFrom;
 use raft_client::step::StepCommand;
 use raft_client::trace::Trace;
 use raft_client::{ClientError, SmartClient};
@@ -36,6 +37,10 @@ struct Args {
     /// Print every node tried, and why, to stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Where linearizable gets go first: the leader, or any member (a random one, which
+    /// asks the leader for its read index and answers itself). Both are linearizable.
+    #[arg(long, value_enum, default_value_t = ReadFrom::Leader, global = true)]
+    read_from: ReadFrom,
     /// Open the interactive client with the guided tour started (at CHAPTER, from 1).
     #[arg(long, value_name = "CHAPTER", num_args = 0..=1, default_missing_value = "1")]
     tour: Option<usize>,
@@ -72,6 +77,10 @@ enum Command {
         /// Answer from any node's own state machine, possibly stale.
         #[arg(long)]
         stale: bool,
+        /// Ask node ID alone: it answers itself, leader or not (linearizable: a follower
+        /// asks the leader for its read index; refused when it knows no leader).
+        #[arg(long, value_name = "ID")]
+        node: Option<u64>,
     },
     /// Remove KEY.
     Delete {
@@ -377,6 +386,7 @@ Examples:
   raft-client --tour                      the same, with the guided tour of Raft started
   raft-client put greeting 'hello world'  write a key; exit 0 once it is applied
   raft-client -v get greeting             read it, showing every node tried
+  raft-client get greeting --node 2       linearizable at node 2 (a follower asks the leader)
   raft-client status --json               every node's role, term and indexes
   raft-client completions bash > ~/.local/share/bash-completion/completions/raft-client
 
@@ -419,7 +429,7 @@ fn main() -> ExitCode {
         _ => 5.0,
     });
     let client = match SmartClient::new(peers, Duration::from_secs_f64(timeout)) {
-        Ok(c) => c,
+        Ok(c) => c.with_read_from(args.read_from),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
@@ -669,8 +679,28 @@ async fn run(client: &SmartClient, command: Command, verbose: bool) -> ExitCode 
                 ExitCode::SUCCESS
             })
         }
-        Command::Get { key, stale } => {
-            let result = client.get(&key, stale).await;
+        Command::Get { key, stale, node } => {
+            let result = match node {
+                None => client.get(&key, stale).await,
+                Some(id) => {
+                    let map = raft_client::admin::ClusterMap::discover(client).await;
+                    let addr = match map.require(id) {
+                        Ok(addr) => addr.to_string(),
+                        Err(line) => {
+                            eprintln!("error: {line}");
+                            return ExitCode::from(if map.nodes.is_empty() {
+                                EXIT_UNAVAILABLE
+                            } else {
+                                EXIT_USAGE
+                            });
+                        }
+                    };
+                    match SmartClient::new(vec![addr], client.timeout()) {
+                        Ok(one) => one.pinned().get(&key, stale).await,
+                        Err(e) => Err(e),
+                    }
+                }
+            };
             finish(result, verbose, |r| {
                 if r.found {
                     let mut out = std::io::stdout().lock();
@@ -757,6 +787,7 @@ async fn chaos(client: &SmartClient, args: ChaosArgs) -> ExitCode {
         faults: args.faults,
         spawn: args.spawn,
         stale_reads: args.stale_reads,
+        read_from: client.read_from(),
         seed: args.seed,
         record: args.record,
         server_args: args

@@ -15,6 +15,8 @@ pub enum Reason {
     Redirect,
     /// No leader known: the next node in `--peers`.
     NextPeer,
+    /// A linearizable read with `--read-from any`: a random member, which answers itself.
+    AnyMember,
 }
 
 /// What one node answered.
@@ -116,6 +118,7 @@ impl fmt::Display for Hop {
             Reason::KnownLeader => "known leader",
             Reason::Redirect => "redirect",
             Reason::NextPeer => "next peer",
+            Reason::AnyMember => "any member",
         };
         let resent = if self.resent { ", same request id" } else { "" };
         write!(

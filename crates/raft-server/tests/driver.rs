@@ -205,7 +205,7 @@ async fn replicates_and_fails_over_with_retryable_errors() {
     assert!(!out.duplicate);
     let read = cluster
         .node(leader)
-        .read("a".into())
+        .read("a".into(), false)
         .await
         .expect("read on leader");
     assert_eq!(read.value.as_deref(), Some(&b"1"[..]));
@@ -223,10 +223,17 @@ async fn replicates_and_fails_over_with_retryable_errors() {
     );
     let err = cluster
         .node(follower)
-        .read("a".into())
+        .read("a".into(), false)
         .await
         .expect_err("not leader");
     assert!(matches!(err, RequestError::NotLeader { .. }), "{err:?}");
+    // Asked to answer itself, it does: with the leader's read index, so the write is there.
+    let read = cluster
+        .node(follower)
+        .read("a".into(), true)
+        .await
+        .expect("linearizable read at a follower");
+    assert_eq!(read.value.as_deref(), Some(&b"1"[..]));
 
     // Cut the leader off: a write proposed there cannot commit. It must fail with a
     // retryable error when the leader steps down (check_quorum), not wait for its deadline.

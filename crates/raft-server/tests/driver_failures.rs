@@ -203,7 +203,7 @@ async fn a_panic_in_the_driver_stops_the_node_with_one_clear_error() {
     node.handle.storage().fail_reads(Some(5));
     let err = node
         .handle
-        .read("committed".into())
+        .read("committed".into(), false)
         .await
         .expect_err("nothing can be read");
     assert!(

@@ -22,6 +22,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 
 use crate::client::SmartClient;
+use crate::read_from::ReadFrom;
 use stats::{RunInfo, Summary};
 use target::{Etcd, Playground, Target};
 
@@ -305,25 +306,52 @@ pub async fn run(client: &SmartClient, config: &Config) -> Result<(Summary, Stri
             let found = target::playground_leader(client).await?;
             // After the status round: it may have learned members beyond --peers.
             let peers = client.peers();
+            let read_from = client.read_from();
             let targets = (0..config.clients)
-                .map(|_| Playground::new(&peers, timeout))
+                .map(|_| Playground::new(&peers, timeout, read_from))
                 .collect::<Result<Vec<_>, _>>()?;
             let (summary, targets) = drive(targets, config).await?;
             // After the warm-up every client has found the leader by itself; name it as the
             // clients saw it (it may have changed since the status round).
-            let leader = match targets.iter().find_map(Playground::leader) {
+            let mut leader = match targets.iter().find_map(Playground::leader) {
                 Some(addr) => format!("the leader at {addr}"),
                 None => found.unwrap_or_else(|| "no leader".to_string()),
             };
+            if read_from == ReadFrom::Any {
+                leader = format!("{leader}; gets at a random member (--read-from any)");
+            }
             Ok((summary, leader))
         }
         TargetKind::Etcd => {
             let leader = target::etcd_leader(&client.peers(), timeout).await?;
+            // --read-from any: the clients spread over the members, one each in turn, as
+            // etcd's own benchmark does with several --endpoints; a member serves a
+            // linearizable get by asking the leader for its read index, as ours do.
+            let peers = client.peers();
+            let spread = client.read_from() == ReadFrom::Any && !peers.is_empty();
             let targets = (0..config.clients)
-                .map(|_| Etcd::new(&leader.addr, timeout))
+                .map(|i| {
+                    Etcd::new(
+                        if spread {
+                            &peers[i % peers.len()]
+                        } else {
+                            &leader.addr
+                        },
+                        timeout,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let (summary, _) = drive(targets, config).await?;
-            Ok((summary, leader.description))
+            let talked_to = if spread {
+                format!(
+                    "every member ({}), {}",
+                    peers.join(", "),
+                    leader.description
+                )
+            } else {
+                leader.description
+            };
+            Ok((summary, talked_to))
         }
     }
 }

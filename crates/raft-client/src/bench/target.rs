@@ -12,6 +12,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::BenchError;
 use crate::client::{SmartClient, describe};
+use crate::read_from::ReadFrom;
 
 /// One benchmark client: a connection of its own, one request at a time. An error is a
 /// one-line description; the loop counts it as a failed operation.
@@ -30,10 +31,17 @@ pub struct Playground {
 }
 
 impl Playground {
-    /// A client of the nodes at `peers` whose requests each end within `timeout`.
-    pub fn new(peers: &[String], timeout: Duration) -> Result<Self, BenchError> {
+    /// A client of the nodes at `peers` whose requests each end within `timeout`, sending
+    /// gets first where `read_from` says.
+    pub fn new(
+        peers: &[String],
+        timeout: Duration,
+        read_from: ReadFrom,
+    ) -> Result<Self, BenchError> {
         SmartClient::new(peers.to_vec(), timeout)
-            .map(|client| Self { client })
+            .map(|client| Self {
+                client: client.with_read_from(read_from),
+            })
             .map_err(|e| BenchError::Usage(e.to_string()))
     }
 

@@ -39,6 +39,7 @@ use workload::Shared;
 use crate::admin::ClusterMap;
 use crate::client::SmartClient;
 use crate::faults::{self, FaultCommand};
+use crate::read_from::ReadFrom;
 
 /// Exit code of a run whose history is not linearizable.
 pub const EXIT_VIOLATION: u8 = 5;
@@ -64,6 +65,9 @@ pub struct ChaosOptions {
     pub spawn: Option<usize>,
     /// Mix in reads of one node's own copy (expected to fail the check).
     pub stale_reads: bool,
+    /// Where linearizable gets go (`any`: a random member, which asks the leader for its
+    /// read index and answers itself).
+    pub read_from: ReadFrom,
     /// Seed of every random choice (`None`: a random one, printed).
     pub seed: Option<u64>,
     /// Record every member's watch stream here for the whole run (`raft-client record`).
@@ -81,6 +85,7 @@ impl Default for ChaosOptions {
             faults: None,
             spawn: None,
             stale_reads: false,
+            read_from: ReadFrom::Leader,
             seed: None,
             record: None,
             server_args: Vec::new(),
@@ -461,6 +466,7 @@ pub async fn run(
             peers.clone(),
             opts.keys,
             opts.stale_reads,
+            opts.read_from,
             seed.wrapping_add(process),
             Arc::clone(&shared),
         ));

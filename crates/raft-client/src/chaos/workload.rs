@@ -20,6 +20,7 @@ use rand::{Rng as _, SeedableRng as _};
 
 use super::history::{OpKind, Operation, Outcome};
 use crate::client::{ClientError, SmartClient};
+use crate::read_from::ReadFrom;
 use crate::trace::HopOutcome;
 
 /// How long one operation may take before the client gives up (outcome unknown for a write).
@@ -70,12 +71,16 @@ pub async fn client(
     peers: Vec<String>,
     keys: usize,
     stale_reads: bool,
+    read_from: ReadFrom,
     seed: u64,
     shared: Arc<Shared>,
 ) {
+    // With `ReadFrom::Any` each linearizable get starts at a random member, which answers
+    // it itself (a follower with the leader's read index).
     let Ok(client) = SmartClient::new(peers, OP_TIMEOUT) else {
         return;
     };
+    let client = client.with_read_from(read_from);
     let mut pinned: HashMap<String, SmartClient> = HashMap::new();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut n = 0u64;

@@ -262,10 +262,10 @@ fn partition() -> Chapter {
             ),
             step(
                 "The majority side writes on. On the cut-off node, a linearizable read is \
-                 refused: it has stepped down by now, so it answers that it is not the leader \
-                 (had it still believed it led, the read would have waited for a heartbeat \
-                 quorum it cannot reach, until its deadline). A stale read returns its own old \
-                 copy.",
+                 refused: it has stepped down by now and knows no leader to ask for a read \
+                 index (a follower serves one only with the leader's; had it still believed it \
+                 led, the read would have waited for a heartbeat quorum it cannot reach, until \
+                 its deadline). A stale read returns its own old copy.",
                 vec![Act::Type("slow 1"), Act::Type("put x new")],
                 Expect::All(vec![
                     Expect::Reads("x", Some("new")),

@@ -760,6 +760,7 @@ impl App {
             Reason::KnownLeader => "hint",
             Reason::Redirect => "redirect",
             Reason::NextPeer => "next",
+            Reason::AnyMember => "any",
         };
         let resent = if hop.resent { ", resent" } else { "" };
         format!(

@@ -86,7 +86,10 @@ pub const HELP: &[(&str, &str)] = &[
         "put <key> <value>",
         "write (quotes keep spaces); delete <key> removes",
     ),
-    ("get <key>", "linearizable read, through the leader"),
+    (
+        "get <key>",
+        "linearizable read (any member: --read-from any)",
+    ),
     (
         "sget <key>",
         "stale read of one node's own copy (get --stale)",

@@ -48,6 +48,17 @@ pub enum RequestError {
          and whether it was applied before is unknown"
     )]
     Superseded,
+    /// A read at a node that does not lead: it asked the leader for a read index and heard
+    /// nothing back in time (cut off from it, or the leader is gone); another node may
+    /// answer.
+    #[error(
+        "asked the leader (node {leader_id}) for a read index and got no answer in time: \
+         cut off from it? retry (another node may answer)"
+    )]
+    NoReadIndex {
+        /// The leader this node asked.
+        leader_id: u64,
+    },
 }
 
 /// The result of a committed and applied write.
@@ -96,9 +107,11 @@ pub(crate) enum DriverMsg {
         index: u64,
         reply: oneshot::Sender<Vec<(String, u64)>>,
     },
-    /// A linearizable read.
+    /// A linearizable read; with `any_member`, served here even when this node does not
+    /// lead (a follower asks the leader for its read index).
     Read {
         key: String,
+        any_member: bool,
         reply: Reply<ReadOutcome>,
         deadline: Instant,
     },
@@ -292,10 +305,13 @@ impl NodeHandle {
         }
     }
 
-    /// A linearizable read through ReadIndex on the leader.
-    pub async fn read(&self, key: String) -> Result<ReadOutcome, RequestError> {
+    /// A linearizable read through ReadIndex on the leader; with `any_member` a follower or
+    /// learner serves it too, with the leader's read index (refused when it knows no
+    /// leader).
+    pub async fn read(&self, key: String, any_member: bool) -> Result<ReadOutcome, RequestError> {
         self.request(|reply, deadline| DriverMsg::Read {
             key,
+            any_member,
             reply,
             deadline,
         })

@@ -7,6 +7,7 @@
 //!
 //! - `handle`: [`NodeHandle`], the messages it sends, and the request errors.
 //! - `pending`: proposals and reads waiting for Raft.
+//! - `follower_reads`: linearizable reads at a follower or learner (the leader's read index).
 //! - `propose`: writes gathered per loop and proposed together, stamped with the leader's
 //!   clock.
 //! - `raft_config`: the raft-rs configuration (and why `batch_append` is off).
@@ -22,6 +23,7 @@
 //! - `step`: step mode (the clock stopped, every message held for the learner to deliver).
 
 mod admin;
+mod follower_reads;
 mod handle;
 mod lab;
 mod liveness;
@@ -264,7 +266,7 @@ impl NodeDriver {
             held: VecDeque::new(),
             step: None,
             writes: PendingWrites::default(),
-            reads: PendingReads::default(),
+            reads: PendingReads::new(cfg.id),
             timing: timing::Timing::default(),
             proposals: propose::Proposals::default(),
             leader_clock: propose::LeaderClock::default(),
@@ -510,13 +512,14 @@ impl NodeDriver {
             }
             DriverMsg::Read {
                 key,
+                any_member,
                 reply,
                 deadline,
             } => {
                 if reply.is_closed() || deadline <= Instant::now() {
                     // Waited out its deadline in the queue (e.g. while frozen).
                     let _ = reply.send(Err(RequestError::Timeout));
-                } else if let Err(e) = self.require_leader() {
+                } else if let Err(e) = self.may_read(any_member) {
                     let _ = reply.send(Err(e));
                 } else {
                     self.reads.insert(key, reply, deadline);
@@ -649,13 +652,13 @@ impl NodeDriver {
         })
     }
 
-    /// Hands reads to Raft once this leader has committed an entry of its own term.
+    /// Hands reads to Raft once this leader has committed an entry of its own term; at a
+    /// node that does not lead, see `follower_reads`.
     fn send_waiting_reads(&mut self) {
-        if self.reads.has_unsent()
-            && self.raw.raft.state == StateRole::Leader
-            && self.raw.raft.commit_to_current_term()
-        {
-            for ctx in self.reads.take_unsent() {
+        if self.raw.raft.state != StateRole::Leader {
+            self.send_follower_reads();
+        } else if self.reads.has_unsent() && self.raw.raft.commit_to_current_term() {
+            for ctx in self.reads.take_unsent(None) {
                 self.raw.read_index(ctx);
             }
         }

@@ -3,7 +3,8 @@
 //!
 //! Error mapping (the client relies on it):
 //! - not the leader: `FAILED_PRECONDITION`, details = `kv.LeaderHint` (encoded);
-//! - leadership lost, busy, shutting down: `UNAVAILABLE` (retry; a write's outcome unknown);
+//! - leadership lost, busy, shutting down, a follower's read index not answered:
+//!   `UNAVAILABLE` (retry; a write's outcome unknown);
 //! - server deadline: `DEADLINE_EXCEEDED` (a write's outcome unknown);
 //! - an older write of a client whose newer write was applied: `ABORTED` (not retryable);
 //! - bad input: `INVALID_ARGUMENT`.
@@ -64,9 +65,10 @@ impl ApiService {
             }
             RequestError::Timeout => Status::deadline_exceeded(err.to_string()),
             RequestError::Superseded => Status::aborted(err.to_string()),
-            RequestError::LeadershipLost | RequestError::Busy | RequestError::ShuttingDown => {
-                Status::unavailable(err.to_string())
-            }
+            RequestError::LeadershipLost
+            | RequestError::Busy
+            | RequestError::ShuttingDown
+            | RequestError::NoReadIndex { .. } => Status::unavailable(err.to_string()),
         }
     }
 
@@ -180,7 +182,7 @@ impl KvApi for ApiService {
                 .map_err(|e| self.status_of(e))?
         } else {
             self.node
-                .read(req.key)
+                .read(req.key, req.any_member)
                 .await
                 .map_err(|e| self.status_of(e))?
         };

@@ -24,6 +24,10 @@ use crate::membership::Refusal;
 use crate::transport::delay::DelayLines;
 use crate::transport::fault::{FaultFilter, Verdict};
 
+/// The longest ReadIndex context a peer may send (the driver's are 16 bytes: node id and
+/// request id).
+const MAX_READ_CONTEXT_BYTES: usize = 64;
+
 /// The prefix of the refusal a removed node gets; its transport looks for it.
 pub const REMOVED_PREFIX: &str = "removed at index ";
 /// The prefix of the refusal a node whose data dir was replaced gets (followed by the
@@ -170,13 +174,16 @@ impl RaftTransport for PeerService {
                         "raft message addressing does not match its batch",
                     ));
                 }
-                // Nodes here never forward proposals or reads (only the leader takes them),
-                // so such a message from the wire is forged or foreign: a proposal could
-                // even carry a conf change. Drop it.
-                if matches!(
-                    msg.get_msg_type(),
-                    MessageType::MsgPropose | MessageType::MsgReadIndex
-                ) {
+                // Nodes here never forward proposals (only the leader takes them), so one
+                // from the wire is forged or foreign: it could even carry a conf change.
+                // Drop it. A follower's read is forwarded (`follower_reads`): let through
+                // only in the shape the driver sends, one entry holding a short context
+                // (raft-rs indexes `entries[0]` unchecked and keeps the context).
+                let forged_read = msg.get_msg_type() == MessageType::MsgReadIndex
+                    && !(msg.entries.len() == 1
+                        && msg.entries[0].data.len() <= MAX_READ_CONTEXT_BYTES
+                        && msg.entries[0].context.is_empty());
+                if msg.get_msg_type() == MessageType::MsgPropose || forged_read {
                     tracing::warn!("dropped a {:?} from node {}", msg.get_msg_type(), msg.from);
                     continue;
                 }
