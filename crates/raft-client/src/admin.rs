@@ -139,6 +139,24 @@ impl ClusterMap {
         map
     }
 
+    /// [`Self::discover`], or (no node answered) the report that says so: for the admin
+    /// commands, which need a node to talk to.
+    pub async fn discover_some(client: &SmartClient) -> Result<Self, Report> {
+        let map = Self::discover(client).await;
+        if !map.nodes.is_empty() {
+            return Ok(map);
+        }
+        let why = map.unresolved.clone().unwrap_or_else(|| {
+            format!(
+                "no node answered at {}: is the cluster running? (the client API is on peer port + 1000)",
+                client.peers().join(", ")
+            )
+        });
+        let mut r = Report::new();
+        r.fail(Ending::Unreachable, why);
+        Err(r)
+    }
+
     /// The address of node `id`.
     pub fn addr(&self, id: u64) -> Option<&str> {
         self.nodes.get(&id).map(String::as_str)

@@ -69,18 +69,10 @@ pub async fn run(client: &SmartClient, cmd: &FaultCommand) -> Report {
     if let Some(refusal) = check_numbers(cmd) {
         return Report::refused(refusal);
     }
-    let map = ClusterMap::discover(client).await;
-    if map.nodes.is_empty() {
-        let mut r = Report::new();
-        let why = map.unresolved.clone().unwrap_or_else(|| {
-            format!(
-                "no node answered at {}: is the cluster running? (the client API is on peer port + 1000)",
-                client.peers().join(", ")
-            )
-        });
-        r.fail(Ending::Unreachable, why);
-        return r;
-    }
+    let map = match ClusterMap::discover_some(client).await {
+        Ok(map) => map,
+        Err(report) => return report,
+    };
     let mut report = Report::new();
     // Every id named must exist before anything is sent: a refusal changes nothing.
     for id in named_ids(cmd) {

@@ -106,18 +106,10 @@ pub fn describe(set: &Protections) -> String {
 
 /// Runs a lab command against the cluster.
 pub async fn run(client: &SmartClient, cmd: &LabCommand) -> Report {
-    let map = ClusterMap::discover(client).await;
-    if map.nodes.is_empty() {
-        let why = map.unresolved.clone().unwrap_or_else(|| {
-            format!(
-                "no node answered at {}: is the cluster running? (the client API is on peer port + 1000)",
-                client.peers().join(", ")
-            )
-        });
-        let mut r = Report::new();
-        r.fail(Ending::Unreachable, why);
-        return r;
-    }
+    let map = match ClusterMap::discover_some(client).await {
+        Ok(map) => map,
+        Err(report) => return report,
+    };
     let mut report = Report::new();
     match cmd {
         LabCommand::Show => {

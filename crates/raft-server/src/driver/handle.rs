@@ -296,13 +296,7 @@ impl NodeHandle {
 
     /// The stamps this node kept for the timed write at `index` (step, µs since the epoch).
     pub async fn stamps(&self, index: u64) -> Result<Vec<(String, u64)>, RequestError> {
-        let (reply, rx) = oneshot::channel();
-        self.enqueue(DriverMsg::Stamps { index, reply })?;
-        match tokio::time::timeout(Duration::from_secs(2), rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(RequestError::ShuttingDown),
-            Err(_) => Err(RequestError::Timeout),
-        }
+        self.ask(|reply| DriverMsg::Stamps { index, reply }).await
     }
 
     /// A linearizable read through ReadIndex on the leader; with `any_member` a follower or
@@ -343,6 +337,21 @@ impl NodeHandle {
         let _ = self.tx.try_send(DriverMsg::Raft(Box::new(msg)));
     }
 
+    /// Sends the driver the request `make` builds around a reply channel, and waits for
+    /// its answer (the driver answers these within a loop; 2 s covers a slow fsync).
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> DriverMsg,
+    ) -> Result<T, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(make(reply))?;
+        match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RequestError::ShuttingDown),
+            Err(_) => Err(RequestError::Timeout),
+        }
+    }
+
     /// Runs an operator command; the answer is a line for the operator.
     pub async fn admin(&self, cmd: AdminCommand) -> String {
         let (reply, rx) = oneshot::channel();
@@ -357,13 +366,7 @@ impl NodeHandle {
 
     /// Freezes, thaws or slows the node; the answer is a line for the operator.
     pub async fn time_control(&self, ctl: TimeControl) -> Result<String, RequestError> {
-        let (reply, rx) = oneshot::channel();
-        self.enqueue(DriverMsg::Time { ctl, reply })?;
-        match tokio::time::timeout(Duration::from_secs(2), rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(RequestError::ShuttingDown),
-            Err(_) => Err(RequestError::Timeout),
-        }
+        self.ask(|reply| DriverMsg::Time { ctl, reply }).await
     }
 
     /// A lab: runs with these protections from now on, as if started with their flags.
@@ -371,13 +374,7 @@ impl NodeHandle {
         &self,
         set: crate::config::Protections,
     ) -> Result<String, RequestError> {
-        let (reply, rx) = oneshot::channel();
-        self.enqueue(DriverMsg::Protect { set, reply })?;
-        match tokio::time::timeout(Duration::from_secs(2), rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(RequestError::ShuttingDown),
-            Err(_) => Err(RequestError::Timeout),
-        }
+        self.ask(|reply| DriverMsg::Protect { set, reply }).await
     }
 
     /// Step mode: the answer says what happened and what is held.
@@ -385,13 +382,7 @@ impl NodeHandle {
         &self,
         ctl: super::StepControl,
     ) -> Result<super::StepAnswer, RequestError> {
-        let (reply, rx) = oneshot::channel();
-        self.enqueue(DriverMsg::Step { ctl, reply })?;
-        match tokio::time::timeout(Duration::from_secs(2), rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(RequestError::ShuttingDown),
-            Err(_) => Err(RequestError::Timeout),
-        }
+        self.ask(|reply| DriverMsg::Step { ctl, reply }).await
     }
 
     /// `(frozen, slow-motion factor)` as the driver last applied them.
