@@ -473,6 +473,8 @@ fn play_the_tour(
     let deadline = started + std::time::Duration::from_secs(900);
     let mut pressed = 0;
     let mut answered = String::new();
+    // The lab that needs a node restarted by hand: done once, as the reader would.
+    let mut restarted = false;
     // The prompt being read, and since when.
     let mut reading: Option<(String, std::time::Instant, std::time::Duration)> = None;
     loop {
@@ -486,6 +488,32 @@ fn play_the_tour(
         );
         if screen.contains("The end of the tour") {
             break;
+        }
+        // "... the tour waits for node N to stop and start again": once its step runs,
+        // Ctrl+C in node N's pane, then ↑ Enter there.
+        if !restarted && footer.contains("running the step") {
+            // The output pane's borders cut the text into lines.
+            let text = screen.replace('│', " ");
+            let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if let Some(n) = joined
+                .split("the tour waits for node ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                let node_pane = if size.0 >= 240 && size.1 >= 50 {
+                    format!("raft-playground:cluster.{}", n - 1)
+                } else {
+                    format!("raft-playground:node-{n}")
+                };
+                tmux.key(&node_pane, "C-c");
+                tmux.wait_screen(&node_pane, "the stopped node to say so", |s| {
+                    s.contains(&format!("node {n} stopped"))
+                });
+                tmux.key(&node_pane, "Up");
+                tmux.key(&node_pane, "Enter");
+                restarted = true;
+            }
         }
         // A prompt not answered yet (each names its chapter and step, so each differs).
         if footer.starts_with("tour · ")
@@ -520,6 +548,10 @@ fn play_the_tour(
         started.elapsed().as_secs_f64()
     );
     assert_eq!(pressed, steps, "one Enter per step");
+    assert!(
+        restarted,
+        "{label}: the forgetful voter's lab restarts a node"
+    );
     // Every chapter ends healed: no fault is left on any node.
     let peers: Vec<String> = (1..=3)
         .map(|i| format!("127.0.0.1:{}", base + 1000 + i))

@@ -298,6 +298,31 @@ impl<C: TourCluster> Tour<'_, C> {
                     _ => Err(describe_nodes(&nodes)),
                 }
             }
+            Expect::Down(v) => {
+                let id = self.var(*v);
+                match node(id) {
+                    None => Ok(format!("node {id} is stopped")),
+                    Some(_) => Err(format!("node {id} still answers")),
+                }
+            }
+            Expect::VotedForNobody(v) => {
+                let (id, term) = (self.var(*v), self.var(Var::Term));
+                match node(id) {
+                    Some(n) if n.term == term && n.vote == 0 => Ok(format!(
+                        "node {id} is back in term {term} and has voted for nobody in it"
+                    )),
+                    Some(n) => Err(format!(
+                        "node {id} is in term {} and has voted for {}",
+                        n.term,
+                        if n.vote == 0 {
+                            "nobody".to_string()
+                        } else {
+                            format!("node {}", n.vote)
+                        }
+                    )),
+                    None => Err(format!("node {id} does not answer yet")),
+                }
+            }
             Expect::OthersLead(v) | Expect::StillLeads(v) => {
                 let (id, term) = (self.var(*v), self.var(Var::Term));
                 let others: Vec<&NodeView> = nodes
@@ -374,6 +399,11 @@ impl<C: TourCluster> Tour<'_, C> {
                 v(n)
             ),
             Expect::OthersLead(n) => format!("the nodes but {} to elect a leader", v(n)),
+            Expect::Down(n) => format!("node {} to stop (Ctrl+C in its pane)", v(n)),
+            Expect::VotedForNobody(n) => format!(
+                "node {} to answer again, having voted for nobody in its term",
+                v(n)
+            ),
             Expect::StillLeads(n) => format!(
                 "the others to elect a leader while node {} still says Leader",
                 v(n)

@@ -45,6 +45,8 @@ pub struct NodeView {
     pub member: bool,
     /// Elections it started (pre-vote or vote) in the last minute.
     pub elections: u32,
+    /// The node it voted for in its term (0: none).
+    pub vote: u64,
 }
 
 /// What typing a command did.
@@ -132,6 +134,8 @@ pub enum Pick {
     NextId,
     /// The elections a node (by var) started in the last minute.
     ElectionsOf(Var),
+    /// A follower that voted for the leader in its term.
+    LeadersVoter,
 }
 
 /// What a step types or waits for, in order.
@@ -217,6 +221,10 @@ pub enum Expect {
     /// [`Expect::OthersLead`], while node `node` still says it leads, in [`Var::Term`]:
     /// two leaders, in two terms.
     StillLeads(Var),
+    /// Node `node` does not answer (stopped).
+    Down(Var),
+    /// Node `node` answers, in [`Var::Term`], having voted for nobody in it.
+    VotedForNobody(Var),
 }
 
 /// A step of a chapter.
@@ -704,6 +712,14 @@ impl<C: TourCluster> Tour<'_, C> {
                 let first = self.var(Var::Follower);
                 followers().find(|id| *id != first)
             }
+            Pick::LeadersVoter => {
+                let l = leader?;
+                nodes
+                    .iter()
+                    .filter(|n| n.up && !n.frozen && n.member && n.role == "Follower")
+                    .find(|n| n.vote == l.id && n.term == l.term)
+                    .map(|n| n.id)
+            }
             Pick::LastIndexOf(v) => {
                 let id = self.var(v);
                 nodes.iter().find(|n| n.id == id && n.up).map(|n| n.last)
@@ -751,6 +767,7 @@ fn pick_name(p: Pick) -> &'static str {
         Pick::Leader => "leader",
         Pick::Term => "leader's term",
         Pick::Follower | Pick::OtherFollower => "followers",
+        Pick::LeadersVoter => "follower that voted for the leader",
         Pick::LastIndexOf(_) => "node's log",
         Pick::NextId => "next node id",
         Pick::ElectionsOf(_) => "node's elections",

@@ -13,7 +13,13 @@ const SLOW: Duration = Duration::from_secs(40);
 
 /// The labs, in order.
 pub fn chapters() -> Vec<Chapter> {
-    vec![pre_vote(), check_quorum(), lease(), early_ack()]
+    vec![
+        pre_vote(),
+        check_quorum(),
+        lease(),
+        forget_vote(),
+        early_ack(),
+    ]
 }
 
 fn pre_vote() -> Chapter {
@@ -281,6 +287,60 @@ fn lease() -> Chapter {
                     Expect::Converged,
                     Expect::Reads("lease", Some("lease-2")),
                 ]),
+                SHORT,
+            ),
+        ],
+    }
+}
+
+fn forget_vote() -> Chapter {
+    Chapter {
+        title: "Lab: a voter that forgets its vote",
+        steps: vec![
+            step(
+                "Node {follower} voted for node {leader} in term {term} (status shows each \
+                 node's vote). lab --unsafe forget-vote: from now on no node writes its vote \
+                 to disk. A few writes make node {follower} write its hard state (term, vote, \
+                 commit) again, now without the vote.",
+                vec![
+                    Act::Note(Var::Leader, Pick::Leader),
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Note(Var::Follower, Pick::LeadersVoter),
+                    Act::Type("lab --unsafe forget-vote"),
+                    Act::Writes("forget", 3),
+                ],
+                Expect::Reads("forget-3", Some("v")),
+                SHORT,
+            ),
+            step(
+                "Now node {follower} crashes and restarts: in its pane press Ctrl+C, then ↑ \
+                 Enter (it starts again with its data, and as it was started: a lab switched \
+                 at run time ends with the process). Press Enter here first: the tour waits \
+                 for node {follower} to stop and start again.",
+                vec![Act::Until(Expect::Down(Var::Follower))],
+                Expect::VotedForNobody(Var::Follower),
+                Duration::from_secs(180),
+            )
+            .with(Ask {
+                question: "back in term {term}, whom has node {follower} voted for?",
+                answers: &[
+                    "node {leader}, as before the restart",
+                    "nobody: its vote was never written",
+                ],
+                right: 1,
+                why: "A vote is a promise for the whole term, so Raft writes it to disk \
+                      before answering (votedFor is persistent state, Figure 2 of the paper). \
+                      Forgotten, the node may vote again in a term it already voted in: with \
+                      an election under way, two candidates could each count it in their \
+                      majority, and two leaders would lead in one term. Step mode can stage \
+                      that (the labs' tests do): a third node votes for the first candidate, \
+                      restarts, and grants the second's request too, and both say LEADER in \
+                      the same term. With the vote on disk the restarted voter refuses.",
+            }),
+            step(
+                "lab none: every protection back on.",
+                vec![Act::Type("lab none")],
+                Expect::Succeeded,
                 SHORT,
             ),
         ],

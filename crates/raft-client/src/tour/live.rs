@@ -117,6 +117,7 @@ impl TourCluster for LiveCluster {
                     snapshot: s.snapshot_index,
                     member: members.contains(&s.id),
                     elections: s.elections_last_minute,
+                    vote: s.vote,
                 },
             );
         }
