@@ -163,9 +163,9 @@ fn check_quorum() -> Chapter {
                 "A one-way cut, every protection on again (lab none): node {leader}'s messages \
                  to node {follower} are lost, node {follower}'s reach node {leader}. Node \
                  {follower} hears no heartbeat, so its timer fires again and again, but it asks \
-                 for pre-votes first, and the leader and node {other}, who hear from the \
-                 leader, refuse: check-quorum's lease. Its elections count up in the liveness \
-                 line (status), and nothing else changes.",
+                 for pre-votes first, and the leader and node {other} (who hear from the \
+                 leader) ignore them: check-quorum's lease. Its elections count up in the \
+                 liveness line (status), and nothing else changes.",
                 vec![
                     Act::Note(Var::Leader, Pick::Leader),
                     Act::Note(Var::Term, Pick::Term),
