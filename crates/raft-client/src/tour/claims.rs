@@ -298,13 +298,6 @@ impl<C: TourCluster> Tour<'_, C> {
                     _ => Err(describe_nodes(&nodes)),
                 }
             }
-            Expect::Down(v) => {
-                let id = self.var(*v);
-                match node(id) {
-                    None => Ok(format!("node {id} is stopped")),
-                    Some(_) => Err(format!("node {id} still answers")),
-                }
-            }
             Expect::VotedForNobody(v) => {
                 let (id, term) = (self.var(*v), self.var(Var::Term));
                 match node(id) {
@@ -399,9 +392,8 @@ impl<C: TourCluster> Tour<'_, C> {
                 v(n)
             ),
             Expect::OthersLead(n) => format!("the nodes but {} to elect a leader", v(n)),
-            Expect::Down(n) => format!("node {} to stop (Ctrl+C in its pane)", v(n)),
             Expect::VotedForNobody(n) => format!(
-                "node {} to answer again, having voted for nobody in its term",
+                "node {} to be restarted (Ctrl+C, ↑ Enter in its pane) and answer, having voted for nobody in its term",
                 v(n)
             ),
             Expect::StillLeads(n) => format!(

@@ -221,8 +221,6 @@ pub enum Expect {
     /// [`Expect::OthersLead`], while node `node` still says it leads, in [`Var::Term`]:
     /// two leaders, in two terms.
     StillLeads(Var),
-    /// Node `node` does not answer (stopped).
-    Down(Var),
     /// Node `node` answers, in [`Var::Term`], having voted for nobody in it.
     VotedForNobody(Var),
 }

@@ -317,7 +317,9 @@ fn forget_vote() -> Chapter {
                  Enter (it starts again with its data, and as it was started: a lab switched \
                  at run time ends with the process). Press Enter here first: the tour waits \
                  for node {follower} to stop and start again.",
-                vec![Act::Until(Expect::Down(Var::Follower))],
+                // Its vote in memory stays until the process ends: a vote of nobody in
+                // the same term is the restart (however early the learner did it).
+                vec![],
                 Expect::VotedForNobody(Var::Follower),
                 Duration::from_secs(180),
             )
