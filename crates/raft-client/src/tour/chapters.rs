@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::engine::{Act, Ask, Chapter, Expect, Pick, Step, Var};
 
-const SHORT: Duration = Duration::from_secs(15);
+pub(super) const SHORT: Duration = Duration::from_secs(15);
 /// Slow-motion elections take 5-10 s after the last heartbeat, pre-vote and vote on top.
-const SLOW: Duration = Duration::from_secs(40);
+pub(super) const SLOW: Duration = Duration::from_secs(40);
 
 /// Every chapter, in order.
 pub fn chapters() -> Vec<Chapter> {
@@ -36,11 +36,6 @@ pub(super) fn step(say: &'static str, acts: Vec<Act>, expect: Expect, within: Du
         within,
         ask: None,
     }
-}
-
-/// A step that asks a question before it acts.
-pub(super) fn asking(step: Step, ask: Ask) -> Step {
-    step.with(ask)
 }
 
 fn election() -> Chapter {
@@ -76,30 +71,28 @@ fn election() -> Chapter {
                 },
                 SLOW,
             ),
-            asking(
-                step(
-                    "Node {old_leader} thaws. It still believes it leads, in the term before \
+            step(
+                "Node {old_leader} thaws. It still believes it leads, in the term before \
                      {term}.",
-                    vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
-                    Expect::FollowsInHigherTerm(Var::OldLeader),
-                    SLOW,
-                ),
-                Ask {
-                    question: "two nodes now say Leader. What happens?",
-                    answers: &[
-                        "node {old_leader} leads again: it was leader first",
-                        "node {old_leader} becomes a follower once it hears term {term}",
-                        "the cluster splits in two",
-                    ],
-                    right: 1,
-                    why: "Terms order leaders: a node that sees a higher term adopts it and \
+                vec![Act::Type("fault thaw {old_leader}"), Act::Type("slow 1")],
+                Expect::FollowsInHigherTerm(Var::OldLeader),
+                SLOW,
+            )
+            .with(Ask {
+                question: "two nodes now say Leader. What happens?",
+                answers: &[
+                    "node {old_leader} leads again: it was leader first",
+                    "node {old_leader} becomes a follower once it hears term {term}",
+                    "the cluster splits in two",
+                ],
+                right: 1,
+                why: "Terms order leaders: a node that sees a higher term adopts it and \
                           steps down. The vote requests that waited for it are ignored (a \
                           leader does not answer them while its check-quorum lease holds); the \
                           first append or heartbeat of term {term} from the new leader makes it \
                           a follower (its events say so). At most one leader per term, and the \
                           old one could not commit anything once a majority had moved on.",
-                },
-            ),
+            }),
         ],
     }
 }
@@ -173,35 +166,33 @@ fn journey() -> Chapter {
                 Expect::Nothing,
                 SHORT,
             ),
-            asking(
-                step(
-                    "Now the write. Watch node {leader}'s log panel: the new entry is yellow \
+            step(
+                "Now the write. Watch node {leader}'s log panel: the new entry is yellow \
                      until a majority has it; then the followers' panels: theirs stays yellow \
                      until the leader's next message tells them the commit index.",
-                    vec![
-                        Act::Background("put journey step-by-step"),
-                        Act::Until(Expect::Uncommitted(Var::Leader)),
-                    ],
-                    Expect::All(vec![
-                        Expect::Background { duplicate: false },
-                        Expect::Converged,
-                    ]),
-                    SLOW,
-                ),
-                Ask {
-                    question: "every message to and from the followers takes a second. Will \
+                vec![
+                    Act::Background("put journey step-by-step"),
+                    Act::Until(Expect::Uncommitted(Var::Leader)),
+                ],
+                Expect::All(vec![
+                    Expect::Background { duplicate: false },
+                    Expect::Converged,
+                ]),
+                SLOW,
+            )
+            .with(Ask {
+                question: "every message to and from the followers takes a second. Will \
                                the write be acknowledged?",
-                    answers: &[
-                        "no: the client gives up before every node has it",
-                        "yes, once one follower has stored it: with the leader, a majority",
-                        "yes, at once: the leader has it",
-                    ],
-                    right: 1,
-                    why: "Slow messages are late, not lost. The leader counts itself: one \
+                answers: &[
+                    "no: the client gives up before every node has it",
+                    "yes, once one follower has stored it: with the leader, a majority",
+                    "yes, at once: the leader has it",
+                ],
+                right: 1,
+                why: "Slow messages are late, not lost. The leader counts itself: one \
                           follower's acknowledgement makes two of three, the entry commits, \
                           the leader applies it and answers, about two seconds after the send.",
-                },
-            ),
+            }),
             step(
                 "Back to normal speed and timing.",
                 vec![Act::Type("fault heal"), Act::Type("slow 1")],

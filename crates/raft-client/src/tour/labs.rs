@@ -4,12 +4,8 @@
 
 use std::time::Duration;
 
-use super::chapters::{asking, step};
+use super::chapters::{SHORT, SLOW, step};
 use super::engine::{Act, Ask, Chapter, Expect, Pick, Var};
-
-const SHORT: Duration = Duration::from_secs(15);
-/// Slow-motion elections take 5-10 s after the last heartbeat, pre-vote and vote on top.
-const SLOW: Duration = Duration::from_secs(40);
 
 /// The labs, in order.
 pub fn chapters() -> Vec<Chapter> {
@@ -44,28 +40,26 @@ fn pre_vote() -> Chapter {
                 ]),
                 SHORT,
             ),
-            asking(
-                step(
-                    "Healed: node {follower} is back.",
-                    vec![Act::Type("fault heal")],
-                    Expect::All(vec![
-                        Expect::LeaderIs(Var::Leader),
-                        Expect::Steady(Var::Follower),
-                    ]),
-                    SHORT,
-                ),
-                Ask {
-                    question: "node {follower} tried to start elections while it was away. \
+            step(
+                "Healed: node {follower} is back.",
+                vec![Act::Type("fault heal")],
+                Expect::All(vec![
+                    Expect::LeaderIs(Var::Leader),
+                    Expect::Steady(Var::Follower),
+                ]),
+                SHORT,
+            )
+            .with(Ask {
+                question: "node {follower} tried to start elections while it was away. \
                                What happens now that it is back?",
-                    answers: &[
-                        "its attempts depose node {leader}: a new election",
-                        "nothing: it follows node {leader}, still in term {term}",
-                    ],
-                    right: 1,
-                    why: "Its pre-votes raised no term, so the leader's next heartbeat is \
+                answers: &[
+                    "its attempts depose node {leader}: a new election",
+                    "nothing: it follows node {leader}, still in term {term}",
+                ],
+                right: 1,
+                why: "Its pre-votes raised no term, so the leader's next heartbeat is \
                           simply accepted.",
-                },
-            ),
+            }),
             step(
                 "The lab: lab --no-pre-vote switches pre-vote off on every node (as if each \
                  had been started with raft-server --no-pre-vote). The same follower is cut \
@@ -78,34 +72,32 @@ fn pre_vote() -> Chapter {
                 Expect::TermAbove(Var::Follower, 2),
                 SHORT,
             ),
-            asking(
-                step(
-                    "Healed again.",
-                    vec![Act::Type("fault heal")],
-                    Expect::All(vec![
-                        Expect::TermAbove(Var::Leader, 2),
-                        Expect::NewLeader { not: None },
-                    ]),
-                    SHORT,
-                ),
-                Ask {
-                    question: "node {follower} comes back in a higher term than node \
+            step(
+                "Healed again.",
+                vec![Act::Type("fault heal")],
+                Expect::All(vec![
+                    Expect::TermAbove(Var::Leader, 2),
+                    Expect::NewLeader { not: None },
+                ]),
+                SHORT,
+            )
+            .with(Ask {
+                question: "node {follower} comes back in a higher term than node \
                                {leader}'s. What happens?",
-                    answers: &[
-                        "nothing: node {leader} is a healthy leader",
-                        "node {leader} steps down: an election, in a term above node \
+                answers: &[
+                    "nothing: node {leader} is a healthy leader",
+                    "node {leader} steps down: an election, in a term above node \
                          {follower}'s",
-                        "node {follower} is refused for good",
-                    ],
-                    right: 1,
-                    why: "Check-quorum makes the others ignore its vote requests while they \
+                    "node {follower} is refused for good",
+                ],
+                right: 1,
+                why: "Check-quorum makes the others ignore its vote requests while they \
                           hear from their leader, but the leader's next heartbeat reaches a \
                           node in a higher term, which answers with that term, and a leader \
                           that sees a higher term steps down (Raft paper §5.1). A healthy \
                           leader was deposed by a node that could not even reach it: pre-vote \
                           (Ongaro's thesis §9.6) exists to stop this.",
-                },
-            ),
+            }),
             step(
                 "lab none: every protection back on.",
                 vec![Act::Type("lab none")],
@@ -120,36 +112,34 @@ fn check_quorum() -> Chapter {
     Chapter {
         title: "Lab: why check-quorum",
         steps: vec![
-            asking(
-                step(
-                    "lab --no-check-quorum: a leader no longer checks that it still hears \
+            step(
+                "lab --no-check-quorum: a leader no longer checks that it still hears \
                      from a majority. The leader, node {old_leader}, is cut off; the other two \
                      elect a leader after an election timeout.",
-                    vec![
-                        Act::Note(Var::OldLeader, Pick::Leader),
-                        Act::Note(Var::Term, Pick::Term),
-                        Act::Type("lab --no-check-quorum"),
-                        Act::Type("fault isolate {old_leader}"),
-                    ],
-                    Expect::StillLeads(Var::OldLeader),
-                    SHORT,
-                ),
-                Ask {
-                    question: "once the others have a new leader, what does node {old_leader} \
+                vec![
+                    Act::Note(Var::OldLeader, Pick::Leader),
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Type("lab --no-check-quorum"),
+                    Act::Type("fault isolate {old_leader}"),
+                ],
+                Expect::StillLeads(Var::OldLeader),
+                SHORT,
+            )
+            .with(Ask {
+                question: "once the others have a new leader, what does node {old_leader} \
                                say it is?",
-                    answers: &[
-                        "a follower: it notices that it lost its majority",
-                        "still the leader, in its old term: nothing tells it otherwise",
-                        "a candidate",
-                    ],
-                    right: 1,
-                    why: "Without check-quorum a leader steps down only when it hears a \
+                answers: &[
+                    "a follower: it notices that it lost its majority",
+                    "still the leader, in its old term: nothing tells it otherwise",
+                    "a candidate",
+                ],
+                right: 1,
+                why: "Without check-quorum a leader steps down only when it hears a \
                           higher term, and cut off it hears nothing. It cannot commit anything \
                           (no majority), so Raft stays safe, but clients that reach it wait \
                           in vain. With check-quorum (the partitioned-leader chapter) it steps \
                           down after an election timeout.",
-                },
-            ),
+            }),
             step(
                 "Healed: the higher term reaches node {old_leader}, and it follows.",
                 vec![Act::Type("fault heal")],
@@ -181,29 +171,27 @@ fn check_quorum() -> Chapter {
                 ]),
                 Duration::from_secs(25),
             ),
-            asking(
-                step(
-                    "The same cut, with pre-vote and check-quorum off: lab --no-pre-vote \
+            step(
+                "The same cut, with pre-vote and check-quorum off: lab --no-pre-vote \
                      --no-check-quorum.",
-                    vec![Act::Type("lab --no-pre-vote --no-check-quorum")],
-                    Expect::TermAbove(Var::Leader, 1),
-                    SHORT,
-                ),
-                Ask {
-                    question: "what happens now?",
-                    answers: &[
-                        "nothing, as before",
-                        "node {follower} raises its term, and its vote requests depose node \
+                vec![Act::Type("lab --no-pre-vote --no-check-quorum")],
+                Expect::TermAbove(Var::Leader, 1),
+                SHORT,
+            )
+            .with(Ask {
+                question: "what happens now?",
+                answers: &[
+                    "nothing, as before",
+                    "node {follower} raises its term, and its vote requests depose node \
                          {leader}",
-                    ],
-                    right: 1,
-                    why: "Nothing stops a vote request in a higher term now: whoever gets it \
+                ],
+                right: 1,
+                why: "Nothing stops a vote request in a higher term now: whoever gets it \
                           adopts the term and stops leading. If node {follower} wins, the \
                           cluster settles (its messages reach everyone); if another node wins, \
                           node {follower} hears nothing again and starts over. Real clusters \
                           churned like this for hours; status counts the leader changes.",
-                },
-            ),
+            }),
             step(
                 "Healed, and every protection on again.",
                 vec![Act::Type("fault heal"), Act::Type("lab none")],
@@ -246,34 +234,32 @@ fn lease() -> Chapter {
                 Expect::Reads("lease", Some("lease-2")),
                 SLOW,
             ),
-            asking(
-                step(
-                    "Node {old_leader} wakes (thawed), still cut off, and is asked for a \
+            step(
+                "Node {old_leader} wakes (thawed), still cut off, and is asked for a \
                      linearizable read.",
-                    vec![
-                        Act::Type("fault thaw {old_leader}"),
-                        Act::Type("get --node {old_leader} lease"),
-                    ],
-                    Expect::Said("lease-1"),
-                    SHORT,
-                ),
-                Ask {
-                    question: "what does the read at node {old_leader} return?",
-                    answers: &[
-                        "lease-2, the latest value",
-                        "lease-1: the old value, from its lease",
-                        "an error: it is not the leader any more",
-                    ],
-                    right: 1,
-                    why: "A stale read, though lease-2 was acknowledged before it began: not \
+                vec![
+                    Act::Type("fault thaw {old_leader}"),
+                    Act::Type("get --node {old_leader} lease"),
+                ],
+                Expect::Said("lease-1"),
+                SHORT,
+            )
+            .with(Ask {
+                question: "what does the read at node {old_leader} return?",
+                answers: &[
+                    "lease-2, the latest value",
+                    "lease-1: the old value, from its lease",
+                    "an error: it is not the leader any more",
+                ],
+                right: 1,
+                why: "A stale read, though lease-2 was acknowledged before it began: not \
                           linearizable. Its clock did not count the pause, so by its clock its \
                           lease still holds; it steps down only after check-quorum's next \
                           election timeout without a majority. A lease is only as good as the \
                           bound on pauses and clock drift (Ongaro's thesis §6.4). With ReadIndex \
                           (the default, safe) it would have needed a heartbeat round with a \
                           majority first, and cut off it could not: the read is refused.",
-                },
-            ),
+            }),
             step(
                 "Healed, at normal speed, reads safe again (lab none): node {old_leader} hears \
                  the new term and follows.",
@@ -361,56 +347,52 @@ fn early_ack() -> Chapter {
                 Expect::Succeeded,
                 SHORT,
             ),
-            asking(
-                step(
-                    "The leader, node {old_leader}, is cut off, and a write is sent to it.",
-                    vec![
-                        Act::Note(Var::OldLeader, Pick::Leader),
-                        Act::Note(Var::Term, Pick::Term),
-                        Act::Type("fault isolate {old_leader}"),
-                        Act::Type("put --node {old_leader} early acknowledged"),
-                    ],
-                    Expect::Succeeded,
-                    SHORT,
-                ),
-                Ask {
-                    question: "will the client be told that the write succeeded?",
-                    answers: &[
-                        "no: cut off, the leader cannot commit it",
-                        "yes: the leader has appended it, and that is all it waits for now",
-                    ],
-                    right: 1,
-                    why: "It is in one log only, node {old_leader}'s, uncommitted (yellow).",
-                },
-            ),
-            asking(
-                step(
-                    "The others elect a leader; then the cut heals.",
-                    vec![
-                        Act::Until(Expect::OthersLead(Var::OldLeader)),
-                        Act::Type("fault heal"),
-                    ],
-                    Expect::All(vec![
-                        Expect::FollowsInHigherTerm(Var::OldLeader),
-                        Expect::Converged,
-                        Expect::Reads("early", None),
-                    ]),
-                    SHORT,
-                ),
-                Ask {
-                    question: "once healed, what will get early return?",
-                    answers: &[
-                        "acknowledged: the client was told it succeeded",
-                        "not found: the acknowledged write is gone",
-                    ],
-                    right: 1,
-                    why: "The new leader never had the entry; its own entry took that index, \
+            step(
+                "The leader, node {old_leader}, is cut off, and a write is sent to it.",
+                vec![
+                    Act::Note(Var::OldLeader, Pick::Leader),
+                    Act::Note(Var::Term, Pick::Term),
+                    Act::Type("fault isolate {old_leader}"),
+                    Act::Type("put --node {old_leader} early acknowledged"),
+                ],
+                Expect::Succeeded,
+                SHORT,
+            )
+            .with(Ask {
+                question: "will the client be told that the write succeeded?",
+                answers: &[
+                    "no: cut off, the leader cannot commit it",
+                    "yes: the leader has appended it, and that is all it waits for now",
+                ],
+                right: 1,
+                why: "It is in one log only, node {old_leader}'s, uncommitted (yellow).",
+            }),
+            step(
+                "The others elect a leader; then the cut heals.",
+                vec![
+                    Act::Until(Expect::OthersLead(Var::OldLeader)),
+                    Act::Type("fault heal"),
+                ],
+                Expect::All(vec![
+                    Expect::FollowsInHigherTerm(Var::OldLeader),
+                    Expect::Converged,
+                    Expect::Reads("early", None),
+                ]),
+                SHORT,
+            )
+            .with(Ask {
+                question: "once healed, what will get early return?",
+                answers: &[
+                    "acknowledged: the client was told it succeeded",
+                    "not found: the acknowledged write is gone",
+                ],
+                right: 1,
+                why: "The new leader never had the entry; its own entry took that index, \
                           and node {old_leader} replaced its uncommitted entry with the \
                           leader's (log matching). Only a committed entry is sure to survive, \
                           which is why a write is acknowledged only once committed and \
                           applied; chaos calls this a lost write.",
-                },
-            ),
+            }),
             step(
                 "lab none: every protection back on.",
                 vec![Act::Type("lab none")],
