@@ -474,7 +474,7 @@ async fn record(client: SmartClient, file: &std::path::Path, seconds: Option<f64
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match raft_client::record::record(client, file, seconds, stop).await {
+    match raft_client::record::record(client, file, seconds, stop, None).await {
         Ok(s) => {
             eprintln!(
                 "recorded {} records of {} nodes in {:.1} s into {} ({})",
@@ -560,7 +560,7 @@ fn watch(
             let stop = async {
                 let _ = stopped.await;
             };
-            raft_client::record::record(client, &file, None, stop).await
+            raft_client::record::record(client, &file, None, stop, None).await
         })
     });
     let viewed = rt.block_on(raft_client::view::run(client));

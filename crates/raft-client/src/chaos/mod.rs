@@ -47,6 +47,8 @@ pub const EXIT_VIOLATION: u8 = 5;
 pub const EXIT_UNKNOWN: u8 = 6;
 /// How long the cluster may take to converge after the faults are healed.
 const CONVERGE: Duration = Duration::from_secs(30);
+/// How long the workload waits for the recording to hear from every node.
+const RECORDING_READY: Duration = Duration::from_secs(5);
 /// Ids beside the initial nodes that the membership fault adds, removes and adds again.
 const SPARE_IDS: usize = 2;
 
@@ -436,16 +438,29 @@ pub async fn run(
     ));
 
     // The recording follows the membership (the view's source), faults and all.
+    // The workload waits until the recording holds every node's state, so that no
+    // operation falls before it (a window explained by "no state by then").
+    let mut early_warnings = Vec::new();
     let (end_recording, recording) = match &opts.record {
         Some(path) => {
             let (end, ended) = tokio::sync::oneshot::channel::<()>();
+            let (ready, heard_all) = tokio::sync::oneshot::channel::<()>();
             let (client, path) = (Arc::clone(&admin), path.clone());
             let task = tokio::spawn(async move {
                 let stop = async {
                     let _ = ended.await;
                 };
-                crate::record::record(client, &path, None, stop).await
+                crate::record::record(client, &path, None, stop, Some(ready)).await
             });
+            if !matches!(
+                tokio::time::timeout(RECORDING_READY, heard_all).await,
+                Ok(Ok(()))
+            ) {
+                early_warnings.push(format!(
+                    "the recording had not heard from every node within {} s; the run started anyway",
+                    RECORDING_READY.as_secs()
+                ));
+            }
             (Some(end), Some(task))
         }
         None => (None, None),
@@ -514,7 +529,8 @@ pub async fn run(
     while clients.join_next().await.is_some() {}
 
     // Everything healed, every node back, and the same log everywhere before the last reads.
-    let mut warnings = log.warnings;
+    let mut warnings = early_warnings;
+    warnings.extend(log.warnings);
     let _ = faults::run(&admin, &FaultCommand::Heal(None)).await;
     if let Some(cluster) = spawned.as_mut() {
         // Every member back (a removed node stays down).

@@ -119,11 +119,15 @@ impl Held {
 }
 
 /// Records the cluster to `path` until `seconds` pass (if given) or `stop` resolves.
+/// `ready`, if given, is told once every node the recording started with has sent its
+/// first record: from then on the file holds each one's state (chaos waits for it
+/// before its workload starts, so no operation falls before the recording).
 pub async fn record(
     client: Arc<SmartClient>,
     path: &Path,
     seconds: Option<f64>,
     stop: impl std::future::Future<Output = ()>,
+    mut ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<Summary, RecordError> {
     let write_err = |source| RecordError::Write {
         path: path.to_path_buf(),
@@ -142,6 +146,7 @@ pub async fn record(
     if nodes.is_empty() {
         return Err(RecordError::Unavailable(client.peers().join(", ")));
     }
+    let started_with: std::collections::BTreeSet<u64> = nodes.iter().map(|n| n.id).collect();
     let mut out = Counting {
         inner: file::Writer::create(path).map_err(write_err)?,
         bytes: 0,
@@ -177,6 +182,11 @@ pub async fn record(
                 Some(Feed::Record(r)) => {
                     heard.insert(r.node);
                     held.push(*r);
+                    if ready.is_some() && started_with.is_subset(&heard) {
+                        if let Some(tell) = ready.take() {
+                            let _ = tell.send(());
+                        }
+                    }
                 }
                 Some(Feed::Down(id, _)) => held.down(id),
                 None => break Ok(()),
