@@ -182,10 +182,10 @@ pub async fn record(
                 Some(Feed::Record(r)) => {
                     heard.insert(r.node);
                     held.push(*r);
-                    if ready.is_some() && started_with.is_subset(&heard) {
-                        if let Some(tell) = ready.take() {
-                            let _ = tell.send(());
-                        }
+                    if started_with.is_subset(&heard)
+                        && let Some(tell) = ready.take()
+                    {
+                        let _ = tell.send(());
                     }
                 }
                 Some(Feed::Down(id, _)) => held.down(id),
