@@ -25,6 +25,7 @@
 mod admin;
 mod follower_reads;
 mod handle;
+mod idle_poll;
 mod lab;
 mod liveness;
 mod lost_log;
@@ -96,6 +97,8 @@ pub struct NodeDriver {
     storage: EngineStorage,
     sm: Arc<RwLock<KvStateMachine>>,
     transport: Box<dyn Transport>,
+    /// How the loop waits for its next message.
+    idle: idle_poll::IdlePoll,
     rx: Receiver<DriverMsg>,
     status_tx: watch::Sender<NodeStatus>,
     /// `--peers`: fills in addresses the log does not know.
@@ -261,6 +264,7 @@ impl NodeDriver {
             tick,
             protections: cfg.protections,
             liveness: liveness::Liveness::default(),
+            idle: idle_poll::IdlePoll::new(idle_poll::budget()),
             slow_factor: 1,
             frozen: None,
             held: VecDeque::new(),
@@ -341,13 +345,15 @@ impl NodeDriver {
             };
             let first = match self.held.pop_front() {
                 Some(msg) => Some(msg),
-                None => match self.rx.recv_timeout(wait) {
+                None => match self.idle.recv(&self.rx, wait) {
                     Ok(msg) => Some(msg),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 },
             };
+            let mut handled = 0;
             if let Some(msg) = first {
+                handled += 1;
                 if !self.handle(msg) {
                     return Ok(());
                 }
@@ -358,6 +364,7 @@ impl NodeDriver {
                     }
                     let next = self.held.pop_front().or_else(|| self.rx.try_recv().ok());
                     let Some(msg) = next else { break };
+                    handled += 1;
                     if !self.handle(msg) {
                         return Ok(());
                     }
@@ -391,6 +398,7 @@ impl NodeDriver {
             self.send_waiting_reads();
             self.maybe_snapshot()?;
             self.publish();
+            self.idle.loop_done(handled);
         }
     }
 
@@ -700,6 +708,7 @@ impl NodeDriver {
         } else {
             let hs = ready.hs().map(|hs| self.written_hard_state(hs));
             self.storage.persist(ready.entries(), hs.as_ref())?;
+            self.idle.stored(ready.entries().len());
             let step = if self.raw.raft.state == StateRole::Leader {
                 "appended and fsynced"
             } else {
