@@ -2,17 +2,21 @@
 //! each time a message arrives: on a small machine (a VM's vCPUs in particular) the
 //! woken thread runs tens of microseconds later, and a lone client's write crosses four
 //! such wake-ups on its path (the request at the leader, the append at each follower, the
-//! acknowledgement back). So while the node is lightly loaded, the driver first polls the
-//! channel for a short while, giving the CPU to any other thread that wants it between
-//! polls, and only then blocks. Under load it blocks at once: there the CPU it would spend
-//! polling is what the gRPC threads need, and messages rarely leave it waiting anyway.
+//! acknowledgement back). So while the node is lightly loaded and writing, the driver
+//! first polls the channel for a short while, giving the CPU to any other thread that
+//! wants it between polls, and only then blocks. Under load it blocks at once: there the
+//! CPU it would spend polling is what the gRPC threads need, and messages rarely leave it
+//! waiting anyway.
 //!
-//! Measured on a 2-vCPU VM (`raft-client bench --clients 1`, 3 release nodes, three
-//! rounds each, blocking against polling): puts p50 0.62-0.66 ms against 0.46-0.50 ms,
-//! linearizable gets 0.29 against 0.19 ms. Polling on every wait, load or not, lost 10-30 %
-//! of the put throughput at 16 and 64 clients (the polling took the CPU the gRPC threads
-//! needed); with the load test below those stay within the runs' noise. `perf sched` put
-//! the cost of a wake-up here at 30-40 µs between the wake and the run.
+//! Measured on a 2-vCPU VM (`raft-client bench`, 3 release nodes, two or three rounds
+//! each, blocking against polling): one client's puts p50 0.56-0.66 ms against 0.44-0.50
+//! ms. Polling on every wait cost 10-30 % of the put throughput at 16 and 64 clients (the
+//! polling took the CPU the gRPC threads needed), and polling for reads cost a fifth to
+//! a third of the gets spread over every member (`--read-from any`) at 16 clients, even
+//! with only light loops polling; hence the load test below, and polling only on the write
+//! path (within a few loops of storing an entry). With it, puts at 16 and 64 clients and
+//! reads stay within the runs' noise (one client's get stays at 0.28 ms; polling for it
+//! gave 0.19). `perf sched` put the delay between a wake-up and the run at 30-40 µs here.
 //!
 //! The budget can be changed (or polling switched off, 0) with the environment variable
 //! `RAFT_SERVER_IDLE_POLL_US`, to measure what it gains.
@@ -32,11 +36,17 @@ pub fn budget() -> Duration {
         .map_or(POLL_FOR, Duration::from_micros)
 }
 
-/// A loop that handled more messages than this, or stored more entries, is a busy one.
+/// A loop that handled more messages than this, stored more entries, or ended with more
+/// client requests waiting, is a busy one.
 const LIGHT_MESSAGES: usize = 3;
 const LIGHT_ENTRIES: usize = 1;
+const LIGHT_REQUESTS: usize = 1;
 /// Light loops in a row before the driver polls again after a busy one.
 const QUIET_LOOPS: u32 = 2;
+/// The driver polls only within this many loops of storing an entry: on the write path.
+/// (Reads spread over the members, `--read-from any`, lost a fifth to a third of their
+/// throughput at 16 clients when the leader or the followers polled for them.)
+const WROTE_WITHIN: u32 = 4;
 
 /// The driver's wait: poll first while the load is light, else block.
 #[derive(Debug)]
@@ -44,6 +54,8 @@ pub struct IdlePoll {
     budget: Duration,
     quiet: u32,
     entries: usize,
+    /// Loops since one stored an entry.
+    since_write: u32,
 }
 
 impl IdlePoll {
@@ -53,6 +65,7 @@ impl IdlePoll {
             budget,
             quiet: 0,
             entries: 0,
+            since_write: u32::MAX,
         }
     }
 
@@ -61,9 +74,15 @@ impl IdlePoll {
         self.entries += n;
     }
 
-    /// The loop ended, having handled `handled` messages.
-    pub fn loop_done(&mut self, handled: usize) {
-        if handled > LIGHT_MESSAGES || self.entries > LIGHT_ENTRIES {
+    /// The loop ended, having handled `handled` messages, with `waiting` client requests
+    /// (writes and reads) not answered yet.
+    pub fn loop_done(&mut self, handled: usize, waiting: usize) {
+        self.since_write = if self.entries > 0 {
+            0
+        } else {
+            self.since_write.saturating_add(1)
+        };
+        if handled > LIGHT_MESSAGES || self.entries > LIGHT_ENTRIES || waiting > LIGHT_REQUESTS {
             self.quiet = 0;
         } else {
             self.quiet = self.quiet.saturating_add(1);
@@ -73,7 +92,7 @@ impl IdlePoll {
 
     /// Whether the next wait polls first.
     pub fn polls(&self) -> bool {
-        !self.budget.is_zero() && self.quiet >= QUIET_LOOPS
+        !self.budget.is_zero() && self.quiet >= QUIET_LOOPS && self.since_write < WROTE_WITHIN
     }
 
     /// The next message, waiting up to `wait` (zero: only what is there).
@@ -112,26 +131,47 @@ mod tests {
     use std::sync::mpsc::sync_channel;
 
     #[test]
-    fn polls_only_after_quiet_loops() {
+    fn polls_only_after_quiet_loops_on_the_write_path() {
         let mut p = IdlePoll::new(POLL_FOR);
         assert!(!p.polls(), "a new driver has not seen its load yet");
         for _ in 0..QUIET_LOOPS {
             p.stored(1);
-            p.loop_done(1);
+            p.loop_done(1, 1);
         }
         assert!(p.polls());
         p.stored(5);
-        p.loop_done(1);
-        assert!(
-            !p.polls(),
-            "a loop that stored a batch of entries is a busy one"
-        );
+        p.loop_done(1, 1);
+        assert!(!p.polls(), "a loop that stored a batch of entries is busy");
         for _ in 0..QUIET_LOOPS {
-            p.loop_done(0);
+            p.stored(1);
+            p.loop_done(0, 0);
         }
         assert!(p.polls());
-        p.loop_done(LIGHT_MESSAGES + 1);
-        assert!(!p.polls(), "a loop with many messages is a busy one");
+        p.loop_done(LIGHT_MESSAGES + 1, 0);
+        assert!(!p.polls(), "a loop with many messages is busy");
+        for _ in 0..QUIET_LOOPS {
+            p.stored(1);
+            p.loop_done(0, 0);
+        }
+        p.stored(1);
+        p.loop_done(1, LIGHT_REQUESTS + 1);
+        assert!(!p.polls(), "many clients waiting: a busy node");
+
+        let mut reader = IdlePoll::new(POLL_FOR);
+        for _ in 0..QUIET_LOOPS {
+            reader.loop_done(1, 0);
+        }
+        assert!(
+            !reader.polls(),
+            "a node that stores nothing is off the write path"
+        );
+        reader.stored(1);
+        reader.loop_done(1, 0);
+        assert!(reader.polls(), "a node that just stored an entry");
+        for _ in 0..WROTE_WITHIN {
+            reader.loop_done(1, 0);
+        }
+        assert!(!reader.polls(), "and no longer, once writes stop");
         assert!(!IdlePoll::new(Duration::ZERO).polls());
     }
 
@@ -139,8 +179,10 @@ mod tests {
     fn receives_what_arrives_while_polling_and_times_out_after_blocking() {
         let mut p = IdlePoll::new(POLL_FOR);
         for _ in 0..QUIET_LOOPS {
-            p.loop_done(0);
+            p.stored(1);
+            p.loop_done(0, 0);
         }
+        assert!(p.polls());
         let (tx, rx) = sync_channel(4);
         let sender = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_micros(50));

@@ -398,7 +398,8 @@ impl NodeDriver {
             self.send_waiting_reads();
             self.maybe_snapshot()?;
             self.publish();
-            self.idle.loop_done(handled);
+            self.idle
+                .loop_done(handled, self.writes.len() + self.reads.len());
         }
     }
 

@@ -23,6 +23,11 @@ pub(crate) struct PendingWrites {
 }
 
 impl PendingWrites {
+    /// Proposals waiting.
+    pub fn len(&self) -> usize {
+        self.by_index.len()
+    }
+
     /// Remembers a proposal appended at `index` in `term`.
     pub fn insert(&mut self, index: u64, term: u64, reply: Reply<WriteOutcome>, deadline: Instant) {
         if let Some(old) = self.by_index.insert(
@@ -127,6 +132,11 @@ impl PendingReads {
             by_id: BTreeMap::new(),
             unsent: Vec::new(),
         }
+    }
+
+    /// Reads waiting.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
     }
 
     /// Remembers a read, to be sent with [`PendingReads::take_unsent`].
