@@ -1,0 +1,259 @@
+//! The Raft paper's Figure 8 staged on five real nodes in step mode, one message at a time:
+//! an entry of an old term stored on a majority is not committed (a leader counts replicas
+//! only for entries of its own term), and a later leader replaces it. Plain Raft, as the
+//! paper has it: pre-vote and check-quorum off (they change when elections start, not what
+//! a leader may commit).
+//!
+//! raft-rs appends a no-op when a node becomes leader, and that no-op plays the part of the
+//! paper's client entries of terms 3 and 4; and where the paper's S1 crashes and restarts,
+//! here it only hears of the newer term (a vote request delivered to it).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use raft_client::SmartClient;
+use raft_client::admin::ClusterMap;
+use raft_client::step::{self, HeldAt};
+
+/// The nodes' view for the choreography: the step API through one client.
+struct Stage<'a> {
+    c: &'a Cluster,
+    client: SmartClient,
+    /// One runtime for the client's connections.
+    rt: tokio::runtime::Runtime,
+}
+
+impl Stage<'_> {
+    fn map(&self) -> ClusterMap {
+        self.rt
+            .block_on(ClusterMap::discover_some(&self.client))
+            .unwrap_or_else(|r| panic!("the cluster's members: {r:?}"))
+    }
+
+    fn held(&self) -> Vec<HeldAt> {
+        self.rt
+            .block_on(step::held_all(&self.client, &self.map()))
+            .0
+    }
+
+    /// Delivers (or drops) every held message `pick` chooses, oldest first; what it did.
+    fn act_on(&self, deliver: bool, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
+        let map = self.map();
+        let mut done = Vec::new();
+        for h in self.held() {
+            let Some(m) = h.held.msg.as_ref() else {
+                continue;
+            };
+            if pick(&m.msg_type, m.from, m.to) {
+                let said = self
+                    .rt
+                    .block_on(step::act(
+                        &self.client,
+                        &map,
+                        h.node,
+                        h.held.hold_id,
+                        deliver,
+                    ))
+                    .unwrap_or_else(|e| {
+                        panic!("{} {} {}→{}: {e}", deliver, m.msg_type, m.from, m.to)
+                    });
+                done.push(said);
+            }
+        }
+        done
+    }
+
+    fn deliver(&self, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
+        self.act_on(true, pick)
+    }
+
+    fn drop_where(&self, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
+        self.act_on(false, pick)
+    }
+
+    /// Delivers, round after round, every held message that `pick` chooses, dropping
+    /// the rest, until nothing is held.
+    fn settle(&self, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
+        let started = Instant::now();
+        let mut done = Vec::new();
+        while !self.held().is_empty() {
+            done.extend(self.deliver(&pick));
+            done.extend(self.drop_where(|t, f, to| !pick(t, f, to)));
+            assert!(
+                started.elapsed() < DEADLINE,
+                "still delivering after {DEADLINE:?}: {done:#?}"
+            );
+        }
+        done
+    }
+
+    fn status(&self, id: u64) -> (String, u64, u64, u64) {
+        let s = self.c.node_status(id);
+        (
+            s["role"].as_str().unwrap_or("?").to_string(),
+            s["term"].as_u64().unwrap_or(0),
+            s["commit_index"].as_u64().unwrap_or(0),
+            s["last_index"].as_u64().unwrap_or(0),
+        )
+    }
+
+    /// Ticks `id` by hand until it becomes a Candidate; its term then.
+    fn campaign(&self, id: u64) -> u64 {
+        for _ in 0..60 {
+            let out = self.c.client(&["step", "tick", &id.to_string()]);
+            assert_ok(&out, &format!("step tick {id}"));
+            let (role, term, _, _) = self.status(id);
+            if role == "Candidate" {
+                return term;
+            }
+        }
+        panic!(
+            "node {id} did not campaign in 60 ticks: {:?}",
+            self.status(id)
+        );
+    }
+}
+
+fn votes(t: &str) -> bool {
+    t == "MsgRequestVote" || t == "MsgRequestVoteResponse"
+}
+
+#[test]
+fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_replaces_it() {
+    let c = Cluster::start_with(5, &["--no-pre-vote", "--no-check-quorum"]);
+    let s1 = c.wait_leader();
+    c.put("before", "1");
+    let others: Vec<u64> = (1..=5).filter(|i| *i != s1).collect();
+    let (s2, s3, _s4, s5) = (others[0], others[1], others[2], others[3]);
+    // The leader may append entries of its own after the put (the members' data dirs):
+    // wait until every log ends at one index, committed everywhere.
+    let k = wait_for(
+        "every node's log to end at one index, known committed",
+        || {
+            let k = c.node_status(s1)["last_index"].as_u64().unwrap_or(0);
+            let behind: Vec<(u64, u64, u64)> = (1..=5)
+                .map(|i| {
+                    let s = c.node_status(i);
+                    let field = |f: &str| s[f].as_u64().unwrap_or(0);
+                    (i, field("commit_index"), field("last_index"))
+                })
+                .filter(|(_, commit, last)| (*commit, *last) != (k, k))
+                .collect();
+            if behind.is_empty() {
+                Ok(k)
+            } else {
+                Err(format!(
+                    "the leader's last index is {k}; (node, commit, last) elsewhere: {behind:?}"
+                ))
+            }
+        },
+    );
+    let stage = Stage {
+        c: &c,
+        client: SmartClient::new(
+            c.api_addrs().split(',').map(str::to_string).collect(),
+            Duration::from_secs(5),
+        )
+        .expect("client"),
+        rt: tokio::runtime::Runtime::new().expect("runtime"),
+    };
+    assert_ok(&c.client(&["step", "on"]), "step on");
+    let term = stage.status(s1).1;
+
+    // (a) S1 leads in term T and replicates a new entry, k+1, to S2 only.
+    let mut put = c.background(&["--timeout", "2", "put", "f8", "of-term-T"], Stdio::null());
+    wait_for("S1 to append the write", || {
+        let last = stage.status(s1).3;
+        if last == k + 1 {
+            Ok(())
+        } else {
+            Err(format!("S1's last index {last}, want {}", k + 1))
+        }
+    });
+    stage.deliver(|t, _, to| t == "MsgAppend" && to == s2);
+    wait_for("S2 to store entry k+1", || match stage.status(s2).3 {
+        l if l == k + 1 => Ok(()),
+        l => Err(format!("S2's last index {l}")),
+    });
+    // S1 crashes before anything else leaves it (S2's acknowledgement is lost with it).
+    stage.drop_where(|_, _, _| true);
+    // Its client gives up, told "outcome unknown" (before any other node could lead and
+    // take its retry).
+    let status = put.wait().expect("the put's exit");
+    assert_eq!(status.code(), Some(3), "the put's outcome is unknown");
+
+    // (b) S5 is elected in term T+1 by S3, S4 and itself, appends its no-op at k+1 (a
+    // different entry at the same index), and crashes before sending it. S1 hears of the
+    // term (where the paper's S1 restarts): it refuses S5, whose log is older than its own.
+    let t1 = stage.campaign(s5);
+    assert_eq!(t1, term + 1);
+    stage.deliver(|t, f, to| t == "MsgRequestVote" && f == s5 && to != s2);
+    stage.deliver(|t, _, to| t == "MsgRequestVoteResponse" && to == s5);
+    let (role, _, _, last) = stage.status(s5);
+    assert_eq!(
+        (role.as_str(), last),
+        ("Leader", k + 1),
+        "S5 leads with its no-op at k+1"
+    );
+    assert_eq!(stage.status(s1).0, "Follower", "S1 learned of term T+1");
+    stage.drop_where(|_, _, _| true);
+
+    // (c) S1 is elected in term T+2 (S5 refuses, and learns the term) and sends its log to
+    // S3 only: entry k+1 of term T is now on S1, S2 and S3, a majority.
+    let t2 = stage.campaign(s1);
+    assert_eq!(t2, term + 2, "S1 campaigns in term T+2");
+    stage.deliver(|t, f, _| t == "MsgRequestVote" && f == s1);
+    stage.deliver(|t, _, to| t == "MsgRequestVoteResponse" && to == s1);
+    assert_eq!(stage.status(s1).0, "Leader", "S1 leads in term T+2");
+    // Its appends (its no-op at k+2, after k+1) reach S3 only.
+    stage.settle(|t, f, to| {
+        matches!(t, "MsgAppend" | "MsgAppendResponse")
+            && ((f == s1 && to == s3) || (f == s3 && to == s1))
+    });
+    let (_, _, _, s3_last) = stage.status(s3);
+    assert_eq!(s3_last, k + 2, "S3 has k+1 (term T) and k+2 (term T+2)");
+    assert_eq!(stage.status(s2).3, k + 1, "S2 has k+1 (term T)");
+    for id in 1..=5 {
+        let commit = stage.status(id).2;
+        assert_eq!(
+            commit, k,
+            "node {id}: entry k+1 is on 3 of 5 logs, but no leader of its own term counted it"
+        );
+    }
+
+    // (d) S1 crashes; S5 is elected in term T+3 by S2, S4 and itself (its last entry, of
+    // term T+1, is newer than S2's of term T) and replaces entry k+1 everywhere it reaches.
+    let t3 = stage.campaign(s5);
+    assert!(t3 > t2, "S5 campaigns in a term above S1's");
+    stage.settle(|t, f, to| f != s1 && to != s1 && (votes(t) || t.starts_with("MsgAppend")));
+    let (role, _, commit, last) = stage.status(s5);
+    assert_eq!(role, "Leader", "S5 leads: {:?}", stage.status(s5));
+    assert!(
+        commit >= k + 2 && last >= k + 2,
+        "S5 commits its no-op of term T+3 at k+2, and with it its k+1: {:?}",
+        stage.status(s5)
+    );
+    wait_for("S2's events to say its entry k+1 was replaced", || {
+        let log = c.log(s2);
+        if log.contains(&format!("uncommitted entry {} (term {term})", k + 1)) {
+            Ok(())
+        } else {
+            Err("no replacement in S2's log yet".to_string())
+        }
+    });
+
+    // The write stored on a majority never committed: once the cluster runs again the key
+    // is not there.
+    assert_ok(&c.client(&["step", "off"]), "step off");
+    c.wait_leader();
+    let out = c.client(&["get", "f8"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "f8 is not found: {}",
+        stdout_line(&out)
+    );
+}
