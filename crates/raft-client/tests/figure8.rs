@@ -11,7 +11,7 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use raft_client::SmartClient;
@@ -74,20 +74,44 @@ impl Stage<'_> {
         self.act_on(false, pick)
     }
 
-    /// Delivers, round after round, every held message that `pick` chooses, dropping
-    /// the rest, until nothing is held.
-    fn settle(&self, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
-        let started = Instant::now();
-        let mut done = Vec::new();
-        while !self.held().is_empty() {
-            done.extend(self.deliver(&pick));
-            done.extend(self.drop_where(|t, f, to| !pick(t, f, to)));
-            assert!(
-                started.elapsed() < DEADLINE,
-                "still delivering after {DEADLINE:?}: {done:#?}"
-            );
-        }
-        done
+    /// Waits until `n` held messages match `pick` (a message just delivered is answered
+    /// once its node has received it, and for a vote, written the vote down).
+    fn expect_held(&self, what: &str, n: usize, pick: impl Fn(&str, u64, u64) -> bool) {
+        wait_for(what, || {
+            let held = self.held();
+            let matching = held
+                .iter()
+                .filter_map(|h| h.held.msg.as_ref())
+                .filter(|m| pick(&m.msg_type, m.from, m.to))
+                .count();
+            if matching >= n {
+                Ok(())
+            } else {
+                let all: Vec<String> = held
+                    .iter()
+                    .filter_map(|h| h.held.msg.as_ref())
+                    .map(|m| format!("{} {}→{}", m.msg_type, m.from, m.to))
+                    .collect();
+                Err(format!("{matching} of {n}; held: {all:?}"))
+            }
+        });
+    }
+
+    /// Delivers, round after round, every held message that `pick` chooses, dropping the
+    /// rest, until `done` holds (then what is left is dropped); what it delivered.
+    fn settle_until(
+        &self,
+        what: &str,
+        pick: impl Fn(&str, u64, u64) -> bool,
+        done: impl Fn(&Self) -> Result<(), String>,
+    ) -> Vec<String> {
+        let mut delivered = Vec::new();
+        wait_for(what, || {
+            delivered.extend(self.deliver(&pick));
+            self.drop_where(|t, f, to| !pick(t, f, to));
+            done(self)
+        });
+        delivered
     }
 
     fn status(&self, id: u64) -> (String, u64, u64, u64) {
@@ -127,7 +151,7 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
     let s1 = c.wait_leader();
     c.put("before", "1");
     let others: Vec<u64> = (1..=5).filter(|i| *i != s1).collect();
-    let (s2, s3, _s4, s5) = (others[0], others[1], others[2], others[3]);
+    let (s2, s3, s4, s5) = (others[0], others[1], others[2], others[3]);
     // The leader may append entries of its own after the put (the members' data dirs):
     // wait until every log ends at one index, committed everywhere.
     let k = wait_for(
@@ -190,8 +214,16 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
     // term (where the paper's S1 restarts): it refuses S5, whose log is older than its own.
     let t1 = stage.campaign(s5);
     assert_eq!(t1, term + 1);
+    let vote_from = |from: u64| move |t: &str, f: u64, _: u64| t == "MsgRequestVote" && f == from;
+    let answer_to =
+        |to: u64| move |t: &str, _: u64, m_to: u64| t == "MsgRequestVoteResponse" && m_to == to;
+    stage.expect_held("S5's vote requests", 4, vote_from(s5));
     stage.deliver(|t, f, to| t == "MsgRequestVote" && f == s5 && to != s2);
-    stage.deliver(|t, _, to| t == "MsgRequestVoteResponse" && to == s5);
+    stage.expect_held("the answers of S1, S3 and S4 to S5", 3, answer_to(s5));
+    stage.deliver(|t, f, to| t == "MsgRequestVoteResponse" && to == s5 && f != s1);
+    stage.expect_held("S5's appends as a leader", 4, |t, f, _| {
+        t == "MsgAppend" && f == s5
+    });
     let (role, _, _, last) = stage.status(s5);
     assert_eq!(
         (role.as_str(), last),
@@ -205,14 +237,27 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
     // S3 only: entry k+1 of term T is now on S1, S2 and S3, a majority.
     let t2 = stage.campaign(s1);
     assert_eq!(t2, term + 2, "S1 campaigns in term T+2");
-    stage.deliver(|t, f, _| t == "MsgRequestVote" && f == s1);
-    stage.deliver(|t, _, to| t == "MsgRequestVoteResponse" && to == s1);
-    assert_eq!(stage.status(s1).0, "Leader", "S1 leads in term T+2");
-    // Its appends (its no-op at k+2, after k+1) reach S3 only.
-    stage.settle(|t, f, to| {
-        matches!(t, "MsgAppend" | "MsgAppendResponse")
-            && ((f == s1 && to == s3) || (f == s3 && to == s1))
+    stage.expect_held("S1's vote requests", 4, vote_from(s1));
+    stage.deliver(vote_from(s1));
+    stage.expect_held("the four answers to S1", 4, answer_to(s1));
+    stage.deliver(answer_to(s1));
+    stage.expect_held("S1's appends as a leader", 4, |t, f, _| {
+        t == "MsgAppend" && f == s1
     });
+    assert_eq!(stage.status(s1).0, "Leader", "S1 leads in term T+2");
+    // Its appends (its no-op at k+2, after k+1) reach S3 only: S3 refuses the first (it
+    // lacks k+1), and takes k+1 and k+2 in the next.
+    stage.settle_until(
+        "S3 to store k+1 and k+2 from S1",
+        |t, f, to| {
+            matches!(t, "MsgAppend" | "MsgAppendResponse")
+                && ((f == s1 && to == s3) || (f == s3 && to == s1))
+        },
+        |st| match st.status(s3).3 {
+            l if l == k + 2 => Ok(()),
+            l => Err(format!("S3's last index {l}")),
+        },
+    );
     let (_, _, _, s3_last) = stage.status(s3);
     assert_eq!(s3_last, k + 2, "S3 has k+1 (term T) and k+2 (term T+2)");
     assert_eq!(stage.status(s2).3, k + 1, "S2 has k+1 (term T)");
@@ -228,7 +273,21 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
     // term T+1, is newer than S2's of term T) and replaces entry k+1 everywhere it reaches.
     let t3 = stage.campaign(s5);
     assert!(t3 > t2, "S5 campaigns in a term above S1's");
-    stage.settle(|t, f, to| f != s1 && to != s1 && (votes(t) || t.starts_with("MsgAppend")));
+    stage.settle_until(
+        "S5 to lead in term T+3 and bring S2 and S4 to its log",
+        |t, f, to| f != s1 && to != s1 && (votes(t) || t.starts_with("MsgAppend")),
+        |st| {
+            let (role, _, commit, last) = st.status(s5);
+            let (l2, l4) = (st.status(s2).3, st.status(s4).3);
+            if role == "Leader" && commit >= k + 2 && l2 == last && l4 == last {
+                Ok(())
+            } else {
+                Err(format!(
+                    "S5 {role}, commit {commit}, last {last}; S2's last {l2}, S4's {l4}"
+                ))
+            }
+        },
+    );
     let (role, _, commit, last) = stage.status(s5);
     assert_eq!(role, "Leader", "S5 leads: {:?}", stage.status(s5));
     assert!(

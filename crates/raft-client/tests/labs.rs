@@ -337,16 +337,20 @@ fn wait_link(c: &Cluster, from: u64, to: u64) {
 /// Delivers the message of type `t` that node `from` holds for node `to`.
 fn deliver(c: &Cluster, from: u64, t: &str, to: u64) {
     wait_link(c, from, to);
-    let held = step_rpc(c, from, "list", 0).held;
-    let h = held
-        .iter()
-        .find(|h| {
-            h.msg
-                .as_ref()
-                .is_some_and(|m| m.msg_type == t && m.to == to)
-        })
-        .unwrap_or_else(|| panic!("node {from} holds no {t} to {to}: {held:?}"));
-    let said = step_rpc(c, from, "next", h.hold_id).said;
+    // The message may still be on its way: the answer to a message just delivered is held
+    // once its node has received it (and, for a vote, written the vote down).
+    let hold_id = wait_for(&format!("node {from} to hold a {t} to {to}"), || {
+        let held = step_rpc(c, from, "list", 0).held;
+        held.iter()
+            .find(|h| {
+                h.msg
+                    .as_ref()
+                    .is_some_and(|m| m.msg_type == t && m.to == to)
+            })
+            .map(|h| h.hold_id)
+            .ok_or_else(|| format!("held: {held:?}"))
+    });
+    let said = step_rpc(c, from, "next", hold_id).said;
     assert!(said.starts_with("delivered"), "{said}");
 }
 
