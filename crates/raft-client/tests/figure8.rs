@@ -34,22 +34,22 @@ impl Stage<'_> {
     }
 
     fn held(&self) -> Vec<HeldAt> {
-        self.rt
-            .block_on(step::held_all(&self.client, &self.map()))
-            .0
+        self.held_in(&self.map())
     }
 
-    /// Delivers (or drops) every held message `pick` chooses, oldest first; what it did.
-    fn act_on(&self, deliver: bool, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
+    fn held_in(&self, map: &ClusterMap) -> Vec<HeldAt> {
+        self.rt.block_on(step::held_all(&self.client, map)).0
+    }
+
+    /// Delivers (or drops) every held message `pick` chooses, oldest first.
+    fn act_on(&self, deliver: bool, pick: impl Fn(&str, u64, u64) -> bool) {
         let map = self.map();
-        let mut done = Vec::new();
-        for h in self.held() {
+        for h in self.held_in(&map) {
             let Some(m) = h.held.msg.as_ref() else {
                 continue;
             };
             if pick(&m.msg_type, m.from, m.to) {
-                let said = self
-                    .rt
+                self.rt
                     .block_on(step::act(
                         &self.client,
                         &map,
@@ -60,18 +60,16 @@ impl Stage<'_> {
                     .unwrap_or_else(|e| {
                         panic!("{} {} {}→{}: {e}", deliver, m.msg_type, m.from, m.to)
                     });
-                done.push(said);
             }
         }
-        done
     }
 
-    fn deliver(&self, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
-        self.act_on(true, pick)
+    fn deliver(&self, pick: impl Fn(&str, u64, u64) -> bool) {
+        self.act_on(true, pick);
     }
 
-    fn drop_where(&self, pick: impl Fn(&str, u64, u64) -> bool) -> Vec<String> {
-        self.act_on(false, pick)
+    fn drop_where(&self, pick: impl Fn(&str, u64, u64) -> bool) {
+        self.act_on(false, pick);
     }
 
     /// Waits until `n` held messages match `pick` (a message just delivered is answered
@@ -98,20 +96,18 @@ impl Stage<'_> {
     }
 
     /// Delivers, round after round, every held message that `pick` chooses, dropping the
-    /// rest, until `done` holds (then what is left is dropped); what it delivered.
+    /// rest, until `done` holds.
     fn settle_until(
         &self,
         what: &str,
         pick: impl Fn(&str, u64, u64) -> bool,
         done: impl Fn(&Self) -> Result<(), String>,
-    ) -> Vec<String> {
-        let mut delivered = Vec::new();
+    ) {
         wait_for(what, || {
-            delivered.extend(self.deliver(&pick));
+            self.deliver(&pick);
             self.drop_where(|t, f, to| !pick(t, f, to));
             done(self)
         });
-        delivered
     }
 
     fn status(&self, id: u64) -> (String, u64, u64, u64) {
@@ -248,7 +244,7 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
     // Its appends (its no-op at k+2, after k+1) reach S3 only: S3 refuses the first (it
     // lacks k+1), and takes k+1 and k+2 in the next.
     stage.settle_until(
-        "S3 to store k+1 and k+2 from S1",
+        "S3 to store k+1 (term T) and k+2 (term T+2) from S1",
         |t, f, to| {
             matches!(t, "MsgAppend" | "MsgAppendResponse")
                 && ((f == s1 && to == s3) || (f == s3 && to == s1))
@@ -258,8 +254,6 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
             l => Err(format!("S3's last index {l}")),
         },
     );
-    let (_, _, _, s3_last) = stage.status(s3);
-    assert_eq!(s3_last, k + 2, "S3 has k+1 (term T) and k+2 (term T+2)");
     assert_eq!(stage.status(s2).3, k + 1, "S2 has k+1 (term T)");
     for id in 1..=5 {
         let commit = stage.status(id).2;
@@ -274,7 +268,8 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
     let t3 = stage.campaign(s5);
     assert!(t3 > t2, "S5 campaigns in a term above S1's");
     stage.settle_until(
-        "S5 to lead in term T+3 and bring S2 and S4 to its log",
+        "S5 to lead in term T+3, commit its no-op at k+2 (and with it its k+1), and bring S2 \
+         and S4 to its log",
         |t, f, to| f != s1 && to != s1 && (votes(t) || t.starts_with("MsgAppend")),
         |st| {
             let (role, _, commit, last) = st.status(s5);
@@ -287,13 +282,6 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_a_later_leader_
                 ))
             }
         },
-    );
-    let (role, _, commit, last) = stage.status(s5);
-    assert_eq!(role, "Leader", "S5 leads: {:?}", stage.status(s5));
-    assert!(
-        commit >= k + 2 && last >= k + 2,
-        "S5 commits its no-op of term T+3 at k+2, and with it its k+1: {:?}",
-        stage.status(s5)
     );
     wait_for("S2's events to say its entry k+1 was replaced", || {
         let log = c.log(s2);

@@ -182,9 +182,8 @@ pub async fn record(
                 Some(Feed::Record(r)) => {
                     heard.insert(r.node);
                     held.push(*r);
-                    if started_with.is_subset(&heard)
-                        && let Some(tell) = ready.take()
-                    {
+                    // Only until told: after that, no set comparison per record.
+                    if let Some(tell) = ready.take_if(|_| started_with.is_subset(&heard)) {
                         let _ = tell.send(());
                     }
                 }
