@@ -440,7 +440,7 @@ fn play_the_tour(
     size: (u16, u16),
     mut pause: impl FnMut(usize) -> std::time::Duration,
 ) {
-    let base = free_port_base(4);
+    let base = free_port_base(6);
     let dir = tempfile::tempdir().expect("temp dir");
     let tmux = Tmux::new();
     // The terminal's size decides the layout: a window per dashboard, or (250x60) the

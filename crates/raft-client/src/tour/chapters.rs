@@ -24,7 +24,7 @@ pub fn chapters() -> Vec<Chapter> {
     ]
     .into_iter()
     .chain(super::labs::chapters())
-    .chain([chaos()])
+    .chain([super::figure8::chapter(), chaos()])
     .collect()
 }
 

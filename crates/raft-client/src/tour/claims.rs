@@ -219,13 +219,7 @@ impl<C: TourCluster> Tour<'_, C> {
                 }
             }
             Expect::Background { duplicate } => {
-                if let Some(handle) = self.background.take_if(|h| h.is_finished()) {
-                    let ran = handle.await.unwrap_or_default();
-                    for l in &ran.lines {
-                        self.say(Tone::Output, format!("  {l}"));
-                    }
-                    self.background_ran = Some(ran);
-                }
+                self.finish_background().await;
                 let Some(ran) = &self.background_ran else {
                     return Err(if self.background.is_some() {
                         "the background command is still running".to_string()
@@ -316,6 +310,83 @@ impl<C: TourCluster> Tour<'_, C> {
                     None => Err(format!("node {id} does not answer yet")),
                 }
             }
+            Expect::Settled => {
+                let up: Vec<&NodeView> = nodes.iter().filter(|n| n.up && n.member).collect();
+                let settled = leader.is_some_and(|l| {
+                    l.applied == l.last && up.iter().all(|n| n.commit == l.last && n.last == l.last)
+                });
+                match leader {
+                    Some(l) if settled => Ok(format!(
+                        "every member's log ends at index {}, committed everywhere",
+                        l.last
+                    )),
+                    _ => Err(describe_logs(&nodes)),
+                }
+            }
+            Expect::LastIs(v, plus) => {
+                let (id, want) = (self.var(*v), self.var(Var::Index) + plus);
+                match node(id) {
+                    Some(n) if n.last == want => Ok(format!("node {id}'s log ends at {want}")),
+                    _ => Err(describe_logs(&nodes)),
+                }
+            }
+            Expect::CommittedNowhere(plus) => {
+                let at = self.var(Var::Index) + plus;
+                let up: Vec<&NodeView> = nodes.iter().filter(|n| n.up && n.member).collect();
+                if !up.is_empty() && up.iter().all(|n| n.commit < at) {
+                    Ok(format!(
+                        "entry {at} is committed nowhere: every member's commit index is below it"
+                    ))
+                } else {
+                    Err(describe_logs(&nodes))
+                }
+            }
+            Expect::Role(v, role) => {
+                let id = self.var(*v);
+                match node(id) {
+                    Some(n) if n.role == *role => {
+                        Ok(format!("node {id} is a {role} in term {}", n.term))
+                    }
+                    _ => Err(describe_logs(&nodes)),
+                }
+            }
+            Expect::LeadsWith {
+                node: v,
+                commit,
+                other,
+            } => {
+                let (id, with) = (self.var(*v), self.var(*other));
+                let at = self.var(Var::Index) + commit;
+                match (node(id), node(with)) {
+                    (Some(l), Some(o))
+                        if l.role == "Leader" && l.commit >= at && o.last == l.last =>
+                    {
+                        Ok(format!(
+                            "node {id} leads in term {}, has committed up to {}, and node \
+                             {with}'s log ends where its own does ({})",
+                            l.term, l.commit, l.last
+                        ))
+                    }
+                    _ => Err(describe_logs(&nodes)),
+                }
+            }
+            Expect::BackgroundSaid(text) => {
+                self.finish_background().await;
+                match &self.background_ran {
+                    Some(ran) if !ran.ok && ran.lines.iter().any(|l| l.contains(text)) => Ok(
+                        format!("the background command said: {}", ran.lines.join(" ")),
+                    ),
+                    Some(ran) => Err(format!(
+                        "the background command {}: {}",
+                        if ran.ok { "succeeded" } else { "failed" },
+                        ran.lines.join(" ")
+                    )),
+                    None if self.background.is_some() => {
+                        Err("the background command is still running".to_string())
+                    }
+                    None => Err("nothing runs in the background".to_string()),
+                }
+            }
             Expect::OthersLead(v) | Expect::StillLeads(v) => {
                 let (id, term) = (self.var(*v), self.var(Var::Term));
                 let others: Vec<&NodeView> = nodes
@@ -400,8 +471,60 @@ impl<C: TourCluster> Tour<'_, C> {
                 "the others to elect a leader while node {} still says Leader",
                 v(n)
             ),
+            Expect::Settled => "every member's log to end at one committed index".into(),
+            Expect::LastIs(n, plus) => format!(
+                "node {}'s log to end at {}",
+                v(n),
+                self.var(Var::Index) + plus
+            ),
+            Expect::CommittedNowhere(plus) => format!(
+                "entry {} to be committed nowhere",
+                self.var(Var::Index) + plus
+            ),
+            Expect::Role(n, role) => format!("node {} to be a {role}", v(n)),
+            Expect::LeadsWith {
+                node,
+                commit,
+                other,
+            } => format!(
+                "node {} to lead, commit {} and bring node {} to its log",
+                v(node),
+                self.var(Var::Index) + commit,
+                v(other)
+            ),
+            Expect::BackgroundSaid(t) => format!("the background command to fail, saying {t:?}"),
         }
     }
+
+    /// Takes the background command's result once it has finished, showing what it said.
+    async fn finish_background(&mut self) {
+        if let Some(handle) = self.background.take_if(|h| h.is_finished()) {
+            let ran = handle.await.unwrap_or_default();
+            for l in &ran.lines {
+                self.say(Tone::Output, format!("  {l}"));
+            }
+            self.background_ran = Some(ran);
+        }
+    }
+}
+
+/// Each node's role, term, commit and last index: what the log claims are about.
+fn describe_logs(nodes: &[NodeView]) -> String {
+    let parts: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.member || n.up)
+        .map(|n| {
+            if n.up {
+                format!(
+                    "node {} {} t{} commit {} last {}",
+                    n.id, n.role, n.term, n.commit, n.last
+                )
+            } else {
+                format!("node {} down", n.id)
+            }
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// The leader of the highest term among answering, unfrozen members, unless another member

@@ -75,6 +75,56 @@ pub trait TourCluster: Send + Sync + 'static {
         key: &str,
         at: Option<u64>,
     ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+    /// In step mode, every message the members hold, oldest first (none otherwise).
+    fn held(&self) -> impl Future<Output = Vec<HeldView>> + Send;
+}
+
+/// A message held in step mode, as the tour sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldView {
+    /// The node holding it (its sender).
+    pub node: u64,
+    /// Its id on that node (`step next NODE ID` delivers it).
+    pub hold_id: u64,
+    /// `MsgAppend`, `MsgRequestVote`, ...
+    pub kind: String,
+    /// Its sender and its addressee.
+    pub from: u64,
+    /// Its addressee.
+    pub to: u64,
+}
+
+/// Which end of a held message a [`Held`] selector looks at may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Any node.
+    Any,
+    /// This node.
+    Is(Var),
+    /// Any node but this one.
+    Not(Var),
+    /// One of these.
+    In(&'static [Var]),
+}
+
+/// Held messages chosen by kind, sender and addressee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// Their kinds (`MsgAppend`, ...); empty: every kind.
+    pub kinds: &'static [&'static str],
+    /// Their sender.
+    pub from: Side,
+    /// Their addressee.
+    pub to: Side,
+}
+
+impl Held {
+    /// Every held message.
+    pub const ALL: Held = Held {
+        kinds: &[],
+        from: Side::Any,
+        to: Side::Any,
+    };
 }
 
 /// A name a step gives to something it noted, filled into texts and commands as `{name}`.
@@ -99,6 +149,24 @@ pub enum Var {
     Index,
     /// A node's election count (last minute) noted.
     Elections,
+    /// The nodes playing the Raft paper's S1 ... S5 (Figure 8).
+    S1,
+    /// S2.
+    S2,
+    /// S3.
+    S3,
+    /// S4.
+    S4,
+    /// S5.
+    S5,
+    /// A node waiting to be added (noted with [`Pick::Waiting`]), and another.
+    Spare,
+    /// Another node waiting to be added.
+    Spare2,
+    /// The peer port of [`Var::Spare`] (noted with [`Pick::PeerPortOf`]).
+    SparePort,
+    /// The peer port of [`Var::Spare2`].
+    Spare2Port,
 }
 
 impl Var {
@@ -113,6 +181,15 @@ impl Var {
             Var::NewPeerPort => "new_peer_port",
             Var::Index => "index",
             Var::Elections => "elections",
+            Var::S1 => "s1",
+            Var::S2 => "s2",
+            Var::S3 => "s3",
+            Var::S4 => "s4",
+            Var::S5 => "s5",
+            Var::Spare => "spare",
+            Var::Spare2 => "spare2",
+            Var::SparePort => "spare_port",
+            Var::Spare2Port => "spare2_port",
         }
     }
 }
@@ -136,6 +213,12 @@ pub enum Pick {
     ElectionsOf(Var),
     /// A follower that voted for the leader in its term.
     LeadersVoter,
+    /// The n-th (from 1) node that runs and waits to be added (never a member), by id.
+    Waiting(usize),
+    /// The peer port of a node (by var): its client port minus 1000.
+    PeerPortOf(Var),
+    /// The n-th (from 1) member by id other than a node (by var).
+    MemberBut(Var, usize),
 }
 
 /// What a step types or waits for, in order.
@@ -151,6 +234,17 @@ pub enum Act {
     Until(Expect),
     /// Write `n` keys `prefix-1..n`, shown as one line.
     Writes(&'static str, u64),
+    /// In step mode: wait until at least `n` held messages match, then deliver every one
+    /// that does (`step next NODE ID` each), oldest first.
+    Deliver(Held, usize),
+    /// In step mode: wait until at least `n` held messages match, then drop every one that
+    /// does (`step drop NODE ID` each).
+    Drop(Held, usize),
+    /// In step mode: round after round, deliver every held message that matches and drop
+    /// the rest, until the claim holds (within the step's deadline).
+    DeliverUntil(Held, Expect),
+    /// In step mode: `step tick ID` until the node (by var) campaigns (a Candidate).
+    Campaign(Var),
 }
 
 /// A claim about the cluster that a step checks, waiting for it.
@@ -223,6 +317,27 @@ pub enum Expect {
     StillLeads(Var),
     /// Node `node` answers, in [`Var::Term`], having voted for nobody in it.
     VotedForNobody(Var),
+    /// Every answering member's log ends at one index, committed everywhere (and applied
+    /// at the leader).
+    Settled,
+    /// Node `node`'s last index is [`Var::Index`] plus this.
+    LastIs(Var, u64),
+    /// No answering member's commit index reaches [`Var::Index`] plus this.
+    CommittedNowhere(u64),
+    /// Node `node` has this role (`Leader`, `Follower`, `Candidate`).
+    Role(Var, &'static str),
+    /// Node `node` leads, with a commit index of at least [`Var::Index`] plus this, and
+    /// node `other`'s log ends where its own does.
+    LeadsWith {
+        /// The leader.
+        node: Var,
+        /// How far past [`Var::Index`] it has committed.
+        commit: u64,
+        /// A node whose log must end at the leader's last index.
+        other: Var,
+    },
+    /// The background command finished, failed, and said this.
+    BackgroundSaid(&'static str),
 }
 
 /// A step of a chapter.
@@ -341,6 +456,7 @@ pub async fn play<C: TourCluster>(
         last_said: Vec::new(),
         last_ok: false,
         lab: false,
+        stepping: false,
         show,
     };
     let mut chapter = start.min(chapters.len());
@@ -496,6 +612,8 @@ pub(super) struct Tour<'a, C: TourCluster> {
     pub(super) last_ok: bool,
     /// A lab command was typed: the heal turns every protection back on.
     pub(super) lab: bool,
+    /// `step on` was typed: the heal turns step mode off.
+    pub(super) stepping: bool,
     pub(super) show: &'a (dyn Fn(Line) + Sync),
 }
 
@@ -508,11 +626,18 @@ impl<C: TourCluster> Tour<'_, C> {
         self.vars.get(&v).copied().unwrap_or(0)
     }
 
-    /// `text` with `{leader}`, `{follower}`, ... filled in.
+    /// `text` with `{leader}`, `{follower}`, ... filled in, and `{index+1}` (a noted value
+    /// plus 1 to 3) too.
     fn fill(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (v, value) in &self.vars {
             out = out.replace(&format!("{{{}}}", v.name()), &value.to_string());
+            for plus in 1..=3 {
+                out = out.replace(
+                    &format!("{{{}+{plus}}}", v.name()),
+                    &(value + plus).to_string(),
+                );
+            }
         }
         out
     }
@@ -593,6 +718,7 @@ impl<C: TourCluster> Tour<'_, C> {
                     let line = self.fill(c);
                     self.say(Tone::Command, format!("› {line}"));
                     self.lab |= line.starts_with("lab");
+                    self.stepping |= line == "step on";
                     let ran = self.cluster.run(&line).await;
                     for l in &ran.lines {
                         self.say(Tone::Output, format!("  {l}"));
@@ -656,9 +782,246 @@ impl<C: TourCluster> Tour<'_, C> {
                         return false;
                     }
                 }
+                Act::Deliver(held, n) => {
+                    let Some(chosen) = self.held_matching(held, *n, deadline).await else {
+                        return false;
+                    };
+                    if !self.release(&chosen, true, true).await {
+                        return false;
+                    }
+                }
+                Act::Drop(held, n) => {
+                    let Some(chosen) = self.held_matching(held, *n, deadline).await else {
+                        return false;
+                    };
+                    if !self.release(&chosen, false, true).await {
+                        return false;
+                    }
+                }
+                Act::DeliverUntil(held, expect) => {
+                    if !self.deliver_until(held, expect, deadline).await {
+                        return false;
+                    }
+                }
+                Act::Campaign(v) => {
+                    if !self.campaign(*v, deadline).await {
+                        return false;
+                    }
+                }
             }
         }
         true
+    }
+
+    /// Whether node `id` is one `side` chooses.
+    fn side(&self, side: Side, id: u64) -> bool {
+        match side {
+            Side::Any => true,
+            Side::Is(v) => id == self.var(v),
+            Side::Not(v) => id != self.var(v),
+            Side::In(vs) => vs.iter().any(|v| id == self.var(*v)),
+        }
+    }
+
+    fn chooses(&self, held: &Held, m: &HeldView) -> bool {
+        (held.kinds.is_empty() || held.kinds.contains(&m.kind.as_str()))
+            && self.side(held.from, m.from)
+            && self.side(held.to, m.to)
+    }
+
+    /// The held messages `held` chooses, once there are at least `n` (None, having said
+    /// what was held instead, if not by `deadline`).
+    async fn held_matching(
+        &self,
+        held: &Held,
+        n: usize,
+        deadline: Instant,
+    ) -> Option<Vec<HeldView>> {
+        loop {
+            let all = self.cluster.held().await;
+            let chosen: Vec<HeldView> = all
+                .iter()
+                .filter(|m| self.chooses(held, m))
+                .cloned()
+                .collect();
+            if chosen.len() >= n {
+                return Some(chosen);
+            }
+            if Instant::now() >= deadline {
+                self.say(
+                    Tone::Failed,
+                    format!(
+                        "✗ expected {n} held messages of {} in time, but {} came; held: {}",
+                        self.describe_held(held),
+                        chosen.len(),
+                        describe_messages(&all)
+                    ),
+                );
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Delivers (or drops) `chosen`, one `step next|drop NODE ID` each; with `show`, as one
+    /// command line naming the messages, and one line of what it did. False (said) if one
+    /// could not be.
+    async fn release(&mut self, chosen: &[HeldView], deliver: bool, show: bool) -> bool {
+        let verb = if deliver { "next" } else { "drop" };
+        if show && !chosen.is_empty() {
+            let typed: Vec<String> = chosen
+                .iter()
+                .map(|m| format!("step {verb} {} {}", m.node, m.hold_id))
+                .collect();
+            self.say(
+                Tone::Command,
+                format!("› {}   ({})", typed.join(" ; "), describe_messages(chosen)),
+            );
+        }
+        for m in chosen {
+            let ran = self
+                .cluster
+                .run(&format!("step {verb} {} {}", m.node, m.hold_id))
+                .await;
+            if !ran.ok {
+                self.say(
+                    Tone::Failed,
+                    format!(
+                        "✗ step {verb} {} {} ({} {}→{}): {}",
+                        m.node,
+                        m.hold_id,
+                        m.kind,
+                        m.from,
+                        m.to,
+                        ran.lines.join(" ")
+                    ),
+                );
+                return false;
+            }
+        }
+        if show {
+            let done = if deliver { "delivered" } else { "dropped" };
+            let s = if chosen.len() == 1 { "" } else { "s" };
+            self.say(
+                Tone::Output,
+                format!("  ✓ {} message{s} {done}", chosen.len()),
+            );
+        }
+        true
+    }
+
+    /// Rounds of delivering what `held` chooses and dropping the rest, until `expect`.
+    async fn deliver_until(&mut self, held: &Held, expect: &Expect, deadline: Instant) -> bool {
+        self.say(
+            Tone::Command,
+            format!(
+                "› step next for {}, step drop for every other message, until {}",
+                self.describe_held(held),
+                self.describe(expect)
+            ),
+        );
+        let (mut delivered, mut dropped) = (0, 0);
+        loop {
+            let all = self.cluster.held().await;
+            let (chosen, rest): (Vec<HeldView>, Vec<HeldView>) =
+                all.into_iter().partition(|m| self.chooses(held, m));
+            if !self.release(&chosen, true, false).await || !self.release(&rest, false, false).await
+            {
+                return false;
+            }
+            delivered += chosen.len();
+            dropped += rest.len();
+            match self.holds(expect).await {
+                Ok(said) => {
+                    self.say(
+                        Tone::Output,
+                        format!("  ✓ {delivered} delivered, {dropped} dropped: {said}"),
+                    );
+                    return true;
+                }
+                Err(seen) if Instant::now() >= deadline => {
+                    self.say(
+                        Tone::Failed,
+                        format!(
+                            "✗ expected {} in time ({delivered} delivered, {dropped} dropped); \
+                             last seen: {seen}",
+                            self.describe(expect)
+                        ),
+                    );
+                    return false;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// `step tick ID` until node `v` is a Candidate, shown as one line.
+    async fn campaign(&mut self, v: Var, deadline: Instant) -> bool {
+        let id = self.var(v);
+        let mut ticks = 0;
+        loop {
+            let role = self
+                .cluster
+                .nodes()
+                .await
+                .into_iter()
+                .find(|n| n.id == id && n.up)
+                .map(|n| (n.role, n.term));
+            if let Some((role, term)) = &role
+                && role == "Candidate"
+            {
+                self.say(
+                    Tone::Command,
+                    format!("› step tick {id}   ({ticks} times, until its election timer ran out)"),
+                );
+                self.say(
+                    Tone::Output,
+                    format!("  ✓ node {id} campaigns: a Candidate in term {term}"),
+                );
+                return true;
+            }
+            if Instant::now() >= deadline || ticks >= 200 {
+                self.say(
+                    Tone::Failed,
+                    format!(
+                        "✗ expected node {id} to campaign after step tick {id}, but after {ticks} \
+                         ticks it is {}",
+                        role.map_or("not answering".to_string(), |(r, t)| format!(
+                            "a {r} in term {t}"
+                        ))
+                    ),
+                );
+                return false;
+            }
+            let ran = self.cluster.run(&format!("step tick {id}")).await;
+            if !ran.ok {
+                self.say(
+                    Tone::Failed,
+                    format!("✗ step tick {id}: {}", ran.lines.join(" ")),
+                );
+                return false;
+            }
+            ticks += 1;
+        }
+    }
+
+    /// `held` in words: "MsgAppend from node 1 to node 3", ...
+    fn describe_held(&self, held: &Held) -> String {
+        let kinds = if held.kinds.is_empty() {
+            "every message".to_string()
+        } else {
+            held.kinds.join("/")
+        };
+        let side = |s: Side, word: &str| match s {
+            Side::Any => String::new(),
+            Side::Is(v) => format!(" {word} node {}", self.var(v)),
+            Side::Not(v) => format!(" {word} any node but {}", self.var(v)),
+            Side::In(vs) => {
+                let ids: Vec<String> = vs.iter().map(|v| self.var(*v).to_string()).collect();
+                format!(" {word} node {}", ids.join(" or "))
+            }
+        };
+        format!("{kinds}{}{}", side(held.from, "from"), side(held.to, "to"))
     }
 
     /// Checks `expect`, waiting for it until `deadline`; says what passed or what was seen.
@@ -735,6 +1098,25 @@ impl<C: TourCluster> Tour<'_, C> {
                 .map(|n| n.id)
                 .max()
                 .map(|m| m + 1),
+            Pick::Waiting(n) => nodes
+                .iter()
+                .filter(|v| v.up && !v.member && v.applied == 0)
+                .map(|v| v.id)
+                .nth(n.checked_sub(1)?),
+            Pick::PeerPortOf(v) => {
+                let id = self.var(v);
+                let addr = &nodes.iter().find(|n| n.id == id)?.addr;
+                let port: u64 = addr.rsplit(':').next()?.parse().ok()?;
+                port.checked_sub(1000)
+            }
+            Pick::MemberBut(v, n) => {
+                let not = self.var(v);
+                nodes
+                    .iter()
+                    .filter(|m| m.member && m.id != not)
+                    .map(|m| m.id)
+                    .nth(n.checked_sub(1)?)
+            }
         }
     }
 
@@ -744,6 +1126,9 @@ impl<C: TourCluster> Tour<'_, C> {
         if let Some(h) = self.background.take() {
             h.abort();
         }
+        if std::mem::take(&mut self.stepping) {
+            self.cluster.run("step off").await;
+        }
         for line in ["fault heal", "slow 1"] {
             self.cluster.run(line).await;
         }
@@ -751,6 +1136,26 @@ impl<C: TourCluster> Tour<'_, C> {
             self.cluster.run("lab none").await;
         }
     }
+}
+
+/// Held messages in words, grouped by kind: "MsgAppend 1→2, 1→3; MsgRequestVote 5→1".
+fn describe_messages(held: &[HeldView]) -> String {
+    if held.is_empty() {
+        return "none".to_string();
+    }
+    let mut kinds: Vec<(&str, Vec<String>)> = Vec::new();
+    for m in held {
+        let hop = format!("{}→{}", m.from, m.to);
+        match kinds.iter_mut().find(|(k, _)| *k == m.kind) {
+            Some((_, hops)) => hops.push(hop),
+            None => kinds.push((&m.kind, vec![hop])),
+        }
+    }
+    kinds
+        .iter()
+        .map(|(k, hops)| format!("{k} {}", hops.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The peer port after the highest node's (its client port minus 1000, plus one).
@@ -769,5 +1174,8 @@ fn pick_name(p: Pick) -> &'static str {
         Pick::LastIndexOf(_) => "node's log",
         Pick::NextId => "next node id",
         Pick::ElectionsOf(_) => "node's elections",
+        Pick::Waiting(_) => "nodes waiting to be added",
+        Pick::PeerPortOf(_) => "node's peer port",
+        Pick::MemberBut(..) => "other members",
     }
 }

@@ -7,14 +7,21 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::engine::{NodeView, Ran, TourCluster};
+use super::engine::{HeldView, NodeView, Ran, TourCluster};
+use crate::admin::ClusterMap;
 use crate::client::{ClientError, SmartClient};
 use crate::tui::command::{self, Command};
-use crate::{chaos, faults, members};
+use crate::{chaos, faults, members, step};
 
 /// How long one of the tour's requests may take: longer than the TUI's, because a step
 /// may wait out an election on purpose.
 const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a request to one node alone (`put --node`, ...) may take: less than the
+/// server's own deadline for a request (5 s by default), so that a write the node still
+/// holds is never sent to it a second time (a node in step mode may lead, unable to
+/// commit, for as long as the learner reads).
+const PINNED_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The cluster the client talks to.
 pub struct LiveCluster {
@@ -47,7 +54,7 @@ impl LiveCluster {
             .addr_of(id)
             .await
             .ok_or_else(|| format!("node {id} is not known"))?;
-        SmartClient::new(vec![addr], TIMEOUT)
+        SmartClient::new(vec![addr], PINNED_TIMEOUT)
             .map(SmartClient::pinned)
             .map_err(|e| e.to_string())
     }
@@ -58,8 +65,8 @@ impl TourCluster for LiveCluster {
         let reports = self.client.status_all_within(Duration::from_secs(1)).await;
         // Members are the nodes the leader of the highest term lists with a role (without
         // one, those some node lists: a removed node that missed its removal may still
-        // list itself until a member tells it); the next address after the highest
-        // member is where a node waiting to be added would be.
+        // list itself until a member tells it); the next addresses after the highest
+        // member's are where nodes waiting to be added would be.
         let statuses: Vec<_> = reports
             .iter()
             .filter_map(|r| r.status.as_ref().ok())
@@ -93,9 +100,12 @@ impl TourCluster for LiveCluster {
             })
             .collect();
         let mut answered = reports;
-        if let Some(next) = next_addr(&addrs, &members)
-            && !addrs.values().any(|a| *a == next)
-            && let Ok(probe) = SmartClient::new(vec![next], Duration::from_secs(1))
+        let probes: Vec<String> = next_addrs(&addrs, &members)
+            .into_iter()
+            .filter(|next| !addrs.values().any(|a| a == next))
+            .collect();
+        if !probes.is_empty()
+            && let Ok(probe) = SmartClient::new(probes, Duration::from_secs(1))
         {
             answered.extend(probe.status_all_within(Duration::from_millis(500)).await);
         }
@@ -172,6 +182,7 @@ impl TourCluster for LiveCluster {
             Command::Fault(f) => report(faults::run(&self.client, &f).await),
             Command::Lab(l) => report(crate::lab::run(&self.client, &l).await),
             Command::Member(m) => report(members::run(&self.client, &m, &mut |_| {}).await),
+            Command::Step(s) => report(step::run(&self.client, s).await),
             Command::Chaos(opts) => {
                 let stop = Arc::new(AtomicBool::new(false));
                 match chaos::run(self.client.peers(), &opts, stop, &|_| {}).await {
@@ -204,6 +215,27 @@ impl TourCluster for LiveCluster {
         .unwrap_or_default()
     }
 
+    async fn held(&self) -> Vec<HeldView> {
+        let Ok(map) = ClusterMap::discover_some(&self.client).await else {
+            return Vec::new();
+        };
+        step::held_all(&self.client, &map)
+            .await
+            .0
+            .into_iter()
+            .filter_map(|h| {
+                let m = h.held.msg?;
+                Some(HeldView {
+                    node: h.node,
+                    hold_id: h.held.hold_id,
+                    kind: m.msg_type,
+                    from: m.from,
+                    to: m.to,
+                })
+            })
+            .collect()
+    }
+
     async fn read(&self, key: &str, at: Option<u64>) -> Result<Option<String>, String> {
         let result = match at {
             Some(id) => self.only(id).await?.get(key, true).await,
@@ -219,13 +251,26 @@ impl TourCluster for LiveCluster {
     }
 }
 
-/// The client address after the highest member's (same host, port + 1).
-fn next_addr(addrs: &BTreeMap<u64, String>, members: &BTreeSet<u64>) -> Option<String> {
-    let top = members.iter().max()?;
-    let addr = addrs.get(top)?;
-    let (host, port) = addr.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    Some(format!("{host}:{}", port.checked_add(1)?))
+/// How many client addresses after the highest member's may hold a node waiting to be
+/// added: `./playground --tour` starts three (one for the membership chapter, two for
+/// Figure 8's five voters).
+const WAITING_PROBES: u16 = 3;
+
+/// The client addresses after the highest member's (same host, port + 1, + 2, ...).
+fn next_addrs(addrs: &BTreeMap<u64, String>, members: &BTreeSet<u64>) -> Vec<String> {
+    let Some((host, port)) = members
+        .iter()
+        .max()
+        .and_then(|top| addrs.get(top))
+        .and_then(|addr| addr.rsplit_once(':'))
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+    else {
+        return Vec::new();
+    };
+    (1..=WAITING_PROBES)
+        .filter_map(|i| port.checked_add(i))
+        .map(|p| format!("{host}:{p}"))
+        .collect()
 }
 
 fn ok(line: String) -> Ran {

@@ -6,11 +6,13 @@
 //! - `claims`: what each claim means, checked against the cluster and put in words.
 //! - [`chapters`]: the chapters, as data.
 //! - `labs`: the chapters that switch one of Raft's protections off, and back on.
+//! - `figure8`: the Raft paper's Figure 8, staged message by message in step mode.
 //! - [`live`]: the real cluster behind the engine.
 
 pub mod chapters;
 mod claims;
 pub mod engine;
+mod figure8;
 mod labs;
 pub mod live;
 

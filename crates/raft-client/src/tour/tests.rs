@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 
 use super::chapters::chapters;
 use super::engine::{
-    Act, Ask, Chapter, Ended, Expect, Key, Line, NodeView, Pick, Ran, Step, Tone, TourCluster, Var,
-    play,
+    Act, Ask, Chapter, Ended, Expect, HeldView, Key, Line, NodeView, Pick, Ran, Step, Tone,
+    TourCluster, Var, play,
 };
 
 /// Three nodes, node 1 leading in term 2; every command succeeds; `k` holds `value`.
@@ -50,6 +50,9 @@ impl TourCluster for Fake {
     }
     async fn read(&self, _key: &str, _at: Option<u64>) -> Result<Option<String>, String> {
         Ok(self.value.lock().unwrap().clone())
+    }
+    async fn held(&self) -> Vec<HeldView> {
+        Vec::new()
     }
 }
 
@@ -324,6 +327,12 @@ fn every_chapter_types_commands_the_client_accepts() {
             ("other", "3"),
             ("new", "4"),
             ("new_peer_port", "6004"),
+            ("spare", "5"),
+            ("spare2", "6"),
+            ("spare_port", "6005"),
+            ("spare2_port", "6006"),
+            ("s1", "1"),
+            ("term", "2"),
         ] {
             c = c.replace(&format!("{{{name}}}"), value);
         }
@@ -357,6 +366,8 @@ fn every_value_a_chapter_names_is_noted_in_that_chapter_first() {
         text.split('{')
             .skip(1)
             .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+            // `{index+1}`: the noted index, plus one.
+            .map(|name| name.split('+').next().unwrap_or_default().to_string())
             .collect()
     }
     fn notes(act: &Act, known: &mut Vec<&'static str>) {

@@ -143,8 +143,8 @@ pub const HELP_FAULTS: &[(&str, &str)] = &[
         "step mode: clocks stopped, every message held",
     ),
     (
-        "step next|drop; tick <id>",
-        "deliver/drop the oldest held; one tick of a node",
+        "step next|drop [<node> <hold>]; tick <id>",
+        "deliver/drop the oldest held (or one); one tick of a node",
     ),
     (
         "lab [--no-pre-vote ...]; lab none",
@@ -557,13 +557,24 @@ fn parse_member(args: &[String]) -> Result<MemberCommand, String> {
 /// `fault <subcommand> ...`.
 fn parse_step(args: &[String]) -> Result<crate::step::StepCommand, String> {
     use crate::step::StepCommand as S;
-    let usage = "usage: step on|off|next|drop, or step tick <id>";
+    let usage = "usage: step on|off, step next|drop [<node> <hold-id>], or step tick <id>";
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let held = |node: &str, id: &str| -> Result<Option<(u64, u64)>, String> {
+        let node = node
+            .parse()
+            .map_err(|_| format!("{node:?} is not a node id: {usage}"))?;
+        let id = id
+            .parse()
+            .map_err(|_| format!("{id:?} is not a hold id (the watch view lists them): {usage}"))?;
+        Ok(Some((node, id)))
+    };
     Ok(match words.as_slice() {
         ["on"] => S::On,
         ["off"] => S::Off,
         ["next"] => S::Next(None),
         ["drop"] => S::Drop(None),
+        ["next", node, id] => S::Next(held(node, id)?),
+        ["drop", node, id] => S::Drop(held(node, id)?),
         ["tick", id] => S::Tick(
             id.parse()
                 .map_err(|_| format!("{id:?} is not a node id: {usage}"))?,

@@ -1,0 +1,131 @@
+//! The tour's Figure 8 chapter played on a live cluster (three voters and two nodes waiting
+//! to be added, as `./playground --tour` starts them), through the tour's own engine and
+//! client, at a reader's pace: some prompts read for longer than a node's request deadline
+//! (5 s), while a write waits in step mode on a leader that cannot commit it.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use raft_client::tour::chapters::chapters;
+use raft_client::tour::engine::{Ended, Key, Line, Tone, play};
+use raft_client::tour::live::LiveCluster;
+
+#[test]
+fn the_figure_8_chapter_plays_on_five_live_nodes_at_a_readers_pace() {
+    let mut c = Cluster::start(3);
+    c.add_joining_node();
+    c.add_joining_node();
+    let peers: Vec<String> = (1..=3).map(|i| c.api_addr(i)).collect();
+    let all = chapters();
+    let start = all
+        .iter()
+        .position(|ch| ch.title.starts_with("Figure 8"))
+        .expect("a Figure 8 chapter");
+    let chapter = vec![all[start].clone()];
+
+    let lines: Arc<Mutex<Vec<Line>>> = Arc::default();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ended = rt.block_on(async {
+        let cluster = Arc::new(LiveCluster::new(peers, 100).expect("the tour's client"));
+        let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (prompts, mut prompts_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let seen = Arc::clone(&lines);
+        let show = move |line: Line| {
+            if line.tone == Tone::Prompt {
+                let _ = prompts.send(line.text.clone());
+            }
+            seen.lock().expect("lines").push(line);
+        };
+        // The reader: every other prompt is read for longer than a request may wait in a
+        // node (5 s); a question is answered with 1 or 2 (right or wrong, the tour then
+        // says which), any other prompt with Enter.
+        let reader = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Some(prompt) = prompts_rx.recv().await {
+                n += 1;
+                let pause = if n.is_multiple_of(2) { 6000 } else { 800 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let key = if prompt.contains(": your prediction") {
+                    Key::Answer(if n.is_multiple_of(3) { 1 } else { 2 })
+                } else {
+                    Key::Next
+                };
+                if keys.send(key).is_err() {
+                    break;
+                }
+            }
+        });
+        let ended = tokio::time::timeout(
+            Duration::from_secs(300),
+            play(cluster, &chapter, 0, keys_rx, &show),
+        )
+        .await;
+        reader.abort();
+        ended
+    });
+    let lines = lines.lock().expect("lines").clone();
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| format!("{:?}: {}", l.tone, l.text))
+        .collect();
+    let shown = text.join("\n");
+    // The transcript, for `cargo test -- --nocapture`.
+    eprintln!("{shown}");
+    assert_eq!(
+        ended.ok(),
+        Some(Ended::Finished),
+        "the chapter should finish within 5 min:\n{shown}"
+    );
+    let failed: Vec<&String> = text.iter().filter(|l| l.starts_with("Failed")).collect();
+    assert!(
+        failed.is_empty(),
+        "every check of the chapter passes: {failed:?}\n{shown}"
+    );
+    for claim in [
+        "is committed nowhere",
+        "the background command said: ✗ the write's outcome is unknown",
+        "MsgRequestVote",
+        "delivered",
+        "not found",
+        "leads in term",
+    ] {
+        assert!(
+            shown.contains(claim),
+            "the chapter shows {claim:?}:\n{shown}"
+        );
+    }
+    // Every question was asked and answered, and the chapter said so.
+    let told = text
+        .iter()
+        .filter(|l| {
+            l.contains("your prediction held")
+                || l.contains("not this time")
+                || l.contains("The answer was")
+        })
+        .count();
+    assert_eq!(told, 3, "three predictions told:\n{shown}");
+    // It leaves three voters, step mode off, every protection on.
+    let ids = wait_for("nodes 4 and 5 to be removed again", || {
+        let out = c.client(&["member", "list", "--json"]);
+        let listed: Vec<u64> = serde_json::from_str::<serde_json::Value>(&stdout_line(&out))
+            .ok()
+            .and_then(|v| {
+                v.as_array()
+                    .map(|a| a.iter().filter_map(|m| m["id"].as_u64()).collect())
+            })
+            .unwrap_or_default();
+        if listed == [1, 2, 3] {
+            Ok(listed)
+        } else {
+            Err(format!("members {listed:?}: {}", stdout_line(&out)))
+        }
+    });
+    assert_eq!(ids, [1, 2, 3]);
+    for id in 1..=3 {
+        let status = c.node_status(id);
+        assert_eq!(status["step_mode"].as_bool(), Some(false), "{status}");
+    }
+}
