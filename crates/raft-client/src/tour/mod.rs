@@ -7,6 +7,7 @@
 //! - [`chapters`]: the chapters, as data.
 //! - `labs`: the chapters that switch one of Raft's protections off, and back on.
 //! - `figure8`: the Raft paper's Figure 8, staged message by message in step mode.
+//! - `stepping`: the engine's acts in step mode (deliver, drop, tick until a campaign).
 //! - [`live`]: the real cluster behind the engine.
 
 pub mod chapters;
@@ -15,6 +16,7 @@ pub mod engine;
 mod figure8;
 mod labs;
 pub mod live;
+mod stepping;
 
 #[cfg(test)]
 mod tests;
