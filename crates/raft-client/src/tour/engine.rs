@@ -119,6 +119,11 @@ pub struct Held {
 }
 
 impl Held {
+    /// The held messages of these kinds (none: every kind) between these ends.
+    pub const fn new(kinds: &'static [&'static str], from: Side, to: Side) -> Held {
+        Held { kinds, from, to }
+    }
+
     /// Every held message.
     pub const ALL: Held = Held {
         kinds: &[],

@@ -23,10 +23,6 @@ const VOTES_AND_APPENDS: &[&str] = &[
     "MsgAppendResponse",
 ];
 
-fn held(kinds: &'static [&'static str], from: Side, to: Side) -> Held {
-    Held { kinds, from, to }
-}
-
 /// The chapter.
 pub fn chapter() -> Chapter {
     Chapter {
@@ -83,9 +79,9 @@ pub fn chapter() -> Chapter {
                 vec![
                     Act::Background("put --node {s1} f8 written-in-term-{term}"),
                     Act::Until(Expect::LastIs(Var::S1, 1)),
-                    Act::Deliver(held(&["MsgAppend"], Side::Is(Var::S1), Side::Is(Var::S2)), 1),
+                    Act::Deliver(Held::new(&["MsgAppend"], Side::Is(Var::S1), Side::Is(Var::S2)), 1),
                     Act::Drop(
-                        held(&["MsgAppendResponse"], Side::Is(Var::S2), Side::Any),
+                        Held::new(&["MsgAppendResponse"], Side::Is(Var::S2), Side::Any),
                         1,
                     ),
                     Act::Drop(Held::ALL, 0),
@@ -109,18 +105,18 @@ pub fn chapter() -> Chapter {
                 vec![
                     Act::Campaign(Var::S5),
                     Act::Deliver(
-                        held(&["MsgRequestVote"], Side::Is(Var::S5), Side::Not(Var::S2)),
+                        Held::new(&["MsgRequestVote"], Side::Is(Var::S5), Side::Not(Var::S2)),
                         3,
                     ),
                     Act::Deliver(
-                        held(
+                        Held::new(
                             &["MsgRequestVoteResponse"],
                             Side::Not(Var::S1),
                             Side::Is(Var::S5),
                         ),
                         2,
                     ),
-                    Act::Drop(held(&["MsgAppend"], Side::Is(Var::S5), Side::Any), 4),
+                    Act::Drop(Held::new(&["MsgAppend"], Side::Is(Var::S5), Side::Any), 4),
                     Act::Drop(Held::ALL, 0),
                 ],
                 Expect::All(vec![
@@ -139,13 +135,13 @@ pub fn chapter() -> Chapter {
                  and {index+2} together.",
                 vec![
                     Act::Campaign(Var::S1),
-                    Act::Deliver(held(&["MsgRequestVote"], Side::Is(Var::S1), Side::Any), 4),
+                    Act::Deliver(Held::new(&["MsgRequestVote"], Side::Is(Var::S1), Side::Any), 4),
                     Act::Deliver(
-                        held(&["MsgRequestVoteResponse"], Side::Any, Side::Is(Var::S1)),
+                        Held::new(&["MsgRequestVoteResponse"], Side::Any, Side::Is(Var::S1)),
                         4,
                     ),
                     Act::DeliverUntil(
-                        held(
+                        Held::new(
                             APPENDS,
                             Side::In(&[Var::S1, Var::S3]),
                             Side::In(&[Var::S1, Var::S3]),
@@ -185,7 +181,7 @@ pub fn chapter() -> Chapter {
                 vec![
                     Act::Campaign(Var::S5),
                     Act::DeliverUntil(
-                        held(VOTES_AND_APPENDS, Side::Not(Var::S1), Side::Not(Var::S1)),
+                        Held::new(VOTES_AND_APPENDS, Side::Not(Var::S1), Side::Not(Var::S1)),
                         Expect::LeadsWith {
                             node: Var::S5,
                             commit: 2,

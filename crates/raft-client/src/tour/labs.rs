@@ -339,23 +339,12 @@ fn forget_vote() -> Chapter {
                     Act::Type("step on"),
                     Act::Campaign(Var::Follower),
                     Act::Campaign(Var::Other),
-                    Act::Deliver(
-                        held(
-                            &["MsgRequestVote"],
-                            Side::Is(Var::Follower),
-                            Side::Is(Var::Leader),
-                        ),
-                        1,
+                    vote(Var::Follower, Var::Leader, Part::Asked),
+                    vote(Var::Follower, Var::Leader, Part::Answered),
+                    Act::Drop(
+                        Held::new(&["MsgAppend"], Side::Is(Var::Follower), Side::Any),
+                        2,
                     ),
-                    Act::Deliver(
-                        held(
-                            &["MsgRequestVoteResponse"],
-                            Side::Is(Var::Leader),
-                            Side::Is(Var::Follower),
-                        ),
-                        1,
-                    ),
-                    Act::Drop(held(&["MsgAppend"], Side::Is(Var::Follower), Side::Any), 2),
                     Act::Note(Var::Term, Pick::Term),
                 ],
                 Expect::All(vec![
@@ -374,22 +363,8 @@ fn forget_vote() -> Chapter {
                     Act::Until(Expect::VotedForNobody(Var::Leader)),
                     Act::Type("step on"),
                     Act::Type("lab --no-pre-vote --no-check-quorum --unsafe forget-vote"),
-                    Act::Deliver(
-                        held(
-                            &["MsgRequestVote"],
-                            Side::Is(Var::Other),
-                            Side::Is(Var::Leader),
-                        ),
-                        1,
-                    ),
-                    Act::Deliver(
-                        held(
-                            &["MsgRequestVoteResponse"],
-                            Side::Is(Var::Leader),
-                            Side::Is(Var::Other),
-                        ),
-                        1,
-                    ),
+                    vote(Var::Other, Var::Leader, Part::Asked),
+                    vote(Var::Other, Var::Leader, Part::Answered),
                 ],
                 Expect::TwoLeaders(Var::Follower, Var::Other),
                 Duration::from_secs(180),
@@ -420,11 +395,11 @@ fn forget_vote() -> Chapter {
                     Act::Drop(Held::ALL, 0),
                     Act::Campaign(Var::Leader),
                     Act::Deliver(
-                        held(&["MsgRequestVote"], Side::Is(Var::Leader), Side::Any),
+                        Held::new(&["MsgRequestVote"], Side::Is(Var::Leader), Side::Any),
                         2,
                     ),
                     Act::Deliver(
-                        held(
+                        Held::new(
                             &["MsgRequestVoteResponse"],
                             Side::Any,
                             Side::Is(Var::Leader),
@@ -450,8 +425,26 @@ fn forget_vote() -> Chapter {
     }
 }
 
-fn held(kinds: &'static [&'static str], from: Side, to: Side) -> Held {
-    Held { kinds, from, to }
+/// Which half of a vote [`vote`] delivers.
+enum Part {
+    /// The candidate's request to the voter.
+    Asked,
+    /// The voter's answer to the candidate.
+    Answered,
+}
+
+/// Delivers, in step mode, the vote request `candidate` holds for `voter`, or the answer
+/// `voter` holds for `candidate`, once it is held.
+fn vote(candidate: Var, voter: Var, part: Part) -> Act {
+    let held = match part {
+        Part::Asked => Held::new(&["MsgRequestVote"], Side::Is(candidate), Side::Is(voter)),
+        Part::Answered => Held::new(
+            &["MsgRequestVoteResponse"],
+            Side::Is(voter),
+            Side::Is(candidate),
+        ),
+    };
+    Act::Deliver(held, 1)
 }
 
 fn early_ack() -> Chapter {
