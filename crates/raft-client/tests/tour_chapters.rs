@@ -199,17 +199,3 @@ fn the_figure_8_chapter_plays_on_five_live_nodes_at_a_readers_pace() {
         assert_eq!(status["step_mode"].as_bool(), Some(false), "{status}");
     }
 }
-
-#[test]
-fn the_forgetful_voter_chapter_shows_two_leaders_in_one_term_and_recovers() {
-    let mut c = Cluster::start(3);
-    let played = play_chapter(&mut c, "Lab: a voter that forgets");
-    played.passed(2);
-    played.says(&["has voted for nobody in it", "two leaders in one term"]);
-    let leader = c.wait_leader();
-    for id in 1..=3 {
-        let status = c.node_status(id);
-        assert_eq!(status["step_mode"].as_bool(), Some(false), "{status}");
-        assert_eq!(status["leader_id"].as_u64(), Some(leader), "{status}");
-    }
-}

@@ -257,6 +257,15 @@ impl<C: TourCluster> Tour<'_, C> {
             }
             Expect::Campaigned(v, n) => {
                 let id = self.var(*v);
+                // The count is over the last minute: elections from before the note drop
+                // out of it while new ones come in. The lowest count seen since is a floor
+                // that only elections started after the note can rise above.
+                if let Some(x) = node(id) {
+                    let seen = u64::from(x.elections);
+                    if seen < self.var(Var::Elections) {
+                        self.vars.insert(Var::Elections, seen);
+                    }
+                }
                 match node(id) {
                     Some(x)
                         if u64::from(x.elections) >= self.var(Var::Elections) + u64::from(*n) =>

@@ -88,13 +88,14 @@ pub struct HeldView {
     pub hold_id: u64,
     /// `MsgAppend`, `MsgRequestVote`, ...
     pub kind: String,
-    /// Its sender and its addressee.
+    /// Its sender.
     pub from: u64,
     /// Its addressee.
     pub to: u64,
 }
 
-/// Which end of a held message a [`Held`] selector looks at may be.
+/// The nodes a [`Held`] selector accepts at one end of a message (its sender or its
+/// addressee).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// Any node.
@@ -164,7 +165,7 @@ pub enum Var {
     S4,
     /// S5.
     S5,
-    /// A node waiting to be added (noted with [`Pick::Waiting`]), and another.
+    /// A node waiting to be added (noted with [`Pick::Waiting`]).
     Spare,
     /// Another node waiting to be added.
     Spare2,
@@ -307,7 +308,9 @@ pub enum Expect {
     /// The last command typed succeeded.
     Succeeded,
     /// Node `node` started at least this many elections (pre-vote or vote) since
-    /// [`Var::Elections`] was noted (counted over the last minute).
+    /// [`Var::Elections`] was noted (counted over the last minute: the note is lowered to
+    /// the lowest count seen as older elections drop out, so a step that checks this
+    /// needs a deadline past a minute when the node campaigned just before).
     Campaigned(Var, u32),
     /// Node `node`'s term is at least [`Var::Term`] plus this.
     TermAbove(Var, u64),
