@@ -260,23 +260,20 @@ impl<C: TourCluster> Tour<'_, C> {
                 // The count is over the last minute: elections from before the note drop
                 // out of it while new ones come in. The lowest count seen since is a floor
                 // that only elections started after the note can rise above.
-                if let Some(x) = node(id) {
-                    let seen = u64::from(x.elections);
-                    if seen < self.var(Var::Elections) {
-                        self.vars.insert(Var::Elections, seen);
-                    }
+                let Some(x) = node(id) else {
+                    return Err(describe_nodes(&nodes));
+                };
+                let seen = u64::from(x.elections);
+                if seen < self.var(Var::Elections) {
+                    self.vars.insert(Var::Elections, seen);
                 }
-                match node(id) {
-                    Some(x)
-                        if u64::from(x.elections) >= self.var(Var::Elections) + u64::from(*n) =>
-                    {
-                        Ok(format!(
-                            "node {id} has started {} elections in the last minute (its liveness \
-                             line in status)",
-                            x.elections
-                        ))
-                    }
-                    _ => Err(describe_nodes(&nodes)),
+                if seen >= self.var(Var::Elections) + u64::from(*n) {
+                    Ok(format!(
+                        "node {id} has started {seen} elections in the last minute (its liveness \
+                         line in status)"
+                    ))
+                } else {
+                    Err(describe_nodes(&nodes))
                 }
             }
             Expect::TermAbove(v, by) => {
@@ -374,20 +371,6 @@ impl<C: TourCluster> Tour<'_, C> {
                             "node {id} leads in term {}, has committed up to {}, and node \
                              {with}'s log ends where its own does ({})",
                             l.term, l.commit, l.last
-                        ))
-                    }
-                    _ => Err(describe_logs(&nodes)),
-                }
-            }
-            Expect::TwoLeaders(a, b) => {
-                let (a, b) = (self.var(*a), self.var(*b));
-                match (node(a), node(b)) {
-                    (Some(x), Some(y))
-                        if x.role == "Leader" && y.role == "Leader" && x.term == y.term =>
-                    {
-                        Ok(format!(
-                            "nodes {a} and {b} both lead, in term {}: two leaders in one term",
-                            x.term
                         ))
                     }
                     _ => Err(describe_logs(&nodes)),
@@ -516,9 +499,6 @@ impl<C: TourCluster> Tour<'_, C> {
                 v(other)
             ),
             Expect::BackgroundSaid(t) => format!("the background command to fail, saying {t:?}"),
-            Expect::TwoLeaders(a, b) => {
-                format!("nodes {} and {} to lead in one term", v(a), v(b))
-            }
         }
     }
 

@@ -346,8 +346,6 @@ pub enum Expect {
     },
     /// The background command finished, failed, and said this.
     BackgroundSaid(&'static str),
-    /// Both nodes say they lead, in one term.
-    TwoLeaders(Var, Var),
 }
 
 /// A step of a chapter.
@@ -904,9 +902,7 @@ impl<C: TourCluster> Tour<'_, C> {
                 .nth(n.checked_sub(1)?),
             Pick::PeerPortOf(v) => {
                 let id = self.var(v);
-                let addr = &nodes.iter().find(|n| n.id == id)?.addr;
-                let port: u64 = addr.rsplit(':').next()?.parse().ok()?;
-                port.checked_sub(1000)
+                peer_port(&nodes.iter().find(|n| n.id == id)?.addr)
             }
             Pick::MemberBut(v, n) => {
                 let not = self.var(v);
@@ -940,8 +936,13 @@ impl<C: TourCluster> Tour<'_, C> {
 /// The peer port after the highest node's (its client port minus 1000, plus one).
 fn next_peer_port(nodes: &[NodeView]) -> Option<u64> {
     let top = nodes.iter().filter(|n| n.member).max_by_key(|n| n.id)?;
-    let port: u64 = top.addr.rsplit(':').next()?.parse().ok()?;
-    Some(port.checked_sub(1000)? + 1)
+    Some(peer_port(&top.addr)? + 1)
+}
+
+/// The peer port of the node whose client API is at `addr` (client port minus 1000).
+fn peer_port(addr: &str) -> Option<u64> {
+    let port: u64 = addr.rsplit(':').next()?.parse().ok()?;
+    port.checked_sub(1000)
 }
 
 fn pick_name(p: Pick) -> &'static str {
