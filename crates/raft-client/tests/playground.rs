@@ -473,8 +473,9 @@ fn play_the_tour(
     let deadline = started + std::time::Duration::from_secs(900);
     let mut pressed = 0;
     let mut answered = String::new();
-    // The lab that needs a node restarted by hand: done once, as the reader would.
-    let mut restarted = false;
+    // The lab's steps that need a node restarted by hand (two): each done once, as the
+    // reader would, named by its chapter and step ("12.2/5").
+    let mut restarted: Vec<String> = Vec::new();
     // The prompt being read, and since when.
     let mut reading: Option<(String, std::time::Instant, std::time::Duration)> = None;
     loop {
@@ -490,30 +491,35 @@ fn play_the_tour(
             break;
         }
         // "... the tour waits for node N to stop and start again": once its step runs,
-        // Ctrl+C in node N's pane, then ↑ Enter there.
-        if !restarted && footer.contains("running the step") {
-            // The output pane's borders cut the text into lines.
-            let text = screen.replace('│', " ");
-            let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            if let Some(n) = joined
-                .split("the tour waits for node ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                let node_pane = if size.0 >= 240 && size.1 >= 50 {
-                    format!("raft-playground:cluster.{}", n - 1)
-                } else {
-                    format!("raft-playground:node-{n}")
-                };
-                tmux.key(&node_pane, "C-c");
-                tmux.wait_screen(&node_pane, "the stopped node to say so", |s| {
-                    s.contains(&format!("node {n} stopped"))
-                });
-                tmux.key(&node_pane, "Up");
-                tmux.key(&node_pane, "Enter");
-                restarted = true;
+        // Ctrl+C in node N's pane, then ↑ Enter there. Only the running step's own text
+        // counts (an earlier step's may still be on the screen).
+        let running = step_of(&answered);
+        if footer.contains("running the step")
+            && let Some(step) = running.filter(|s| !restarted.contains(s))
+            && let Some(n) = restart_asked(&screen, &step)
+        {
+            let node_pane = if size.0 >= 240 && size.1 >= 50 {
+                format!("raft-playground:cluster.{}", n - 1)
+            } else {
+                format!("raft-playground:node-{n}")
+            };
+            // The pane may say so already, from an earlier restart: one more time.
+            let said = format!("node {n} stopped");
+            let before = tmux.history(&node_pane).matches(&said).count();
+            tmux.key(&node_pane, "C-c");
+            let start = std::time::Instant::now();
+            while tmux.history(&node_pane).matches(&said).count() == before {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(20),
+                    "{label}: expected node {n}'s pane to say {said:?} after Ctrl+C; it shows:\n{}",
+                    tmux.screen(&node_pane)
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            tmux.key(&node_pane, "Up");
+            tmux.key(&node_pane, "Enter");
+            eprintln!("{label}: step {step}: restarted node {n}");
+            restarted.push(step);
         }
         // A prompt not answered yet (each names its chapter and step, so each differs).
         if footer.starts_with("tour · ")
@@ -548,9 +554,10 @@ fn play_the_tour(
         started.elapsed().as_secs_f64()
     );
     assert_eq!(pressed, steps, "one Enter per step");
-    assert!(
-        restarted,
-        "{label}: the forgetful voter's lab restarts a node"
+    assert_eq!(
+        restarted.len(),
+        2,
+        "{label}: the forgetful voter's lab restarts a node twice: {restarted:?}"
     );
     // Every chapter ends healed: no fault is left on any node.
     let peers: Vec<String> = (1..=3)
@@ -573,6 +580,42 @@ fn play_the_tour(
             && n["slow_factor"] == 1;
         assert!(healthy, "a fault outlived the tour: {n}");
     }
+}
+
+/// The chapter and step a tour prompt is for ("12.2/5"), from its footer
+/// ("tour · 12.2/5 · b: back a chapter ...").
+fn step_of(footer: &str) -> Option<String> {
+    let step = footer.strip_prefix("tour · ")?.split(' ').next()?;
+    step.contains('/').then(|| step.to_string())
+}
+
+/// The node the running step `step` ("12.2/5") waits for to be restarted by hand, if its
+/// text asks for one: the text from the last step marker on the screen ("[2/5] ..."), the
+/// output pane's borders and line breaks taken out, and only while that marker is this
+/// step's (the next step's text may be drawn before its prompt).
+fn restart_asked(screen: &str, step: &str) -> Option<u64> {
+    let text = screen.replace('│', " ");
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, of_chapter) = step.split_once('.')?;
+    let marker = |word: &str| {
+        word.strip_prefix('[')
+            .and_then(|w| w.strip_suffix(']'))
+            .and_then(|w| w.split_once('/'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+            })
+    };
+    let words: Vec<&str> = joined.split(' ').collect();
+    let last = words.iter().rposition(|w| marker(w))?;
+    if words[last] != format!("[{of_chapter}]") {
+        return None;
+    }
+    let own = words[last..].join(" ");
+    let waits = "the tour waits for node ";
+    let at = own.find(waits)?;
+    own[at + waits.len()..].split(' ').next()?.parse().ok()
 }
 
 /// How many answers the footer's question has (`1-3: your prediction ...`), if it asks one.

@@ -1,6 +1,8 @@
 //! Tour chapters played one at a time on a live cluster, through the tour's own engine and
 //! client, at a reader's pace: some prompts are read for longer than a node's request
-//! deadline (5 s) while the cluster waits in step mode.
+//! deadline (5 s) while the cluster waits in step mode, and a step that asks for a node to be
+//! restarted by hand gets it (killed and started again with its data, as Ctrl+C and ↑
+//! Enter in its pane do).
 
 mod common;
 
@@ -59,7 +61,7 @@ impl Played {
 
 /// Plays the chapter whose title starts with `title` on `c` (through nodes 1-3's
 /// addresses, as `./playground` gives the client), to its end.
-fn play_chapter(c: &Cluster, title: &str) -> Played {
+fn play_chapter(c: &mut Cluster, title: &str) -> Played {
     let all = chapters();
     let start = all
         .iter()
@@ -69,42 +71,77 @@ fn play_chapter(c: &Cluster, title: &str) -> Played {
     let peers: Vec<String> = (1..=3).map(|i| c.api_addr(i)).collect();
     let lines: Arc<Mutex<Vec<Line>>> = Arc::default();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ended = rt.block_on(async {
-        let cluster = Arc::new(LiveCluster::new(peers, 100).expect("the tour's client"));
-        let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (prompts, mut prompts_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let seen = Arc::clone(&lines);
-        let show = move |line: Line| {
-            if line.tone == Tone::Prompt {
-                let _ = prompts.send(line.text.clone());
-            }
-            seen.lock().expect("lines").push(line);
-        };
-        // The reader: every other prompt is read for longer than a request may wait in a
-        // node (5 s); a question is answered with 1 or 2 (right or wrong, the tour then says
-        // which), any other prompt with Enter.
-        let reader = tokio::spawn(async move {
-            let mut n = 0u64;
-            while let Some(prompt) = prompts_rx.recv().await {
-                n += 1;
-                let pause = if n.is_multiple_of(2) { 6000 } else { 800 };
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                let key = if prompt.contains(": your prediction") {
-                    Key::Answer(if n.is_multiple_of(3) { 1 } else { 2 })
-                } else {
-                    Key::Next
-                };
-                if keys.send(key).is_err() {
-                    break;
-                }
+    let (restart_tx, restart_rx) = std::sync::mpsc::channel::<u64>();
+    let ended = std::thread::scope(|scope| {
+        // Restarts asked for, done by hand as a reader would, beside the tour.
+        let restarts = scope.spawn(move || {
+            while let Ok(id) = restart_rx.recv() {
+                c.kill(id);
+                c.spawn(id);
             }
         });
-        let ended = tokio::time::timeout(
-            Duration::from_secs(300),
-            play(cluster, &chapter, 0, keys_rx, &show),
-        )
-        .await;
-        reader.abort();
+        let ended = rt.block_on(async {
+            let cluster = Arc::new(LiveCluster::new(peers, 100).expect("the tour's client"));
+            let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
+            let (prompts, mut prompts_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let seen = Arc::clone(&lines);
+            let show = move |line: Line| {
+                if line.tone == Tone::Prompt {
+                    let _ = prompts.send(line.text.clone());
+                }
+                seen.lock().expect("lines").push(line);
+            };
+            let told = Arc::clone(&lines);
+            // The reader: every other prompt is read for longer than a request may wait in
+            // a node (5 s); a question is answered with 1 or 2 (right or wrong, the tour
+            // then says which), any other prompt with Enter. A step that waits for a node
+            // to stop and start again gets it, a little after its Enter.
+            let reader = tokio::spawn(async move {
+                let mut n = 0u64;
+                let waits = "the tour waits for node ";
+                while let Some(prompt) = prompts_rx.recv().await {
+                    n += 1;
+                    let pause = if n.is_multiple_of(2) { 6000 } else { 800 };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    let key = if prompt.contains(": your prediction") {
+                        Key::Answer(if n.is_multiple_of(3) { 1 } else { 2 })
+                    } else {
+                        Key::Next
+                    };
+                    let restart = told
+                        .lock()
+                        .expect("lines")
+                        .iter()
+                        .rev()
+                        .find(|l| l.tone == Tone::Text && l.text.starts_with('['))
+                        .and_then(|l| {
+                            let at = l.text.rfind(waits)?;
+                            l.text[at + waits.len()..]
+                                .split(' ')
+                                .next()?
+                                .parse::<u64>()
+                                .ok()
+                        });
+                    if keys.send(key).is_err() {
+                        break;
+                    }
+                    if let Some(id) = restart {
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        let _ = restart_tx.send(id);
+                    }
+                }
+            });
+            let ended = tokio::time::timeout(
+                Duration::from_secs(300),
+                play(cluster, &chapter, 0, keys_rx, &show),
+            )
+            .await;
+            reader.abort();
+            ended
+        });
+        // Its tasks dropped with it, the reader's sender is gone: the restarts end.
+        drop(rt);
+        restarts.join().expect("restarts");
         ended
     });
     let text: Vec<String> = lines
@@ -130,7 +167,7 @@ fn the_figure_8_chapter_plays_on_five_live_nodes_at_a_readers_pace() {
     let mut c = Cluster::start(3);
     c.add_joining_node();
     c.add_joining_node();
-    let played = play_chapter(&c, "Figure 8");
+    let played = play_chapter(&mut c, "Figure 8");
     played.passed(3);
     played.says(&[
         "is committed nowhere",
@@ -160,5 +197,19 @@ fn the_figure_8_chapter_plays_on_five_live_nodes_at_a_readers_pace() {
     for id in 1..=3 {
         let status = c.node_status(id);
         assert_eq!(status["step_mode"].as_bool(), Some(false), "{status}");
+    }
+}
+
+#[test]
+fn the_forgetful_voter_chapter_shows_two_leaders_in_one_term_and_recovers() {
+    let mut c = Cluster::start(3);
+    let played = play_chapter(&mut c, "Lab: a voter that forgets");
+    played.passed(2);
+    played.says(&["has voted for nobody in it", "two leaders in one term"]);
+    let leader = c.wait_leader();
+    for id in 1..=3 {
+        let status = c.node_status(id);
+        assert_eq!(status["step_mode"].as_bool(), Some(false), "{status}");
+        assert_eq!(status["leader_id"].as_u64(), Some(leader), "{status}");
     }
 }

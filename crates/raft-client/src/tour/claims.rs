@@ -376,6 +376,20 @@ impl<C: TourCluster> Tour<'_, C> {
                     _ => Err(describe_logs(&nodes)),
                 }
             }
+            Expect::TwoLeaders(a, b) => {
+                let (a, b) = (self.var(*a), self.var(*b));
+                match (node(a), node(b)) {
+                    (Some(x), Some(y))
+                        if x.role == "Leader" && y.role == "Leader" && x.term == y.term =>
+                    {
+                        Ok(format!(
+                            "nodes {a} and {b} both lead, in term {}: two leaders in one term",
+                            x.term
+                        ))
+                    }
+                    _ => Err(describe_logs(&nodes)),
+                }
+            }
             Expect::BackgroundSaid(text) => {
                 self.finish_background().await;
                 match &self.background_ran {
@@ -499,6 +513,9 @@ impl<C: TourCluster> Tour<'_, C> {
                 v(other)
             ),
             Expect::BackgroundSaid(t) => format!("the background command to fail, saying {t:?}"),
+            Expect::TwoLeaders(a, b) => {
+                format!("nodes {} and {} to lead in one term", v(a), v(b))
+            }
         }
     }
 

@@ -346,6 +346,8 @@ pub enum Expect {
     },
     /// The background command finished, failed, and said this.
     BackgroundSaid(&'static str),
+    /// Both nodes say they lead, in one term.
+    TwoLeaders(Var, Var),
 }
 
 /// A step of a chapter.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::chapters::{SHORT, SLOW, step};
-use super::engine::{Act, Ask, Chapter, Expect, Pick, Var};
+use super::engine::{Act, Ask, Chapter, Expect, Held, Pick, Side, Var};
 
 /// How long a step may wait for a node's elections to count up: the count is over the
 /// last minute, so elections the node started in the chapter before must drop out first.
@@ -324,19 +324,131 @@ fn forget_vote() -> Chapter {
                       before answering (votedFor is persistent state, Figure 2 of the paper). \
                       Forgotten, the node may vote again in a term it already voted in: with \
                       an election under way, two candidates could each count it in their \
-                      majority, and two leaders would lead in one term. Step mode can stage \
-                      that (the labs' tests do): a third node votes for the first candidate, \
-                      restarts, and grants the second's request too, and both say LEADER in \
-                      the same term. With the vote on disk the restarted voter refuses.",
+                      majority. The next steps stage exactly that.",
             }),
             step(
-                "lab none: every protection back on.",
-                vec![Act::Type("lab none")],
-                Expect::Succeeded,
+                "Two candidates in one term, in step mode. lab --no-pre-vote \
+                 --no-check-quorum --unsafe forget-vote: plain Raft, and no node writes its \
+                 vote (node {follower}'s restart ended its lab, so the lab is typed again). \
+                 step on. Nodes {follower} and {other} are ticked until their election timers \
+                 run out: both campaign, in the same term. Node {follower}'s request is \
+                 delivered to node {leader}, which votes for it (a higher term makes a leader \
+                 step down), and the vote back: with its own, two of three. Node {follower} \
+                 leads; its first appends are dropped, and node {other}'s request stays held.",
+                vec![
+                    Act::Note(Var::Leader, Pick::Leader),
+                    Act::Note(Var::Other, Pick::OtherFollower),
+                    Act::Type("lab --no-pre-vote --no-check-quorum --unsafe forget-vote"),
+                    Act::Until(Expect::Settled),
+                    Act::Type("step on"),
+                    Act::Campaign(Var::Follower),
+                    Act::Campaign(Var::Other),
+                    vote(Var::Follower, Var::Leader, Part::Asked),
+                    vote(Var::Follower, Var::Leader, Part::Answered),
+                    Act::Drop(
+                        Held::new(&["MsgAppend"], Side::Is(Var::Follower), Side::Any),
+                        2,
+                    ),
+                    Act::Note(Var::Term, Pick::Term),
+                ],
+                Expect::All(vec![
+                    Expect::Role(Var::Follower, "Leader"),
+                    Expect::Role(Var::Other, "Candidate"),
+                ]),
+                SHORT,
+            ),
+            step(
+                "Node {leader}, which voted for node {follower} in term {term}, crashes and \
+                 restarts: in its pane press Ctrl+C, then ↑ Enter. Press Enter here first: \
+                 the tour waits for node {leader} to stop and start again, puts it in step \
+                 mode, switches the lab on it again, and delivers node {other}'s request to it, \
+                 and its answer.",
+                vec![
+                    Act::Until(Expect::VotedForNobody(Var::Leader)),
+                    Act::Type("step on"),
+                    Act::Type("lab --no-pre-vote --no-check-quorum --unsafe forget-vote"),
+                    vote(Var::Other, Var::Leader, Part::Asked),
+                    vote(Var::Other, Var::Leader, Part::Answered),
+                ],
+                Expect::TwoLeaders(Var::Follower, Var::Other),
+                Duration::from_secs(180),
+            )
+            .with(Ask {
+                question: "node {other} asks node {leader} for its vote in term {term}. What \
+                           does node {leader} answer?",
+                answers: &[
+                    "no: it voted for node {follower} in this term",
+                    "yes: as far as it knows it has voted for nobody, and node {other} leads \
+                     too",
+                ],
+                right: 1,
+                why: "Two leaders in term {term}, each elected by a majority of three, and the \
+                      node the two majorities share voted twice: both dashboards say LEADER \
+                      in the same term. Raft's election safety (at most one leader per term, \
+                      Figure 3 of the paper) rests on each vote being kept; two leaders of \
+                      one term could each commit a different entry at the same index. With \
+                      the vote on disk the restarted node refuses (tests/labs.rs plays both).",
+            }),
+            step(
+                "To end it, newer terms. Node {leader} campaigns in term {term+1}: both \
+                 leaders see the higher term and step down, and refuse it (its log lacks the \
+                 entry each appended as leader). Then node {follower} campaigns in term \
+                 {term+2}, every message is delivered, and it leads alone. step off, and lab \
+                 none: every protection back on.",
+                vec![
+                    Act::Drop(Held::ALL, 0),
+                    Act::Campaign(Var::Leader),
+                    Act::Deliver(
+                        Held::new(&["MsgRequestVote"], Side::Is(Var::Leader), Side::Any),
+                        2,
+                    ),
+                    Act::Deliver(
+                        Held::new(
+                            &["MsgRequestVoteResponse"],
+                            Side::Any,
+                            Side::Is(Var::Leader),
+                        ),
+                        2,
+                    ),
+                    Act::Campaign(Var::Follower),
+                    Act::DeliverUntil(
+                        Held::ALL,
+                        Expect::All(vec![
+                            Expect::Role(Var::Follower, "Leader"),
+                            Expect::Role(Var::Other, "Follower"),
+                            Expect::Role(Var::Leader, "Follower"),
+                        ]),
+                    ),
+                    Act::Type("step off"),
+                    Act::Type("lab none"),
+                ],
+                Expect::All(vec![Expect::LeaderIs(Var::Follower), Expect::Converged]),
                 SHORT,
             ),
         ],
     }
+}
+
+/// Which half of a vote [`vote`] delivers.
+enum Part {
+    /// The candidate's request to the voter.
+    Asked,
+    /// The voter's answer to the candidate.
+    Answered,
+}
+
+/// Delivers, in step mode, the vote request `candidate` holds for `voter`, or the answer
+/// `voter` holds for `candidate`, once it is held.
+fn vote(candidate: Var, voter: Var, part: Part) -> Act {
+    let held = match part {
+        Part::Asked => Held::new(&["MsgRequestVote"], Side::Is(candidate), Side::Is(voter)),
+        Part::Answered => Held::new(
+            &["MsgRequestVoteResponse"],
+            Side::Is(voter),
+            Side::Is(candidate),
+        ),
+    };
+    Act::Deliver(held, 1)
 }
 
 fn early_ack() -> Chapter {

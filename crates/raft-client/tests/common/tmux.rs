@@ -101,6 +101,13 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The pane's whole history and screen, wrapped lines joined (what a full-screen
+    /// program drew on the alternate screen is not in it).
+    pub fn history(&self, pane: &str) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", pane]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the shell shows its prompt again (the program in front has exited).
     pub fn wait_prompt(&self, pane: &str) {
         self.wait_screen(pane, "the shell prompt", |s| {
