@@ -6,12 +6,14 @@
 //! most once however often it is resent.
 //!
 //! How long to wait: the node believed to lead gets the request's whole remaining deadline
-//! (a slow commit is not a dead leader); any other node a short attempt, after which it is
-//! asked (`Status`, answered beside Raft) whether it leads: if it does, the same call goes
-//! on waiting, so a slow commit at a node met for the first time is not re-proposed either.
-//! A node that is gone or frozen is told apart by its connection, not by its silence: it
-//! refuses or does not accept one within 500 ms, or stops answering HTTP/2 pings while a
-//! call waits. Only such a node is skipped when a hint names it.
+//! (a slow commit is not a dead leader), unless it says otherwise; any other node a short
+//! attempt. Every 1.5 s of silence the node is asked (`Status`, answered beside Raft)
+//! whether it leads and is not frozen (`fault freeze`): if it says so, the same call goes
+//! on waiting, so a slow commit is not re-proposed elsewhere; if it says it no longer leads
+//! or is frozen, the client moves on. A node that is gone (or a process that is paused) is
+//! told apart by its connection, not by its silence: it refuses or does not accept one
+//! within 500 ms, or stops answering HTTP/2 pings while a call waits. Only such a node is
+//! skipped when a hint names it.
 //!
 //! The cluster changes shape: the client starts from `--peers` and learns the API address
 //! of every member it hears of (a hint naming a node it did not know, the members a node's
@@ -576,24 +578,33 @@ impl SmartClient {
             // write that would have succeeded. If it is gone or frozen instead, the
             // connection's keepalive fails the call (a transport error, see `endpoint`).
             let patient = matches!(reason, Reason::KnownLeader | Reason::Redirect);
-            let attempt = if patient {
-                deadline - now
-            } else {
-                (deadline - now).min(ATTEMPT_TIMEOUT)
-            };
             let client = KvApiClient::new(self.channel(&target)?)
                 .max_decoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES)
                 .max_encoding_message_size(kv_proto::MAX_GRPC_MESSAGE_BYTES);
             let t0 = Instant::now();
             let call = op(client);
             tokio::pin!(call);
-            let mut result = tokio::time::timeout(attempt, &mut call).await;
-            if result.is_err() && !patient && Instant::now() < deadline && self.leads(&target).await
-            {
+            // Every ATTEMPT_TIMEOUT of silence the node is asked whether it still leads,
+            // unfrozen. The node believed to lead goes on waiting unless it says otherwise
+            // (a `Status` that does not come is no answer: its connection tells a dead node);
+            // any other node only if it says it leads.
+            let mut result =
+                tokio::time::timeout((deadline - now).min(ATTEMPT_TIMEOUT), &mut call).await;
+            while result.is_err() && Instant::now() < deadline {
+                let waits = match self.leading(&target).await {
+                    Some(leads) => leads,
+                    None => patient,
+                };
+                if !waits {
+                    if patient {
+                        self.forget_leader(&target);
+                    }
+                    break;
+                }
                 // Silent but leading: its commit is slow. Keep waiting on the same call.
                 self.set_leader(Some(target.clone()));
                 let rest = deadline.saturating_duration_since(Instant::now());
-                result = tokio::time::timeout(rest, &mut call).await;
+                result = tokio::time::timeout(rest.min(ATTEMPT_TIMEOUT), &mut call).await;
             }
             let mut hop = Hop {
                 addr: target.clone(),
@@ -754,23 +765,15 @@ impl SmartClient {
         }
     }
 
-    /// Whether the node at `addr` says, within a short bound, that it leads and is not
-    /// frozen. `Status` is answered beside the node's Raft thread, so a leader busy
-    /// committing still answers it.
-    async fn leads(&self, addr: &str) -> bool {
-        let Ok(channel) = self.channel(addr) else {
-            return false;
-        };
-        let mut api = KvApiClient::new(channel);
+    /// What the node at `addr` says, within a short bound, of whether it leads and is not
+    /// frozen; `None` when it says nothing (no `Status` in time, or none at all). `Status`
+    /// is answered beside the node's Raft thread, so a leader busy committing still answers.
+    async fn leading(&self, addr: &str) -> Option<bool> {
+        let mut api = KvApiClient::new(self.channel(addr).ok()?);
         let asked =
             tokio::time::timeout(Duration::from_millis(300), api.status(pb::StatusRequest {}));
-        match asked.await {
-            Ok(Ok(s)) => {
-                let s = s.into_inner();
-                s.role == "Leader" && !s.frozen
-            }
-            _ => false,
-        }
+        let s = asked.await.ok()?.ok()?.into_inner();
+        Some(s.role == "Leader" && !s.frozen)
     }
 
     fn forget_leader(&self, addr: &str) {

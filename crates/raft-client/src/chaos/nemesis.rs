@@ -221,7 +221,10 @@ pub async fn run(
             FaultKind::Freeze => {
                 shared.victim.store(victim, Ordering::Relaxed);
                 fault(warnings, &client, FaultCommand::Freeze(victim)).await;
-                pause(&shared, hold).await;
+                // Longer than the others: a frozen leader's clients give up on it after
+                // 1.5 s, then write at the new leader while the old one still sleeps (what
+                // a lease read at the old leader then misses).
+                pause(&shared, hold * 2).await;
                 fault(warnings, &client, FaultCommand::Thaw(victim)).await;
                 format!("freeze node {victim}{}", leader_mark(victim, leader))
             }

@@ -1,7 +1,8 @@
 //! The chaos workload: concurrent clients, each a [`SmartClient`] of its own (its own
 //! client id, so its writes carry their own request ids), doing random puts, deletes and
 //! linearizable reads on a small key space, and with `--stale-reads` reads of one node's own
-//! copy. Every operation is recorded with its invocation and completion time, what the
+//! copy. While the nemesis isolates or freezes a node, a quarter of the linearizable reads
+//! go to that node itself (a client with an out-of-date idea of the leader). Every operation is recorded with its invocation and completion time, what the
 //! client knows of its outcome, and which node answered it (the id in the reply).
 //!
 //! Outcomes, as the checker needs them: a read that got no answer tells nothing (`fail`); a
@@ -102,18 +103,21 @@ pub async fn client(
                 write_outcome(client.put(&key, value.as_bytes()).await),
             ),
             OpKind::Delete => (None, write_outcome(client.delete(&key).await)),
-            OpKind::Get => read(client.get(&key, false).await),
+            OpKind::Get => match at_victim(&shared, &mut rng) {
+                Some(addr) => {
+                    let Some(node) = pinned_to(&mut pinned, addr) else {
+                        continue;
+                    };
+                    read(node.get(&key, false).await)
+                }
+                None => read(client.get(&key, false).await),
+            },
             OpKind::GetStale => {
                 let addr = stale_target(&shared, &mut rng);
-                let Some(addr) = addr else { continue };
-                let pinned = match pinned.get(&addr) {
-                    Some(c) => c,
-                    None => match SmartClient::new(vec![addr.clone()], OP_TIMEOUT) {
-                        Ok(c) => pinned.entry(addr).or_insert(c.pinned()),
-                        Err(_) => continue,
-                    },
+                let Some(node) = addr.and_then(|a| pinned_to(&mut pinned, a)) else {
+                    continue;
                 };
-                read(pinned.get(&key, true).await)
+                read(node.get(&key, true).await)
             }
         };
         shared.record(Operation {
@@ -127,6 +131,27 @@ pub async fn client(
             answered_by,
         });
     }
+}
+
+/// A client that asks only the node at `addr` (made once per node).
+fn pinned_to(pinned: &mut HashMap<String, SmartClient>, addr: String) -> Option<&SmartClient> {
+    if !pinned.contains_key(&addr) {
+        let client = SmartClient::new(vec![addr.clone()], OP_TIMEOUT).ok()?;
+        pinned.insert(addr.clone(), client.pinned());
+    }
+    pinned.get(&addr)
+}
+
+/// Where a linearizable read goes instead of the leader, a quarter of the time while the
+/// nemesis torments a node: that node itself, as a client whose idea of the leader is out
+/// of date would send it (a read at any member must be linearizable too). An isolated or
+/// frozen old leader is where a read that skips confirming its leadership goes wrong.
+fn at_victim(shared: &Shared, rng: &mut StdRng) -> Option<String> {
+    let victim = shared.victim.load(Ordering::Relaxed);
+    if victim == 0 || !rng.random_bool(0.25) {
+        return None;
+    }
+    shared.nodes.get(&victim).cloned()
 }
 
 /// A node to read stale from: the nemesis's current victim half the time (an isolated or

@@ -1,13 +1,14 @@
 //! Operator commands from the dashboard (start a campaign, transfer leadership) and the
 //! time faults (freeze, thaw, slow motion), which act on where ticks come from.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use raft::StateRole;
 
 use super::NodeDriver;
-use super::handle::{AdminCommand, MAX_SLOW_FACTOR, TimeControl};
+use super::handle::{AdminCommand, DriverMsg, MAX_SLOW_FACTOR, TimeControl};
 
 impl NodeDriver {
     pub(super) fn admin(&mut self, cmd: AdminCommand) -> String {
@@ -63,11 +64,24 @@ impl NodeDriver {
                     return "not frozen: nothing to thaw".to_string();
                 };
                 self.shared.frozen.store(false, Ordering::Relaxed);
-                let waited = match self.held.len() {
-                    0 => "nothing waited".to_string(),
-                    1 => "1 message or request that waited is handled now".to_string(),
-                    n => format!("{n} messages and requests that waited are handled now"),
+                // A paused process's client and peer connections are all ready at once
+                // when it resumes, and it may read either first. The worst order for a
+                // lease: client requests first, answered in a loop of their own, then what
+                // the peers sent (each in order).
+                let (peers, clients): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition(|m| matches!(m, DriverMsg::Raft(_) | DriverMsg::Unreachable(_)));
+                let waited = match (clients.len(), peers.len()) {
+                    (0, 0) => "nothing waited".to_string(),
+                    (c, p) => format!(
+                        "handled now: {c} request{} that waited, then {p} peer message{}",
+                        plural(c),
+                        plural(p)
+                    ),
                 };
+                self.thawed_requests = clients.len();
+                self.held = clients;
+                self.held.extend(peers);
                 format!(
                     "thawed after {:.1} s: {waited}",
                     since.elapsed().as_secs_f64()
@@ -94,4 +108,9 @@ impl NodeDriver {
             }
         }
     }
+}
+
+/// "s" unless there is one.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

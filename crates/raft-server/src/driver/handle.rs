@@ -224,7 +224,9 @@ pub enum TimeControl {
     /// Stop ticking and handling Raft messages and client requests; they wait, as on a
     /// paused process. The dashboard, `Status` and the fault commands keep answering.
     Freeze,
-    /// Resume after a freeze, handling what waited in order.
+    /// Resume after a freeze, handling what waited: the client requests first, then the
+    /// peers' messages, each in the order they came (a resumed process may read either
+    /// connection first; this order is the one a lease read goes wrong in).
     Thaw,
     /// Multiply the tick interval by this factor (1 = normal); election and heartbeat
     /// timeouts stretch with it.

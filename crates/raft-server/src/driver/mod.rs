@@ -134,6 +134,16 @@ pub struct NodeDriver {
     /// waits in `held`, as it would in the socket buffers of a paused process.
     frozen: Option<Instant>,
     held: VecDeque<DriverMsg>,
+    /// After a thaw, how many of the client requests at the front of `held` are still to
+    /// be handled: they get a loop of their own (answered, a lease read included) before
+    /// the peers' messages that waited behind them are read.
+    thawed_requests: usize,
+    /// The last of those was just taken: the batch ends after it, and the loops that
+    /// follow take nothing new until they have answered what those requests asked (a
+    /// lease read's read state comes in the next Ready).
+    thaw_boundary: bool,
+    /// Loops left that take no message (see `thaw_boundary`).
+    settling: u8,
     /// Step mode, while it is on: no ticks, sent messages held (see `step`).
     step: Option<step::Stepping>,
     writes: PendingWrites,
@@ -268,6 +278,9 @@ impl NodeDriver {
             slow_factor: 1,
             frozen: None,
             held: VecDeque::new(),
+            thawed_requests: 0,
+            thaw_boundary: false,
+            settling: 0,
             step: None,
             writes: PendingWrites::default(),
             reads: PendingReads::new(cfg.id),
@@ -343,13 +356,18 @@ impl NodeDriver {
             } else {
                 next_tick.saturating_duration_since(Instant::now())
             };
-            let first = match self.held.pop_front() {
-                Some(msg) => Some(msg),
-                None => match self.idle.recv(&self.rx, wait) {
-                    Ok(msg) => Some(msg),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                },
+            let first = if self.settling > 0 {
+                self.settling -= 1;
+                None
+            } else {
+                match self.pop_held() {
+                    Some(msg) => Some(msg),
+                    None => match self.idle.recv(&self.rx, wait) {
+                        Ok(msg) => Some(msg),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    },
+                }
             };
             let mut handled = 0;
             if let Some(msg) = first {
@@ -358,11 +376,16 @@ impl NodeDriver {
                     return Ok(());
                 }
                 for _ in 0..MAX_BATCH {
-                    // A freeze stops the batch: what follows it waits.
+                    // A freeze stops the batch: what follows it waits. So does the end of
+                    // the requests that waited through a freeze.
                     if self.frozen.is_some() {
                         break;
                     }
-                    let next = self.held.pop_front().or_else(|| self.rx.try_recv().ok());
+                    if std::mem::take(&mut self.thaw_boundary) {
+                        self.settling = 2;
+                        break;
+                    }
+                    let next = self.pop_held().or_else(|| self.rx.try_recv().ok());
                     let Some(msg) = next else { break };
                     handled += 1;
                     if !self.handle(msg) {
@@ -401,6 +424,17 @@ impl NodeDriver {
             self.idle
                 .loop_done(handled, self.writes.len() + self.reads.len());
         }
+    }
+
+    /// The next message that waited (through a freeze, or behind a batch), counting down
+    /// the requests a thaw put first.
+    fn pop_held(&mut self) -> Option<DriverMsg> {
+        let msg = self.held.pop_front()?;
+        if self.thawed_requests > 0 {
+            self.thawed_requests -= 1;
+            self.thaw_boundary = self.thawed_requests == 0;
+        }
+        Some(msg)
     }
 
     /// One Raft tick; an election timer that fires starts an election (counted for the

@@ -1,0 +1,102 @@
+//! `chaos` on clusters with a protection switched off (`--server-args`): it must find the
+//! damage in at least 4 of 5 seeds, and with every protection on it must find none.
+//!
+//! - `--read-mode lease` with `--faults freeze`: a frozen leader, thawed, answers a read
+//!   from its lease before it reads what the new leader sent (a read sent to it during the
+//!   freeze, after the new leader's write): stale.
+//! - `--unsafe ack-on-append` with `--faults isolate`: an isolated leader acknowledges
+//!   writes its successor never has: lost.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::client_bin;
+use serde_json::Value;
+
+/// One `chaos --spawn 3` run of `seconds`, with `args` after.
+fn run(seed: u64, seconds: u64, args: &[&str]) -> (Output, Value) {
+    let out = Command::new(client_bin())
+        .args(["chaos", "--spawn", "3", "--json", "--seconds"])
+        .arg(seconds.to_string())
+        .arg("--seed")
+        .arg(seed.to_string())
+        .args(args)
+        .output()
+        .expect("run raft-client chaos");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "chaos --json printed {text:?} ({e})\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, v)
+}
+
+/// Runs seeds 1-5 until four found a violation (or two did not); fails unless four did.
+fn caught_in_four_of_five(what: &str, args: &[&str]) {
+    let _ = common::server_bin();
+    let mut caught = Vec::new();
+    let mut missed = Vec::new();
+    for seed in 1..=5 {
+        let (out, v) = run(seed, 15, args);
+        if v["verdict"] == "violation" {
+            assert_eq!(out.status.code(), Some(5), "a violation exits 5: {v}");
+            assert!(
+                !v["failing_keys"].as_array().is_none_or(Vec::is_empty),
+                "a violation names its keys: {v}"
+            );
+            caught.push(seed);
+        } else {
+            missed.push(format!(
+                "seed {seed}: {v}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if caught.len() >= 4 || missed.len() >= 2 {
+            break;
+        }
+    }
+    assert!(
+        caught.len() >= 4,
+        "{what}: expected a violation in at least 4 of 5 seeds; caught in seeds {caught:?}, \
+         not in:\n{}",
+        missed.join("\n")
+    );
+}
+
+#[test]
+fn lease_reads_after_a_freeze_are_caught_in_four_of_five_seeds() {
+    caught_in_four_of_five(
+        "--read-mode lease, --faults freeze",
+        &["--server-args", "--read-mode lease", "--faults", "freeze"],
+    );
+}
+
+#[test]
+fn early_acknowledgements_are_caught_in_four_of_five_seeds() {
+    caught_in_four_of_five(
+        "--unsafe ack-on-append, --faults isolate",
+        &[
+            "--server-args",
+            "--unsafe ack-on-append",
+            "--faults",
+            "isolate",
+        ],
+    );
+}
+
+#[test]
+fn with_every_protection_on_the_same_faults_find_nothing() {
+    let _ = common::server_bin();
+    for seed in 1..=2 {
+        let (out, v) = run(seed, 15, &["--faults", "freeze,isolate"]);
+        assert_eq!(
+            v["verdict"],
+            "linearizable",
+            "seed {seed}: {v}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
