@@ -6,6 +6,9 @@
 //!   freeze, after the new leader's write): stale.
 //! - `--unsafe ack-on-append` with `--faults isolate`: an isolated leader acknowledges
 //!   writes its successor never has: lost.
+//! - `--unsafe forget-vote` (with pre-vote and check-quorum off: plain Raft) with `--faults
+//!   step`: the voter crashed between two candidates' requests of one term grants both, and
+//!   two leaders commit different writes at the same indexes.
 
 mod common;
 
@@ -85,6 +88,47 @@ fn early_acknowledgements_are_caught_in_four_of_five_seeds() {
             "isolate",
         ],
     );
+}
+
+#[test]
+fn a_forgetful_voter_crashed_mid_election_is_caught_in_four_of_five_seeds() {
+    caught_in_four_of_five(
+        "--unsafe forget-vote (plain Raft), --faults step",
+        &[
+            "--server-args",
+            "--unsafe forget-vote --no-pre-vote --no-check-quorum",
+            "--faults",
+            "step",
+        ],
+    );
+}
+
+#[test]
+fn with_the_vote_on_disk_the_same_crashes_find_nothing() {
+    let _ = common::server_bin();
+    for seed in 1..=2 {
+        let (out, v) = run(
+            seed,
+            15,
+            &[
+                "--server-args",
+                "--no-pre-vote --no-check-quorum",
+                "--faults",
+                "step",
+            ],
+        );
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            v["verdict"], "linearizable",
+            "seed {seed}: {v}
+stderr: {said}"
+        );
+        assert!(
+            said.contains("it refused"),
+            "seed {seed}: expected a staged crash mid-election whose voter refused the \
+             second candidate; stderr: {said}"
+        );
+    }
 }
 
 #[test]

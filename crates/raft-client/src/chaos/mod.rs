@@ -11,11 +11,13 @@
 //! - [`timeline`]: a picture of a violation, one row per client.
 //! - [`cause`]: with `--record`, who answered each operation of a failing window, in what
 //!   role and term, how far behind the leader, and the `replay --at` command for the moment.
-//! - `workload`: the clients. `nemesis`: the faults (`stepping`: the step fault).
+//! - `workload`: the clients. `nemesis`: the faults (`stepping`: the step fault;
+//!   `double_vote`: the crash mid-election it stages first).
 //!   `--spawn`'s own cluster is [`crate::spawned`].
 
 pub mod cause;
 pub mod checker;
+mod double_vote;
 pub mod history;
 mod nemesis;
 mod reshape;
@@ -419,10 +421,15 @@ pub async fn run(
             map.nodes.entry(id).or_insert(addr);
         }
     }
-    let members = reshape::members_of(&admin)
+    let member_ids: Vec<u64> = reshape::members_of(&admin)
         .await
-        .map(|m| m.len())
-        .unwrap_or(map.reachable.len());
+        .map(|m| m.iter().map(|(id, _)| *id).collect())
+        .unwrap_or_default();
+    let members = if member_ids.is_empty() {
+        map.reachable.len()
+    } else {
+        member_ids.len()
+    };
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     progress(&format!(
         "chaos: {} nodes, {} clients, {} keys, {:.0} s, faults {}, seed {seed}",
@@ -473,6 +480,7 @@ pub async fn run(
         history: Mutex::new(Vec::new()),
         victim: AtomicU64::new(0),
         nodes: map.nodes.clone().into_iter().collect(),
+        members: Mutex::new(member_ids),
     });
     let mut clients = tokio::task::JoinSet::new();
     for process in 1..=opts.clients as u64 {

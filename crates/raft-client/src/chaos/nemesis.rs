@@ -169,6 +169,10 @@ pub async fn run(
         if let Ok(members) = reshape::members_of(&client).await {
             let now: Vec<u64> = members.iter().map(|(id, _)| *id).collect();
             if !now.is_empty() {
+                *shared
+                    .members
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = now.clone();
                 ids = now;
             }
         }
@@ -235,10 +239,15 @@ pub async fn run(
             FaultKind::Step => {
                 let stopped = || shared.stop.load(Ordering::Relaxed);
                 let hold = Duration::from_millis(hold);
-                let s = super::stepping::run(&client, &mut rng, hold, &stopped).await;
+                let cluster = spawned.as_deref_mut();
+                let s = super::stepping::run(&client, &mut rng, hold, cluster, &stopped).await;
                 warnings.extend(s.warnings);
+                let staged = s
+                    .staged
+                    .map(|said| format!("; a crash mid-election: {said}"))
+                    .unwrap_or_default();
                 format!(
-                    "step mode: {} held messages delivered out of order, {} dropped, {} ticks",
+                    "step mode: {} held messages delivered out of order, {} dropped, {} ticks{staged}",
                     s.delivered, s.dropped, s.ticks
                 )
             }

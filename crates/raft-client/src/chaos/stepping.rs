@@ -2,7 +2,8 @@
 //! delivers. It delivers the held messages in a random order (not the order they were
 //! sent: Raft must not care), drops some, and ticks random nodes by hand, so elections and
 //! replication go on under reordering and loss; then `step off` sends what is still held
-//! and starts the clocks again.
+//! and starts the clocks again. With a cluster chaos started, it first stages a crash in
+//! the middle of an election (see `double_vote`).
 
 use rand::Rng as _;
 use rand::rngs::StdRng;
@@ -11,6 +12,7 @@ use tokio::time::{Duration, Instant};
 
 use crate::admin::ClusterMap;
 use crate::client::SmartClient;
+use crate::spawned::SpawnedCluster;
 use crate::step::{self, StepCommand};
 
 /// Share of the held messages dropped instead of delivered.
@@ -24,6 +26,8 @@ pub struct Stepped {
     pub delivered: usize,
     pub dropped: usize,
     pub ticks: usize,
+    /// How far the staged crash mid-election got, when one was staged.
+    pub staged: Option<String>,
     /// Refusals and failures seen (a node that could not be told).
     pub warnings: Vec<String>,
 }
@@ -33,6 +37,7 @@ pub async fn run(
     client: &SmartClient,
     rng: &mut StdRng,
     hold: Duration,
+    cluster: Option<&mut SpawnedCluster>,
     stopped: &(dyn Fn() -> bool + Sync),
 ) -> Stepped {
     let mut done = Stepped::default();
@@ -42,6 +47,9 @@ pub async fn run(
     let map = ClusterMap::discover(client).await;
     let ids = map.ids();
     let end = Instant::now() + hold;
+    if let Some(cluster) = cluster {
+        done.staged = Some(super::double_vote::stage(client, &map, cluster).await);
+    }
     while Instant::now() < end && !stopped() {
         let (held, _) = step::held_all(client, &map).await;
         let tick = held.is_empty() || rng.random_ratio(TICK_PERCENT, 100);

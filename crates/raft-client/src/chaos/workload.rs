@@ -1,8 +1,9 @@
 //! The chaos workload: concurrent clients, each a [`SmartClient`] of its own (its own
 //! client id, so its writes carry their own request ids), doing random puts, deletes and
 //! linearizable reads on a small key space, and with `--stale-reads` reads of one node's own
-//! copy. While the nemesis isolates or freezes a node, a quarter of the linearizable reads
-//! go to that node itself (a client with an out-of-date idea of the leader). Every operation is recorded with its invocation and completion time, what the
+//! copy. Some linearizable reads go to one node and are answered there, as a client with an
+//! out-of-date idea of the leader would send them: while the nemesis isolates or freezes a
+//! node, a quarter go to that node; otherwise one in seven to a random member. Every operation is recorded with its invocation and completion time, what the
 //! client knows of its outcome, and which node answered it (the id in the reply).
 //!
 //! Outcomes, as the checker needs them: a read that got no answer tells nothing (`fail`); a
@@ -40,8 +41,10 @@ pub struct Shared {
     pub history: Mutex<Vec<Operation>>,
     /// Node the nemesis is tormenting now (0: none): stale reads go there half the time.
     pub victim: AtomicU64,
-    /// API address of every node, by id.
+    /// API address of every node, by id (spares waiting to be added included).
     pub nodes: HashMap<u64, String>,
+    /// The members, as the nemesis last heard them from the leader (empty: not yet).
+    pub members: Mutex<Vec<u64>>,
 }
 
 impl Shared {
@@ -103,7 +106,7 @@ pub async fn client(
                 write_outcome(client.put(&key, value.as_bytes()).await),
             ),
             OpKind::Delete => (None, write_outcome(client.delete(&key).await)),
-            OpKind::Get => match at_victim(&shared, &mut rng) {
+            OpKind::Get => match read_target(&shared, &mut rng) {
                 Some(addr) => {
                     let Some(node) = pinned_to(&mut pinned, addr) else {
                         continue;
@@ -142,16 +145,39 @@ fn pinned_to(pinned: &mut HashMap<String, SmartClient>, addr: String) -> Option<
     pinned.get(&addr)
 }
 
-/// Where a linearizable read goes instead of the leader, a quarter of the time while the
-/// nemesis torments a node: that node itself, as a client whose idea of the leader is out
-/// of date would send it (a read at any member must be linearizable too). An isolated or
-/// frozen old leader is where a read that skips confirming its leadership goes wrong.
-fn at_victim(shared: &Shared, rng: &mut StdRng) -> Option<String> {
+/// Where a linearizable read goes instead of through the leader, as a client whose idea of
+/// the leader is out of date would send it (a read at any member must be linearizable too):
+/// a quarter of the time while the nemesis torments a node, that node itself (an isolated
+/// or frozen old leader is where a read that skips confirming its leadership goes wrong);
+/// otherwise one read in seven, a random member (where two leaders of one term would each
+/// show their own writes).
+fn read_target(shared: &Shared, rng: &mut StdRng) -> Option<String> {
     let victim = shared.victim.load(Ordering::Relaxed);
-    if victim == 0 || !rng.random_bool(0.25) {
+    if victim != 0 {
+        return rng
+            .random_bool(0.25)
+            .then(|| shared.nodes.get(&victim).cloned())
+            .flatten();
+    }
+    if !rng.random_ratio(1, 7) {
         return None;
     }
-    shared.nodes.get(&victim).cloned()
+    random_node(shared, rng)
+}
+
+/// A member's address, at random (any node's before the nemesis has heard the members).
+fn random_node(shared: &Shared, rng: &mut StdRng) -> Option<String> {
+    let mut ids = shared
+        .members
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if ids.is_empty() {
+        ids = shared.nodes.keys().copied().collect();
+    }
+    ids.sort_unstable();
+    let id = ids.get(rng.random_range(0..ids.len().max(1)))?;
+    shared.nodes.get(id).cloned()
 }
 
 /// A node to read stale from: the nemesis's current victim half the time (an isolated or
@@ -161,10 +187,7 @@ fn stale_target(shared: &Shared, rng: &mut StdRng) -> Option<String> {
     if victim != 0 && rng.random_bool(0.5) {
         return shared.nodes.get(&victim).cloned();
     }
-    let mut ids: Vec<&u64> = shared.nodes.keys().collect();
-    ids.sort_unstable();
-    let id = ids.get(rng.random_range(0..ids.len().max(1)))?;
-    shared.nodes.get(id).cloned()
+    random_node(shared, rng)
 }
 
 /// The outcome of a write, and the node that acknowledged it (0: none did).
