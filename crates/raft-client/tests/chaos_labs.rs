@@ -12,29 +12,16 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::client_bin;
 use serde_json::Value;
 
 /// One `chaos --spawn 3` run of `seconds`, with `args` after.
 fn run(seed: u64, seconds: u64, args: &[&str]) -> (Output, Value) {
-    let out = Command::new(client_bin())
-        .args(["chaos", "--spawn", "3", "--json", "--seconds"])
-        .arg(seconds.to_string())
-        .arg("--seed")
-        .arg(seed.to_string())
-        .args(args)
-        .output()
-        .expect("run raft-client chaos");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "chaos --json printed {text:?} ({e})\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out, v)
+    let (seconds, seed) = (seconds.to_string(), seed.to_string());
+    let mut all = vec!["--spawn", "3", "--seconds", &seconds, "--seed", &seed];
+    all.extend_from_slice(args);
+    common::chaos_json(&all)
 }
 
 /// Runs seeds 1-5 until four found a violation (or two did not); fails unless four did.

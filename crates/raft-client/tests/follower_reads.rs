@@ -5,13 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Cluster, assert_exit, assert_ok, block_on, client_bin, stdout_line};
+use common::{Cluster, assert_exit, assert_ok, block_on, stdout_line};
 use raft_client::SmartClient;
 use raft_client::read_from::ReadFrom;
-use serde_json::Value;
 
 #[test]
 fn a_follower_reads_the_latest_acknowledged_write_at_once() {
@@ -116,26 +114,16 @@ fn a_follower_cut_off_from_the_leader_refuses() {
 #[test]
 fn chaos_reading_from_any_member_is_linearizable() {
     let _ = common::server_bin();
-    let out = Command::new(client_bin())
-        .args([
-            "chaos",
-            "--spawn",
-            "3",
-            "--seconds",
-            "12",
-            "--read-from",
-            "any",
-        ])
-        .args(["--faults", "isolate,kill", "--json"])
-        .output()
-        .expect("run raft-client chaos");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "chaos --json printed {text:?} ({e})\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (out, v) = common::chaos_json(&[
+        "--spawn",
+        "3",
+        "--seconds",
+        "12",
+        "--read-from",
+        "any",
+        "--faults",
+        "isolate,kill",
+    ]);
     assert_eq!(
         v["verdict"],
         "linearizable",

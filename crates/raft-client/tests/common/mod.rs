@@ -18,6 +18,25 @@ use serde_json::Value;
 /// How long a state may take to appear before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Runs `raft-client chaos ARGS --json` (its own cluster with `--spawn`); its output and
+/// the verdict it printed.
+pub fn chaos_json(args: &[&str]) -> (Output, Value) {
+    let out = Command::new(client_bin())
+        .arg("chaos")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run raft-client chaos");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "chaos --json printed {text:?} ({e})\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, v)
+}
+
 /// The `raft-client` binary under test.
 pub fn client_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_raft-client"))
