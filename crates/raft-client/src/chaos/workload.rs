@@ -3,8 +3,9 @@
 //! linearizable reads on a small key space, and with `--stale-reads` reads of one node's own
 //! copy. Some linearizable reads go to one node and are answered there, as a client with an
 //! out-of-date idea of the leader would send them: while the nemesis isolates or freezes a
-//! node, a quarter go to that node; otherwise one in seven to a random member. Every operation is recorded with its invocation and completion time, what the
-//! client knows of its outcome, and which node answered it (the id in the reply).
+//! node, a quarter go to that node; otherwise one in seven to a random member. Every
+//! operation is recorded with its invocation and completion time, what the client knows of
+//! its outcome, and which node answered it (the id in the reply).
 //!
 //! Outcomes, as the checker needs them: a read that got no answer tells nothing (`fail`); a
 //! write is `fail` only when it certainly was not applied (every attempt was refused at
@@ -39,7 +40,8 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Every operation recorded so far.
     pub history: Mutex<Vec<Operation>>,
-    /// Node the nemesis is tormenting now (0: none): stale reads go there half the time.
+    /// Node the nemesis is tormenting now (0: none): stale reads go there half the time,
+    /// linearizable reads a quarter of the time.
     pub victim: AtomicU64,
     /// API address of every node, by id (spares waiting to be added included).
     pub nodes: HashMap<u64, String>,
@@ -181,7 +183,7 @@ fn random_node(shared: &Shared, rng: &mut StdRng) -> Option<String> {
 }
 
 /// A node to read stale from: the nemesis's current victim half the time (an isolated or
-/// frozen old leader is where stale data lives), else any node.
+/// frozen old leader is where stale data lives), else any member.
 fn stale_target(shared: &Shared, rng: &mut StdRng) -> Option<String> {
     let victim = shared.victim.load(Ordering::Relaxed);
     if victim != 0 && rng.random_bool(0.5) {
