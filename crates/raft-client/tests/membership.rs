@@ -262,6 +262,18 @@ fn a_client_started_with_the_first_three_addresses_follows_the_cluster_to_node_4
         "member add (learner, then voter)",
     );
     put("k", "1");
+    // The client looks the members up now and then (every 2 s at most) after a success:
+    // it must know node 4 before the nodes it started with are gone.
+    let new_addr = cluster.api_addr(new);
+    wait_for("the client to learn node 4's address", || {
+        get("k");
+        let known = client.peers();
+        if known.contains(&new_addr) {
+            Ok(())
+        } else {
+            Err(format!("it knows {known:?}"))
+        }
+    });
     for old in 1..=3 {
         let out = cluster.client(&["member", "remove", &old.to_string()]);
         assert_ok(&out, &format!("member remove {old}"));
