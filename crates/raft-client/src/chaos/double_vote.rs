@@ -96,8 +96,7 @@ async fn campaign(client: &SmartClient, map: &ClusterMap, id: u64) -> Result<u64
         step::tick(client, map, id).await?;
         let (held, _) = step::held_all(client, map).await;
         let from = |kind: &str| {
-            held.iter()
-                .find(|h| h.node == id && h.held.msg.as_ref().is_some_and(|m| m.msg_type == kind))
+            find_held(&held, id, kind, None)
                 .and_then(|h| h.held.msg.as_ref())
                 .map(|m| m.term)
         };
@@ -143,20 +142,24 @@ async fn deliver(
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
         let (held, _) = step::held_all(client, map).await;
-        let found = held.iter().find(|h| {
-            h.node == from
-                && h.held
-                    .msg
-                    .as_ref()
-                    .is_some_and(|m| m.msg_type == kind && m.to == to)
-        });
-        if let Some(h) = found {
+        if let Some(h) = find_held(&held, from, kind, Some(to)) {
             step::act(client, map, from, h.held.hold_id, true).await?;
             return Ok(h.held.msg.as_ref().is_some_and(|m| m.reject));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err(format!("no {kind} from node {from} to node {to} was held"))
+}
+
+/// The held `kind` that node `from` sent (to `to`, when given).
+fn find_held<'a>(held: &'a [HeldAt], from: u64, kind: &str, to: Option<u64>) -> Option<&'a HeldAt> {
+    held.iter().find(|h| {
+        h.node == from
+            && h.held
+                .msg
+                .as_ref()
+                .is_some_and(|m| m.msg_type == kind && to.is_none_or(|to| m.to == to))
+    })
 }
 
 /// Waits (up to 10 s) until node `id` answers `Status` again.

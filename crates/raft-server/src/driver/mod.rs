@@ -138,11 +138,9 @@ pub struct NodeDriver {
     /// be handled: they get a loop of their own (answered, a lease read included) before
     /// the peers' messages that waited behind them are read.
     thawed_requests: usize,
-    /// The last of those was just taken: the batch ends after it, and the loops that
-    /// follow take nothing new until they have answered what those requests asked (a
-    /// lease read's read state comes in the next Ready).
-    thaw_boundary: bool,
-    /// Loops left that take no message (see `thaw_boundary`).
+    /// Once the last of those is taken: the batch ends after it, and this many loops take
+    /// nothing new, until they have answered what those requests asked (a lease read's
+    /// read state comes in the next Ready).
     settling: u8,
     /// Step mode, while it is on: no ticks, sent messages held (see `step`).
     step: Option<step::Stepping>,
@@ -279,7 +277,6 @@ impl NodeDriver {
             frozen: None,
             held: VecDeque::new(),
             thawed_requests: 0,
-            thaw_boundary: false,
             settling: 0,
             step: None,
             writes: PendingWrites::default(),
@@ -378,11 +375,7 @@ impl NodeDriver {
                 for _ in 0..MAX_BATCH {
                     // A freeze stops the batch: what follows it waits. So does the end of
                     // the requests that waited through a freeze.
-                    if self.frozen.is_some() {
-                        break;
-                    }
-                    if std::mem::take(&mut self.thaw_boundary) {
-                        self.settling = 2;
+                    if self.frozen.is_some() || self.settling > 0 {
                         break;
                     }
                     let next = self.pop_held().or_else(|| self.rx.try_recv().ok());
@@ -432,7 +425,9 @@ impl NodeDriver {
         let msg = self.held.pop_front()?;
         if self.thawed_requests > 0 {
             self.thawed_requests -= 1;
-            self.thaw_boundary = self.thawed_requests == 0;
+            if self.thawed_requests == 0 {
+                self.settling = 2;
+            }
         }
         Some(msg)
     }
